@@ -1,0 +1,201 @@
+"""The ``qsim-topo`` command: parse arguments, call library functions, print.
+
+Errors a user can cause (unknown engine, bad option, a size that does not fit in memory) print
+one line on stderr and exit with code 2 before any large allocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from qsim_topo._version import __version__
+from qsim_topo.engines.base import (
+    available_engines,
+    describe_engine,
+    parse_engine_spec,
+    parse_option_value,
+)
+from qsim_topo.errors import QsimTopoError
+from qsim_topo.experiments.layer_stack import MODES, LayerStackReport, run_layer_stack
+from qsim_topo.layers import LAYER_KINDS
+
+__all__ = ["build_parser", "main"]
+
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _engine_option(text: str) -> tuple[str, Any]:
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise argparse.ArgumentTypeError(f"engine option {text!r} is not key=value")
+    return key.strip(), parse_option_value(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``qsim-topo`` with its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="qsim-topo",
+        description="Quantum simulation through pluggable exact and approximate matmul engines.",
+    )
+    parser.add_argument("--version", action="version", version=f"qsim-topo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    layers = sub.add_parser(
+        "layers",
+        help="run the layer-stack experiment and report fidelity, Frobenius error, XEB",
+        description=(
+            "Accumulate the product of DEPTH random layers with the chosen engine and with the "
+            "exact engine, then compare: state fidelity on |0...0> and on Haar-random inputs, "
+            "raw and aligned Frobenius error, norm, linear XEB beside the ideal-sampler band."
+        ),
+    )
+    layers.add_argument("--qubits", type=_positive_int, required=True, help="n (products are 2^n x 2^n)")
+    layers.add_argument("--depth", type=_positive_int, required=True, help="number of layers")
+    layers.add_argument("--kind", choices=LAYER_KINDS, default="dense", help="layer kind (default dense)")
+    layers.add_argument(
+        "--mode", choices=MODES, default=None,
+        help="dense: one product per layer; gate: one per gate (default: dense for dense "
+        "layers, gate for brickwork)",
+    )
+    layers.add_argument(
+        "--engine", default="exact",
+        help="engine name, optionally with options as NAME:key=value,... (default exact)",
+    )
+    layers.add_argument(
+        "--engine-option", action="append", default=[], type=_engine_option, metavar="KEY=VALUE",
+        help="an engine option (repeatable); values parse as JSON when they can",
+    )
+    layers.add_argument("--seed", type=int, default=0, help="seed of layers and sampling (default 0)")
+    layers.add_argument("--samples", type=_positive_int, default=1000, help="bitstrings for XEB (default 1000)")
+    layers.add_argument(
+        "--haar-states", type=_positive_int, default=16,
+        help="random input states for the Haar-input fidelity (default 16)",
+    )
+    layers.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
+    layers.add_argument("--precision", choices=("double", "single"), default="double",
+                        help="dtype of the engine's products: complex128 or complex64")
+    layers.add_argument("--json", action="store_true", help="print one JSON object")
+
+    engines = sub.add_parser("engines", help="list the available matmul engines")
+    engines.add_argument("--json", action="store_true", help="print a JSON list")
+    return parser
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3e}"
+        return f"{value:.6f}"
+    return str(value)
+
+
+def format_report(r: LayerStackReport) -> str:
+    """A readable table of a layer-stack report, diagnostics last."""
+    opts = ",".join(f"{k}={v}" for k, v in r.engine_options.items())
+    lines = [
+        f"layer stack: {r.qubits} qubits, depth {r.depth}, {r.kind} layers ({r.mode} mode), "
+        f"engine {r.engine}{':' + opts if opts else ''}, seed {r.seed}, {r.device}, {r.dtype}",
+        "",
+    ]
+    rows = [
+        ("state fidelity on |0...0>", r.state_fidelity),
+        ("  1 - state fidelity", f"{1.0 - r.state_fidelity:.3e}"),
+        (f"fidelity on {r.haar_states} Haar-random inputs", r.haar_input_fidelity),
+        ("  1 - Haar-input fidelity", f"{1.0 - r.haar_input_fidelity:.3e}"),
+        ("raw overlap |<ref|approx>|^2", r.overlap),
+        ("norm of the state", r.norm),
+        ("Frobenius error (raw)", r.frobenius_error),
+        ("Frobenius error (scale/phase aligned)", r.aligned_frobenius_error),
+        ("process fidelity", r.process_fidelity),
+        ("||P_approx||_F / ||P_exact||_F", r.unitary_norm_ratio),
+        (f"linear XEB ({r.samples} samples)", r.xeb),
+        ("  ideal sampler: mean", r.xeb_ideal_mean),
+        ("  ideal sampler: std", r.xeb_ideal_std),
+        ("linear XEB, infinite samples", r.xeb_infinite),
+        ("log XEB", r.log_xeb),
+        ("total variation distance", r.tvd),
+        ("flops fraction", r.flops_fraction),
+        ("matmul calls", r.matmul_calls),
+        ("wall time, engine (s)", r.wall_time_s),
+        ("wall time, exact (s)", r.exact_wall_time_s),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
+    lines.append("")
+    if r.diagnostics:
+        lines += [f"WARNING: {d}" for d in r.diagnostics]
+    else:
+        lines.append("no measurement artifact detected")
+    return "\n".join(lines)
+
+
+def _cmd_layers(args: argparse.Namespace) -> int:
+    name, options = parse_engine_spec(args.engine)
+    options.update(dict(args.engine_option))
+    report = run_layer_stack(
+        args.qubits,
+        args.depth,
+        kind=args.kind,
+        mode=args.mode,
+        engine=name,
+        engine_options=options,
+        seed=args.seed,
+        samples=args.samples,
+        haar_states=args.haar_states,
+        device=args.device,
+        dtype="complex128" if args.precision == "double" else "complex64",
+    )
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _cmd_engines(args: argparse.Namespace) -> int:
+    infos = [describe_engine(n) for n in available_engines()]
+    if args.json:
+        print(json.dumps([info.__dict__ for info in infos], default=str))
+        return 0
+    for info in infos:
+        exact = {True: "exact", False: "approximate", None: "?"}[info.exact]
+        opts = ", ".join(f"{k}={v!r}" for k, v in info.options.items()) or "no options"
+        print(f"{info.name:<16} {info.family:<12} {exact:<12} {opts}")
+        if info.error:
+            print(f"{'':<16} error: {info.error}")
+        elif info.summary:
+            print(f"{'':<16} {info.summary}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``qsim-topo`` with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "layers":
+            return _cmd_layers(args)
+        return _cmd_engines(args)
+    except QsimTopoError as exc:
+        print(f"qsim-topo: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

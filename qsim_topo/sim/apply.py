@@ -1,0 +1,105 @@
+"""Apply a k-qubit operator to a state vector or to the columns of an operator, via an engine.
+
+This is the plain, obviously-correct contraction: the target qubits' axes are moved to the
+front, the tensor is viewed as a (2^k, rest) matrix, and ``engine.matmul(matrix, that)`` does
+the product. Every simulator in the package reduces to this call, so every product goes through
+the engine under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from qsim_topo.engines.base import MatmulEngine
+from qsim_topo.errors import NotUnitaryError, QsimTopoError
+from qsim_topo.xp import array_namespace, to_numpy
+
+__all__ = ["apply_operator", "check_qubits", "check_unitary_matrix", "n_qubits_of"]
+
+
+def n_qubits_of(dim: int) -> int:
+    """n such that 2^n == dim; raises QsimTopoError for a dimension that is no power of two."""
+    n = int(dim).bit_length() - 1
+    if dim < 1 or 2**n != dim:
+        raise QsimTopoError(f"dimension {dim} is not a power of two")
+    return n
+
+
+def check_qubits(qubits: Sequence[int], n_qubits: int) -> tuple[int, ...]:
+    """Validate a qubit tuple: distinct ints in 0..n-1. Returns it as a tuple of ints."""
+    qs = tuple(int(q) for q in qubits)
+    if not qs:
+        raise QsimTopoError("an operator must act on at least one qubit")
+    if len(set(qs)) != len(qs):
+        raise QsimTopoError(f"qubits {qs} repeat a qubit")
+    bad = [q for q in qs if not 0 <= q < n_qubits]
+    if bad:
+        raise QsimTopoError(f"qubits {bad} are outside the register of {n_qubits} qubits")
+    return qs
+
+
+def check_unitary_matrix(matrix: Any, *, atol: float = 1e-8, what: str = "operator") -> None:
+    """Raise NotUnitaryError when ``matrix^dagger matrix`` is not the identity within ``atol``.
+
+    Computed in complex128 on the CPU with numpy: a validation, not part of the simulation.
+    """
+    m = to_numpy(matrix).astype(np.complex128, copy=False)
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise NotUnitaryError(f"{what} of shape {m.shape} is not a square matrix")
+    if not np.isfinite(m).all():
+        raise NotUnitaryError(f"{what} holds NaN or Inf entries")
+    dev = float(np.max(np.abs(m.conj().T @ m - np.eye(m.shape[0]))))
+    if dev > atol:
+        raise NotUnitaryError(
+            f"{what} of shape {m.shape} is not unitary: max |U^dagger U - I| = {dev:.3g} > {atol:g}"
+        )
+
+
+def apply_operator(
+    engine: MatmulEngine,
+    tensor: Any,
+    matrix: Any,
+    qubits: Sequence[int],
+    n_qubits: int,
+) -> Any:
+    """Return ``(matrix on qubits) @ tensor`` computed by ``engine.matmul``.
+
+    Args:
+        engine: the engine that performs the one product of the call.
+        tensor: a state, shape (2^n,), or a batch of columns, shape (2^n, m) (e.g. a unitary
+            being accumulated). Not modified.
+        matrix: (2^k, 2^k) operator; ``qubits[0]`` is the least significant bit of its index
+            (Qiskit's convention). Cast to ``tensor``'s dtype and device.
+        qubits: k distinct target qubits in 0..n-1, qubit 0 = least significant bit.
+        n_qubits: n.
+
+    Returns:
+        A new C-contiguous array of ``tensor``'s shape, dtype and device.
+    """
+    xp = array_namespace(tensor)
+    qs = check_qubits(qubits, n_qubits)
+    k = len(qs)
+    if tensor.ndim not in (1, 2) or tensor.shape[0] != 2**n_qubits:
+        raise QsimTopoError(
+            f"tensor of shape {tensor.shape} is not (2^{n_qubits},) or (2^{n_qubits}, m)"
+        )
+    mat = xp.asarray(matrix, dtype=tensor.dtype)
+    if mat.shape != (2**k, 2**k):
+        raise QsimTopoError(
+            f"a {k}-qubit operator needs a ({2**k}, {2**k}) matrix, got {tuple(mat.shape)}"
+        )
+    batch = tuple(tensor.shape[1:])
+    t = tensor.reshape((2,) * n_qubits + batch)
+    # Axis a of t holds qubit n-1-a. The matrix's most significant bit is qubits[-1], so that
+    # qubit's axis goes first.
+    front = [n_qubits - 1 - q for q in reversed(qs)]
+    rest = [a for a in range(t.ndim) if a not in front]
+    perm = front + rest
+    moved = xp.transpose(t, perm).reshape(2**k, -1)
+    out = engine.matmul(mat, moved)
+    out = out.reshape((2,) * k + tuple(t.shape[a] for a in rest))
+    inverse = np.argsort(perm).tolist()
+    return xp.ascontiguousarray(xp.transpose(out, inverse)).reshape(tensor.shape)
