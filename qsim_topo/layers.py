@@ -78,6 +78,7 @@ def haar_unitary(
     Raises:
         ValueError: ``dim`` < 1.
         InsufficientMemoryError: the matrix and its factorisation would not fit.
+
     """
     if int(dim) != dim or dim < 1:
         raise ValueError(f"dim must be a positive integer, got {dim!r}")
@@ -88,7 +89,7 @@ def haar_unitary(
     rng = as_generator(seed)
     xp = get_xp(dev)
     if xp is np:
-        from scipy.stats import unitary_group  # noqa: PLC0415 - scipy.stats is slow to import
+        from scipy.stats import unitary_group
 
         u = np.asarray(unitary_group.rvs(dim, random_state=rng), dtype=np.complex128)
         u = u.reshape(dim, dim)  # scipy returns a scalar-like array for dim == 1
@@ -114,6 +115,7 @@ def brickwork_layer(
 
     Raises:
         ValueError: fewer than 2 qubits or a parity other than 0 or 1.
+
     """
     if n_qubits < 2:
         raise ValueError(f"a brickwork layer needs at least 2 qubits, got {n_qubits}")
@@ -134,6 +136,7 @@ def brickwork_matrix(ops: Sequence[GateOp], n_qubits: int) -> Any:
 
     Raises:
         ValueError: overlapping or non-contiguous ops, or qubits outside 0..n-1.
+
     """
     if not ops:
         raise ValueError("brickwork_matrix needs at least one op to know the array type")
@@ -144,7 +147,9 @@ def brickwork_matrix(ops: Sequence[GateOp], n_qubits: int) -> Any:
     for op in ops:
         qs = tuple(op.qubits)
         if list(qs) != list(range(qs[0], qs[0] + len(qs))) or qs[0] < 0 or qs[-1] >= n_qubits:
-            raise ValueError(f"op on qubits {qs} is not an ascending adjacent run in 0..{n_qubits - 1}")
+            raise ValueError(
+                f"op on qubits {qs} is not an ascending adjacent run in 0..{n_qubits - 1}"
+            )
         if covered.intersection(qs):
             raise ValueError(f"op on qubits {qs} overlaps another op of the layer")
         covered.update(qs)
@@ -153,13 +158,13 @@ def brickwork_matrix(ops: Sequence[GateOp], n_qubits: int) -> Any:
     factors: list[Any] = []
     q = 0
     while q < n_qubits:
-        op = by_start.get(q)
-        if op is None:
+        start = by_start.get(q)
+        if start is None:
             factors.append(xp.eye(2, dtype=dtype))
             q += 1
         else:
-            factors.append(op.matrix)
-            q += len(op.qubits)
+            factors.append(start.matrix)
+            q += len(start.qubits)
     out = xp.ones((1, 1), dtype=dtype)
     for f in reversed(factors):
         out = xp.kron(out, f)
@@ -232,6 +237,7 @@ def layer_stack(
 
     Raises:
         ValueError: unknown kind, depth < 1 or n_qubits < 1 (< 2 for brickwork).
+
     """
     if kind not in LAYER_KINDS:
         raise ValueError(f"unknown layer kind {kind!r}; expected one of {', '.join(LAYER_KINDS)}")
@@ -248,6 +254,4 @@ def layer_stack(
             ops = tuple(
                 brickwork_layer(n_qubits, index % 2, seed=child, dtype=dtype, device=device)
             )
-        yield Layer(
-            kind=kind, index=index, n_qubits=n_qubits, ops=ops, dtype=dtype, device=device
-        )
+        yield Layer(kind=kind, index=index, n_qubits=n_qubits, ops=ops, dtype=dtype, device=device)

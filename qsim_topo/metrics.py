@@ -75,7 +75,7 @@ def frobenius_error(ref: Any, approx: Any) -> float:
 
 
 def aligned_frobenius_error(ref: Any, approx: Any) -> float:
-    """min over complex c of ||c approx - ref||_F / ||ref||_F.
+    """Min over complex c of ||c approx - ref||_F / ||ref||_F.
 
     The optimal c is <approx, ref> / ||approx||^2. The residual is computed directly (not as
     sqrt(1 - F)) so small errors keep their digits. Equals 1.0 when ``approx`` is zero.
@@ -125,6 +125,7 @@ def probabilities(state: Any) -> np.ndarray:
 
     Raises:
         ValueError: the state is zero or not finite.
+
     """
     p = np.abs(to_numpy(state).astype(np.complex128, copy=False)) ** 2
     total = float(p.sum())

@@ -43,7 +43,7 @@ _DEVICES = ("cpu", "gpu", "auto")
 def _cupy() -> ModuleType | None:
     """Return the cupy module when it imports and sees at least one CUDA device, else None."""
     try:
-        import cupy  # noqa: PLC0415 - deliberately lazy
+        import cupy
     except Exception:  # ImportError, or a CUDA runtime that fails to load
         return None
     try:
@@ -81,7 +81,7 @@ def resolve_device(device: str) -> Literal["cpu", "gpu"]:
 
 
 def _import_fails(name: str) -> bool:
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     return importlib.util.find_spec(name) is None
 
@@ -106,10 +106,7 @@ def array_namespace(*arrays: Any) -> ModuleType:
     operation that combines them.
     """
     if any(_is_cupy_array(a) for a in arrays):
-        cp = _cupy()
-        if cp is None:  # a cupy array exists, so cupy imports; only the device check failed
-            import cupy as cp  # noqa: PLC0415
-        return cp
+        return sys.modules["cupy"]  # a cupy array exists, so cupy is imported
     return np
 
 
@@ -209,6 +206,7 @@ def check_memory(required: int, device: str, what: str, *, headroom: float = 0.9
 
     Raises:
         InsufficientMemoryError: naming ``what``, the required and the available bytes.
+
     """
     dev = resolve_device(device)
     available = available_memory(dev)

@@ -64,31 +64,52 @@ def build_parser() -> argparse.ArgumentParser:
             "raw and aligned Frobenius error, norm, linear XEB beside the ideal-sampler band."
         ),
     )
-    layers.add_argument("--qubits", type=_positive_int, required=True, help="n (products are 2^n x 2^n)")
-    layers.add_argument("--depth", type=_positive_int, required=True, help="number of layers")
-    layers.add_argument("--kind", choices=LAYER_KINDS, default="dense", help="layer kind (default dense)")
     layers.add_argument(
-        "--mode", choices=MODES, default=None,
+        "--qubits", type=_positive_int, required=True, help="n (products are 2^n x 2^n)"
+    )
+    layers.add_argument("--depth", type=_positive_int, required=True, help="number of layers")
+    layers.add_argument(
+        "--kind", choices=LAYER_KINDS, default="dense", help="layer kind (default dense)"
+    )
+    layers.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
         help="dense: one product per layer; gate: one per gate (default: dense for dense "
         "layers, gate for brickwork)",
     )
     layers.add_argument(
-        "--engine", default="exact",
+        "--engine",
+        default="exact",
         help="engine name, optionally with options as NAME:key=value,... (default exact)",
     )
     layers.add_argument(
-        "--engine-option", action="append", default=[], type=_engine_option, metavar="KEY=VALUE",
+        "--engine-option",
+        action="append",
+        default=[],
+        type=_engine_option,
+        metavar="KEY=VALUE",
         help="an engine option (repeatable); values parse as JSON when they can",
     )
-    layers.add_argument("--seed", type=int, default=0, help="seed of layers and sampling (default 0)")
-    layers.add_argument("--samples", type=_positive_int, default=1000, help="bitstrings for XEB (default 1000)")
     layers.add_argument(
-        "--haar-states", type=_positive_int, default=16,
+        "--seed", type=int, default=0, help="seed of layers and sampling (default 0)"
+    )
+    layers.add_argument(
+        "--samples", type=_positive_int, default=1000, help="bitstrings for XEB (default 1000)"
+    )
+    layers.add_argument(
+        "--haar-states",
+        type=_positive_int,
+        default=16,
         help="random input states for the Haar-input fidelity (default 16)",
     )
     layers.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
-    layers.add_argument("--precision", choices=("double", "single"), default="double",
-                        help="dtype of the engine's products: complex128 or complex64")
+    layers.add_argument(
+        "--precision",
+        choices=("double", "single"),
+        default="double",
+        help="dtype of the engine's products: complex128 or complex64",
+    )
     layers.add_argument("--json", action="store_true", help="print one JSON object")
 
     engines = sub.add_parser("engines", help="list the available matmul engines")

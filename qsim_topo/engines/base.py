@@ -57,10 +57,18 @@ class MatmulEngine(Protocol):
     Attributes:
         name: the registry key, e.g. ``"exact"``.
         exact: True when ``matmul`` equals ``a @ b`` up to the dtype's rounding.
+
     """
 
-    name: str
-    exact: bool
+    @property
+    def name(self) -> str:
+        """The registry key."""
+        ...
+
+    @property
+    def exact(self) -> bool:
+        """True when ``matmul`` equals ``a @ b`` up to the dtype's rounding."""
+        ...
 
     def matmul(self, a: Any, b: Any, /) -> Any:
         """Return (an approximation of) ``a @ b``.
@@ -140,6 +148,7 @@ def register_engine(name: str, factory: EngineFactory, *, replace: bool = False)
 
     Raises:
         ValueError: ``name`` is already registered and ``replace`` is False.
+
     """
     if not isinstance(name, str) or not name or any(c in name for c in ":=, "):
         raise ValueError(f"engine names are non-empty strings without ':=, ', got {name!r}")
@@ -210,6 +219,7 @@ def get_engine(name: str, **options: Any) -> MatmulEngine:
         UnknownEngineError: no such engine (the message lists the valid names).
         EngineOptionError: an option the engine does not take, or a value it refuses.
         EngineError: a plug-in that fails to load or builds something that is no engine.
+
     """
     factory = _lookup(name)
     known, var_kw = _option_names(factory)
@@ -279,8 +289,11 @@ def describe_engine(name: str) -> EngineInfo:
 
 
 def parse_option_value(text: str) -> Any:
-    """Parse an option value given as text: JSON literals (numbers, true/false/null, quoted
-    strings, lists) become Python values; anything else stays the string itself."""
+    """Parse an option value given as text.
+
+    JSON literals (numbers, true/false/null, quoted strings, lists) and Python's True, False
+    and None become Python values; anything else stays the string itself.
+    """
     lowered = text.strip()
     if lowered in ("True", "False", "None"):
         return {"True": True, "False": False, "None": None}[lowered]
@@ -295,6 +308,7 @@ def parse_engine_spec(spec: str) -> tuple[str, dict[str, Any]]:
 
     Raises:
         EngineOptionError: an option without ``=``.
+
     """
     name, _, rest = spec.partition(":")
     options: dict[str, Any] = {}

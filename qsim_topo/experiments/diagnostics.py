@@ -38,7 +38,10 @@ class _Report(Protocol):
 def diagnose(r: _Report | Any) -> list[str]:
     """One line per artifact found in a layer-stack report (empty when none applies)."""
     out: list[str] = []
-    if r.frobenius_error > MIN_ERROR and r.frobenius_error > SCALE_RATIO * r.aligned_frobenius_error:
+    if (
+        r.frobenius_error > MIN_ERROR
+        and r.frobenius_error > SCALE_RATIO * r.aligned_frobenius_error
+    ):
         out.append(
             f"global scale/phase error: the product is right up to a complex factor "
             f"(raw Frobenius error {r.frobenius_error:.4g}, after aligning the factor "

@@ -31,7 +31,14 @@ from qsim_topo.layers import LAYER_KINDS, layer_stack
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.xp import check_memory, get_xp, resolve_device, synchronize
 
-__all__ = ["MODES", "LayerStackReport", "layer_stack_bytes", "run_layer_stack"]
+__all__ = [
+    "MODES",
+    "LayerStackProducts",
+    "LayerStackReport",
+    "accumulate_layer_stack",
+    "layer_stack_bytes",
+    "run_layer_stack",
+]
 
 MODES = ("dense", "gate")
 # Extra seeds are derived from the experiment seed with these tags, apart from the layer seeds.
@@ -40,7 +47,9 @@ _SAMPLING_TAG, _HAAR_STATES_TAG = 1, 2
 
 @dataclass
 class LayerStackReport:
-    """Everything one layer-stack experiment measured. Field meanings:
+    """Everything one layer-stack experiment measured.
+
+    Field meanings:
 
     state_fidelity, overlap, norm: of the approximate state P_D|0...0> against the exact one
     (overlap = |<ref|approx>|^2 unnormalised; norm = ||approx state||).
@@ -131,17 +140,21 @@ def run_layer_stack(
         qubits: n; the products are (2^n, 2^n).
         depth: D, the number of layers.
         kind: ``"dense"`` (one Haar unitary on all qubits per layer) or ``"brickwork"``.
-        engine: name or instance of the engine under test; ``engine_options`` build it by name.
+        engine: name or instance of the engine under test.
+        engine_options: options to build ``engine`` by name.
         seed: seeds the layers, the sampling and the Haar inputs (not the engine: random
             engines take their own ``seed`` option).
-        samples: bitstrings drawn for the XEB; haar_states: random inputs for that fidelity.
-        device: ``"cpu" | "gpu" | "auto"``; dtype: complex64 or complex128 products.
+        samples: bitstrings drawn for the XEB.
+        haar_states: random input states for the Haar-input fidelity.
+        device: ``"cpu" | "gpu" | "auto"``.
+        dtype: complex64 or complex128: the engine's products (the reference is complex128).
         mode: ``"dense"`` (a layer = one (2^n, 2^n) product) or ``"gate"`` (one product per
             gate). Default: dense for dense layers, gate for brickwork.
 
     Raises:
         QsimTopoError (and subclasses): bad arguments, unknown engine or options, or a size
             that would not fit in memory (checked before any allocation).
+
     """
     if kind not in LAYER_KINDS:
         raise QsimTopoError(f"unknown kind {kind!r}; expected one of {', '.join(LAYER_KINDS)}")
@@ -159,31 +172,16 @@ def run_layer_stack(
         raise QsimTopoError(f"dtype must be complex64 or complex128, got {dt}")
     dev = resolve_device(device)
     check_memory(
-        layer_stack_bytes(qubits, kind, mode, dt), dev,
+        layer_stack_bytes(qubits, kind, mode, dt),
+        dev,
         f"a {qubits}-qubit {kind} layer stack (two {2**qubits}x{2**qubits} products)",
     )
     under_test = CheckedEngine(resolve_engine(engine, **(engine_options or {})))
-    reference = CheckedEngine(ExactEngine())  # its own instance: never the engine under test
-
-    xp = get_xp(dev)
+    products = accumulate_layer_stack(
+        qubits, depth, kind=kind, mode=mode, engine=under_test, seed=seed, device=dev, dtype=dt
+    )
+    p_ref, p_apx = products.reference, products.approx
     dim = 2**qubits
-    # The reference is always complex128; the engine under test works in ``dtype``.
-    p_ref = xp.eye(dim, dtype=np.complex128)
-    p_apx = xp.eye(dim, dtype=dt)
-    t_apx = t_ref = 0.0
-    for layer in layer_stack(qubits, depth, kind, seed=seed, device=dev):
-        if mode == "dense":
-            steps = [(layer.matrix(), tuple(range(qubits)))]
-        else:
-            steps = [(op.matrix, op.qubits) for op in layer.ops]
-        for matrix, qs in steps:
-            p_apx, dt_apx = _timed_apply(
-                xp, under_test, p_apx, matrix.astype(dt, copy=False), qs, qubits, mode
-            )
-            p_ref, dt_ref = _timed_apply(xp, reference, p_ref, matrix, qs, qubits, mode)
-            t_apx += dt_apx
-            t_ref += dt_ref
-        del steps
 
     psi_ref = p_ref[:, 0]
     psi_apx = p_apx[:, 0]
@@ -234,17 +232,73 @@ def run_layer_stack(
         tvd=tvd,
         flops_fraction=under_test.total_flops_fraction,
         matmul_calls=under_test.calls,
-        wall_time_s=t_apx,
-        exact_wall_time_s=t_ref,
+        wall_time_s=products.wall_time_s,
+        exact_wall_time_s=products.exact_wall_time_s,
         versions=_versions(),
     )
     report.diagnostics = diagnose(report)
     return report
 
 
+@dataclass
+class LayerStackProducts:
+    """The two accumulated products P_D of a layer stack and the time spent on each.
+
+    ``reference`` is complex128, computed by a separate exact engine; ``approx`` is in the
+    requested dtype, computed by the engine under test. Both (2^n, 2^n) on the run's device,
+    owned by the caller.
+    """
+
+    reference: Any
+    approx: Any
+    wall_time_s: float
+    exact_wall_time_s: float
+
+
+def accumulate_layer_stack(
+    qubits: int,
+    depth: int,
+    *,
+    kind: str,
+    mode: str,
+    engine: MatmulEngine,
+    seed: int | None,
+    device: str,
+    dtype: Any = np.complex128,
+) -> LayerStackProducts:
+    """P_k = engine(L_k, P_{k-1}) from P_0 = I, for the engine and for a fresh exact engine.
+
+    Each layer is generated once and fed to both accumulations (only one layer is held at a
+    time). Arguments are as in :func:`run_layer_stack`; no validation or memory check here.
+    """
+    dev = resolve_device(device)
+    dt = np.dtype(dtype)
+    reference = CheckedEngine(ExactEngine())  # its own instance: never the engine under test
+    xp = get_xp(dev)
+    dim = 2**qubits
+    # The reference is always complex128; the engine under test works in ``dtype``.
+    p_ref = xp.eye(dim, dtype=np.complex128)
+    p_apx = xp.eye(dim, dtype=dt)
+    t_apx = t_ref = 0.0
+    for layer in layer_stack(qubits, depth, kind, seed=seed, device=dev):
+        if mode == "dense":
+            steps = [(layer.matrix(), tuple(range(qubits)))]
+        else:
+            steps = [(op.matrix, op.qubits) for op in layer.ops]
+        for matrix, qs in steps:
+            p_apx, dt_apx = _timed_apply(
+                xp, engine, p_apx, matrix.astype(dt, copy=False), qs, qubits, mode
+            )
+            p_ref, dt_ref = _timed_apply(xp, reference, p_ref, matrix, qs, qubits, mode)
+            t_apx += dt_apx
+            t_ref += dt_ref
+        del steps
+    return LayerStackProducts(p_ref, p_apx, t_apx, t_ref)
+
+
 def _timed_apply(
     xp: Any,
-    engine: CheckedEngine,
+    engine: MatmulEngine,
     product: Any,
     matrix: Any,
     qubits: tuple[int, ...],

@@ -21,7 +21,7 @@ __all__ = ["apply_operator", "check_qubits", "check_unitary_matrix", "n_qubits_o
 
 
 def n_qubits_of(dim: int) -> int:
-    """n such that 2^n == dim; raises QsimTopoError for a dimension that is no power of two."""
+    """N such that 2^n == dim; raises QsimTopoError for a dimension that is no power of two."""
     n = int(dim).bit_length() - 1
     if dim < 1 or 2**n != dim:
         raise QsimTopoError(f"dimension {dim} is not a power of two")
@@ -78,6 +78,7 @@ def apply_operator(
 
     Returns:
         A new C-contiguous array of ``tensor``'s shape, dtype and device.
+
     """
     xp = array_namespace(tensor)
     qs = check_qubits(qubits, n_qubits)

@@ -54,6 +54,7 @@ class SimulationResult:
         flops_fraction: the engine's work over the run as a fraction of exact products'.
         wall_time_s: seconds spent applying ops (device synchronised at the end).
         engine: the engine's name; engine_options: the options it was built with.
+
     """
 
     data: Any
@@ -108,11 +109,14 @@ class _Simulator:
 
         Raises:
             InsufficientMemoryError, QsimTopoError, NotUnitaryError, EngineError.
+
         """
         if int(n_qubits) != n_qubits or n_qubits < 1:
             raise QsimTopoError(f"n_qubits must be a positive integer, got {n_qubits!r}")
         what = f"a {n_qubits}-qubit {'unitary' if self._unitary else 'state-vector'} simulation"
-        check_memory(simulation_bytes(n_qubits, self.dtype, unitary=self._unitary), self.device, what)
+        check_memory(
+            simulation_bytes(n_qubits, self.dtype, unitary=self._unitary), self.device, what
+        )
         counted = CheckedEngine(self.engine)
         xp = get_xp(self.device)
         tensor = self._initial(n_qubits, initial)

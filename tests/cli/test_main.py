@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from qsim_topo.cli.main import main
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_layers_exact_acceptance_case(capsys):
+    """The core issue's check: 10 qubits, depth 8, dense, exact."""
+    code, out, err = _run(
+        capsys, ["layers", "--qubits", "10", "--depth", "8", "--kind", "dense",
+                 "--engine", "exact", "--json"]
+    )
+    assert code == 0, err
+    r = json.loads(out)
+    assert abs(r["state_fidelity"] - 1) < 1e-9
+    assert abs(r["haar_input_fidelity"] - 1) < 1e-9
+    assert r["frobenius_error"] < 1e-10
+    assert abs(r["xeb"] - r["xeb_ideal_mean"]) <= 3 * r["xeb_ideal_std"]
+    assert r["matmul_calls"] == 8 and r["qubits"] == 10 and r["depth"] == 8
+
+
+def test_layers_readable_table(capsys):
+    code, out, _ = _run(capsys, ["layers", "--qubits", "4", "--depth", "2", "--kind",
+                                 "brickwork", "--samples", "100"])
+    assert code == 0
+    assert "state fidelity on |0...0>" in out and "ideal sampler: mean" in out
+    assert "no measurement artifact detected" in out
+
+
+def test_engine_spec_and_options_reach_the_engine(capsys):
+    code, _, err = _run(capsys, ["layers", "--qubits", "3", "--depth", "1",
+                                 "--engine", "exact:ratio=0.2"])
+    assert code == 2 and "no option 'ratio'" in err and err.count("\n") == 1
+    code, _, err = _run(capsys, ["layers", "--qubits", "3", "--depth", "1",
+                                 "--engine-option", "ratio=0.2"])
+    assert code == 2 and "no option 'ratio'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["layers", "--qubits", "3", "--depth", "1", "--engine", "nope"], "unknown engine 'nope'"),
+        (["layers", "--qubits", "15", "--depth", "1"], "needs about"),
+        (["layers", "--qubits", "3", "--depth", "1", "--device", "gpu"], "device='gpu'"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(capsys, argv, message):
+    from qsim_topo.xp import gpu_available
+
+    if "gpu" in argv and gpu_available():
+        pytest.skip("a GPU is present")
+    code, out, err = _run(capsys, argv)
+    assert code == 2 and out == ""
+    assert err.startswith("qsim-topo: error:") and message in err and err.count("\n") == 1
+
+
+def test_argument_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["layers", "--qubits", "0", "--depth", "1"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        main(["layers", "--qubits", "3", "--depth", "1", "--engine-option", "novalue"])
+
+
+def test_engines_listing(capsys):
+    code, out, _ = _run(capsys, ["engines"])
+    assert (code == 0 and out.startswith("exact")) or "\nexact" in out
+    code, out, _ = _run(capsys, ["engines", "--json"])
+    names = {e["name"] for e in json.loads(out)}
+    assert "exact" in names
+
+
+def test_console_script_entry_point_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "qsim_topo", "layers", "--qubits", "2", "--depth", "1", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(out.stdout)["qubits"] == 2

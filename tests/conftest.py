@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsim_topo.xp import gpu_available
+
+
+def pytest_collection_modifyitems(config, items):
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs cupy and a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20261122)
+
+
+def devices() -> list:
+    """cpu always; gpu as a param marked `gpu` (skipped without a device)."""
+    return ["cpu", pytest.param("gpu", marks=pytest.mark.gpu)]
+
+
+def embed(matrix: np.ndarray, qubits, n: int) -> np.ndarray:
+    """Independent reference: the (2^n, 2^n) matrix of `matrix` on `qubits`, built entry by
+    entry from the little-endian index arithmetic (qubits[0] = least significant bit)."""
+    dim = 2**n
+    full = np.zeros((dim, dim), dtype=complex)
+    mask = sum(1 << q for q in qubits)
+    for col in range(dim):
+        sub_in = sum(((col >> q) & 1) << j for j, q in enumerate(qubits))
+        rest = col & ~mask
+        for sub_out in range(2 ** len(qubits)):
+            row = rest | sum(((sub_out >> j) & 1) << q for j, q in enumerate(qubits))
+            full[row, col] += matrix[sub_out, sub_in]
+    return full

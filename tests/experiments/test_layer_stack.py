@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from qsim_topo.engines import CheckedEngine, EngineBase, get_engine
+from qsim_topo.errors import EngineOptionError, InsufficientMemoryError, QsimTopoError
+from qsim_topo.experiments.layer_stack import accumulate_layer_stack, run_layer_stack
+from qsim_topo.layers import layer_stack
+from qsim_topo.xp import to_numpy
+from tests.conftest import devices
+
+
+class ScaledEngine(EngineBase):
+    """Exact product times a constant: the pure global-scale artifact."""
+
+    name = "test-scaled"
+
+    def __init__(self, *, factor: float = 2.0982) -> None:
+        super().__init__(factor=factor)
+        self.factor = factor
+
+    def matmul(self, a, b, /):
+        return (a @ b) * self.factor
+
+
+class ColumnZeroEngine(EngineBase):
+    """Computes only column 0 of the product (a 1/n 'flops fraction'); the rest is zero."""
+
+    name = "test-column0"
+
+    def matmul(self, a, b, /):
+        out = np.zeros((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+        out[:, 0] = a @ b[:, 0]
+        return out
+
+    def flops_fraction(self, m, k, n):
+        return 1.0 / n
+
+
+class NoisyEngine(EngineBase):
+    """Exact product plus seeded complex Gaussian noise of relative size `eps`."""
+
+    name = "test-noisy"
+
+    def __init__(self, *, eps: float = 0.05, seed: int = 0) -> None:
+        super().__init__(eps=eps, seed=seed)
+        self.eps, self.rng = eps, np.random.default_rng(seed)
+
+    def matmul(self, a, b, /):
+        out = a @ b
+        noise = self.rng.standard_normal(out.shape) + 1j * self.rng.standard_normal(out.shape)
+        return out + self.eps * np.linalg.norm(out) / np.sqrt(2 * out.size) * noise
+
+
+def _explicit_product(qubits, depth, kind, seed):
+    total = np.eye(2**qubits, dtype=complex)
+    for layer in layer_stack(qubits, depth, kind, seed=seed):
+        total = layer.matrix() @ total
+    return total
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize(("kind", "mode"), [("dense", "dense"), ("brickwork", "gate"),
+                                            ("brickwork", "dense")])
+def test_accumulated_product_is_the_layer_product(device, kind, mode):
+    qubits, depth = 5, 4
+    eng = CheckedEngine(get_engine("exact"))
+    out = accumulate_layer_stack(qubits, depth, kind=kind, mode=mode, engine=eng, seed=3,
+                                 device=device)
+    ref = _explicit_product(qubits, depth, kind, 3)
+    assert np.max(np.abs(to_numpy(out.reference) - ref)) < 1e-12
+    assert np.max(np.abs(to_numpy(out.approx) - ref)) < 1e-12
+    gates = 2 + 2 + 2 + 2 if mode == "gate" else depth  # 5 qubits: 2 gates per layer
+    assert eng.calls == gates
+
+
+def test_exact_engine_report_is_perfect():
+    r = run_layer_stack(6, 4, kind="dense", seed=1, samples=500)
+    assert r.state_fidelity == pytest.approx(1.0, abs=1e-12)
+    assert r.haar_input_fidelity == pytest.approx(1.0, abs=1e-12)
+    assert r.frobenius_error < 1e-12 and r.aligned_frobenius_error < 1e-12
+    assert r.norm == pytest.approx(1.0, abs=1e-12) and r.tvd < 1e-12
+    assert r.matmul_calls == 4 and r.flops_fraction == 1.0
+    assert abs(r.xeb - r.xeb_ideal_mean) < 4 * r.xeb_ideal_std
+    assert r.xeb_infinite == pytest.approx(r.xeb_ideal_mean, abs=1e-10)
+    assert r.diagnostics == []
+
+
+def test_global_scale_engine_reproduces_the_published_artifact():
+    """Per product factor c: depth 1 gives Frobenius |c - 1| = 1.0982 with fidelity 1."""
+    r = run_layer_stack(5, 1, engine=ScaledEngine(), seed=2)
+    assert r.frobenius_error == pytest.approx(1.0982, abs=1e-10)
+    assert r.aligned_frobenius_error < 1e-12
+    assert r.state_fidelity == pytest.approx(1.0, abs=1e-12)
+    assert r.norm == pytest.approx(2.0982, abs=1e-10)
+    assert any(d.startswith("global scale/phase error") for d in r.diagnostics)
+    assert any(d.startswith("norm drift") for d in r.diagnostics)
+    r3 = run_layer_stack(5, 3, engine=ScaledEngine(factor=1.01), seed=2)
+    assert r3.unitary_norm_ratio == pytest.approx(1.01**3, rel=1e-10)
+
+
+def test_column_zero_engine_is_caught_by_haar_inputs():
+    r = run_layer_stack(6, 8, engine=ColumnZeroEngine(), seed=4)
+    assert r.state_fidelity == pytest.approx(1.0, abs=1e-12)
+    assert r.haar_input_fidelity < 0.2
+    assert r.flops_fraction == pytest.approx(1 / 64)
+    assert any(d.startswith("only the |0...0> column is right") for d in r.diagnostics)
+
+
+def test_noisy_engine_fidelity_decays_with_depth():
+    shallow = run_layer_stack(6, 1, engine=NoisyEngine(eps=0.1, seed=1), seed=5)
+    deep = run_layer_stack(6, 8, engine=NoisyEngine(eps=0.1, seed=1), seed=5)
+    assert deep.haar_input_fidelity < shallow.haar_input_fidelity < 0.999
+    # Independent noise of relative size eps per product: F ~ (1 + eps^2)^-D over Haar inputs.
+    assert deep.haar_input_fidelity == pytest.approx((1 + 0.01) ** -8, abs=0.03)
+    assert deep.xeb_infinite < deep.xeb_ideal_mean
+
+
+def test_same_seed_same_report_and_prefix_stability():
+    a = run_layer_stack(4, 3, seed=7).to_dict()
+    b = run_layer_stack(4, 3, seed=7).to_dict()
+    for key in ("state_fidelity", "xeb", "xeb_ideal_mean", "haar_input_fidelity", "log_xeb"):
+        assert a[key] == b[key]
+    c = run_layer_stack(4, 3, seed=8).to_dict()
+    assert c["xeb_ideal_mean"] != a["xeb_ideal_mean"]
+
+
+def test_complex64_engine_products_against_complex128_reference():
+    r = run_layer_stack(6, 4, dtype=np.complex64, seed=1)
+    assert r.dtype == "complex64"
+    assert 1e-9 < r.frobenius_error < 1e-5  # single precision is measured, not hidden
+    assert r.state_fidelity == pytest.approx(1.0, abs=1e-6)
+
+
+def test_report_is_json_serialisable_with_required_keys():
+    d = run_layer_stack(3, 2, kind="brickwork", seed=0, samples=50).to_dict()
+    required = {
+        "qubits", "depth", "kind", "engine", "engine_options", "seed", "device",
+        "state_fidelity", "overlap", "norm", "frobenius_error", "aligned_frobenius_error",
+        "process_fidelity", "haar_input_fidelity", "xeb", "xeb_infinite", "xeb_ideal_mean",
+        "xeb_ideal_std", "tvd", "flops_fraction", "matmul_calls", "wall_time_s",
+        "exact_wall_time_s",
+    }
+    assert required <= set(d)
+    json.dumps(d)
+
+
+def test_bad_arguments_and_memory_are_refused_early():
+    with pytest.raises(QsimTopoError, match="unknown kind"):
+        run_layer_stack(3, 2, kind="nope")
+    with pytest.raises(QsimTopoError, match="unknown mode"):
+        run_layer_stack(3, 2, mode="nope")
+    with pytest.raises(QsimTopoError, match="depth >= 1"):
+        run_layer_stack(3, 0)
+    with pytest.raises(EngineOptionError):
+        run_layer_stack(3, 2, engine="exact", engine_options={"ratio": 0.5})
+    with pytest.raises(InsufficientMemoryError, match="16-qubit dense layer stack"):
+        run_layer_stack(16, 2)

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsim_topo.engines import CheckedEngine, get_engine
+from qsim_topo.errors import NotUnitaryError, QsimTopoError
+from qsim_topo.layers import haar_unitary
+from qsim_topo.sim.apply import apply_operator, check_unitary_matrix, n_qubits_of
+from qsim_topo.xp import get_xp, to_numpy
+from tests.conftest import devices, embed
+
+
+def _random_case(rng, n, k):
+    qubits = tuple(int(q) for q in rng.choice(n, size=k, replace=False))
+    matrix = haar_unitary(2**k, seed=rng)
+    return matrix, qubits
+
+
+@pytest.mark.parametrize("device", devices())
+@pytest.mark.parametrize(("n", "k"), [(n, k) for n in range(1, 7) for k in (1, 2, 3) if k <= n])
+def test_state_matches_explicit_embedding(rng, device, n, k):
+    xp = get_xp(device)
+    for _ in range(4):
+        matrix, qubits = _random_case(rng, n, k)
+        psi = rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)
+        psi_dev = xp.asarray(psi)
+        out = apply_operator(CheckedEngine(get_engine("exact")), psi_dev, matrix, qubits, n)
+        ref = embed(matrix, qubits, n) @ psi
+        assert np.max(np.abs(to_numpy(out) - ref)) < 1e-12
+        assert np.array_equal(to_numpy(psi_dev), psi)  # input untouched
+
+
+@pytest.mark.parametrize(("n", "k"), [(n, k) for n in (2, 4, 6) for k in (1, 2, 3) if k <= n])
+def test_operator_columns_match_explicit_embedding(rng, n, k):
+    matrix, qubits = _random_case(rng, n, k)
+    u = haar_unitary(2**n, seed=rng)
+    out = apply_operator(get_engine("exact"), u, matrix, qubits, n)
+    assert np.max(np.abs(out - embed(matrix, qubits, n) @ u)) < 1e-12
+
+
+def test_matches_qiskit_operator(rng):
+    qi = pytest.importorskip("qiskit.quantum_info")
+    n = 5
+    total = np.eye(2**n, dtype=complex)
+    ref = qi.Operator(np.eye(2**n))
+    for _ in range(12):
+        k = int(rng.integers(1, 4))
+        matrix, qubits = _random_case(rng, n, k)
+        total = apply_operator(get_engine("exact"), total, matrix, qubits, n)
+        ref = ref.compose(qi.Operator(matrix), qargs=list(qubits))
+    assert np.max(np.abs(total - ref.data)) < 1e-12
+
+
+def test_every_application_is_one_engine_product(rng):
+    checked = CheckedEngine(get_engine("exact"))
+    psi = np.zeros(16, dtype=complex)
+    psi[0] = 1
+    for k in (1, 2, 3, 4):
+        matrix, qubits = _random_case(rng, 4, k)
+        psi = apply_operator(checked, psi, matrix, qubits, 4)
+    assert checked.calls == 4
+    assert checked.exact_flops == sum(2**k * 2**k * 2 ** (4 - k) for k in (1, 2, 3, 4))
+
+
+def test_complex64_state_keeps_its_dtype(rng):
+    matrix, qubits = _random_case(rng, 3, 2)
+    psi = np.zeros(8, dtype=np.complex64)
+    psi[0] = 1
+    out = apply_operator(get_engine("exact"), psi, matrix, qubits, 3)
+    assert out.dtype == np.complex64
+    assert np.max(np.abs(out - embed(matrix, qubits, 3)[:, 0])) < 1e-6
+
+
+def test_bad_arguments_are_named():
+    eng = get_engine("exact")
+    psi = np.ones(8, dtype=complex)
+    with pytest.raises(QsimTopoError, match="repeat"):
+        apply_operator(eng, psi, np.eye(4), (1, 1), 3)
+    with pytest.raises(QsimTopoError, match="outside the register"):
+        apply_operator(eng, psi, np.eye(2), (3,), 3)
+    with pytest.raises(QsimTopoError, match=r"\(4, 4\) matrix"):
+        apply_operator(eng, psi, np.eye(2), (0, 1), 3)
+    with pytest.raises(QsimTopoError, match="tensor of shape"):
+        apply_operator(eng, np.ones(6, dtype=complex), np.eye(2), (0,), 3)
+    with pytest.raises(QsimTopoError, match="power of two"):
+        n_qubits_of(6)
+    assert n_qubits_of(64) == 6
+
+
+def test_check_unitary_matrix():
+    check_unitary_matrix(haar_unitary(4, seed=0))
+    with pytest.raises(NotUnitaryError, match="not unitary"):
+        check_unitary_matrix(np.array([[1, 1], [0, 1]]))
+    with pytest.raises(NotUnitaryError, match="square"):
+        check_unitary_matrix(np.ones((2, 3)))
+    with pytest.raises(NotUnitaryError, match="NaN"):
+        check_unitary_matrix(np.array([[np.nan, 0], [0, 1]]))
