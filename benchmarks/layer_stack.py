@@ -42,17 +42,18 @@ def main() -> None:
     xp = get_xp(device)
     print(f"# {platform.node()} {platform.processor() or platform.machine()}, numpy "
           f"{np.__version__}, device {device}, depth {args.depth}, median of {args.repeats}")
-    print(f"{'qubits':>6} {'numpy matmul s':>15} {'engine path s':>14} {'ratio':>7}  goal <= {GOAL}")
+    header = f"{'qubits':>6} {'numpy matmul s':>15} {'engine path s':>14} {'ratio':>7}"
+    print(f"{header}  goal <= {GOAL}")
     for n in args.qubits:
         layers = [layer.matrix() for layer in layer_stack(n, args.depth, "dense", seed=0,
                                                            device=device)]
 
-        def plain():
+        def plain(n=n, layers=layers):
             p = xp.eye(2**n, dtype=np.complex128)
             for m in layers:
                 p = xp.matmul(m, p)
 
-        def engine_path():
+        def engine_path(n=n, layers=layers):
             eng = CheckedEngine(get_engine("exact"))
             p = xp.eye(2**n, dtype=np.complex128)
             for m in layers:
