@@ -1,0 +1,348 @@
+"""``QsimTopoBackend`` (a Qiskit ``BackendV2``) and ``QsimTopoProvider``.
+
+Drop-in for ``AerSimulator`` in Qiskit code::
+
+    from qsim_topo.qiskit import QsimTopoBackend
+    backend = QsimTopoBackend()                       # exact engine, state vector
+    counts = backend.run(transpile(qc, backend), shots=1000, seed_simulator=7).result().get_counts()
+    backend = QsimTopoBackend(engine="bf16")          # an approximate engine (name + options)
+
+Every gate is applied by :func:`qsim_topo.sim.apply.apply_operator` with the chosen engine.
+
+Run options (defaults in :meth:`QsimTopoBackend._default_options`): ``shots``, ``memory``,
+``seed_simulator`` (None: unset — the backend's default, or a fresh random seed reported in the
+result), ``engine``, ``engine_options`` (a dict), ``method`` (``"statevector"`` or
+``"unitary"``), ``device`` (``"cpu" | "gpu" | "auto"``), ``precision`` (``"double"`` or
+``"single"``). A keyword that is an option of the chosen engine (e.g. ``ratio=0.2``) joins
+``engine_options``; any other unknown keyword warns and is ignored, as with Qiskit's own
+simulators; an invalid value raises :class:`~qsim_topo.qiskit.errors.QsimTopoOptionError`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from qiskit import QuantumCircuit
+from qiskit.providers import BackendV2, Options
+from qiskit.providers.exceptions import QiskitBackendNotFoundError
+from qiskit.result import Result
+from qiskit.transpiler import Target
+
+from qsim_topo._version import __version__
+from qsim_topo.engines.base import MatmulEngine, describe_engine, resolve_engine
+from qsim_topo.errors import QsimTopoError
+from qsim_topo.qiskit.convert import METHODS, Program, circuit_to_program
+from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
+from qsim_topo.qiskit.execute import check_program_memory, execute
+from qsim_topo.qiskit.job import QsimTopoJob
+from qsim_topo.qiskit.results import experiment_result, job_result
+from qsim_topo.qiskit.target import build_target
+from qsim_topo.xp import resolve_device
+
+__all__ = ["DEVICES", "PRECISIONS", "QsimTopoBackend", "QsimTopoProvider", "RunConfig"]
+
+DEVICES = ("cpu", "gpu", "auto")
+PRECISIONS = {"double": np.complex128, "single": np.complex64}
+MAX_SHOTS = 10**9
+_OPTION_NAMES = (
+    "shots",
+    "memory",
+    "seed_simulator",
+    "engine",
+    "engine_options",
+    "method",
+    "device",
+    "precision",
+)
+
+
+class RunConfig:
+    """Validated options of one run.
+
+    Attributes:
+        shots, memory, seed_simulator, method, device (resolved: ``"cpu"`` or ``"gpu"``),
+        precision, dtype, engine_name, engine_options, engine (a built engine instance).
+    """
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        shots = values["shots"]
+        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
+            raise QsimTopoOptionError(f"shots must be an integer, got {shots!r}")
+        if not 1 <= int(shots) <= MAX_SHOTS:
+            raise QsimTopoOptionError(f"shots must be in 1..{MAX_SHOTS}, got {shots}")
+        self.shots = int(shots)
+        if not isinstance(values["memory"], (bool, np.bool_)):
+            raise QsimTopoOptionError(f"memory must be True or False, got {values['memory']!r}")
+        self.memory = bool(values["memory"])
+        seed = values["seed_simulator"]
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+                raise QsimTopoOptionError(
+                    f"seed_simulator must be a non-negative integer or None, got {seed!r}"
+                )
+            seed = int(seed)
+        self.seed_simulator: int | None = seed
+        if values["method"] not in METHODS:
+            raise QsimTopoOptionError(
+                f"method must be one of {', '.join(METHODS)}, got {values['method']!r}"
+            )
+        self.method = str(values["method"])
+        if values["device"] not in DEVICES:
+            raise QsimTopoOptionError(
+                f"device must be one of {', '.join(DEVICES)}, got {values['device']!r}"
+            )
+        try:
+            self.device = resolve_device(values["device"])
+        except QsimTopoError as exc:
+            raise QsimTopoOptionError(str(exc)) from exc
+        if values["precision"] not in PRECISIONS:
+            raise QsimTopoOptionError(
+                f"precision must be 'double' or 'single', got {values['precision']!r}"
+            )
+        self.precision = str(values["precision"])
+        self.dtype = np.dtype(PRECISIONS[self.precision])
+        engine = values["engine"]
+        engine_options = values["engine_options"]
+        if engine_options is None:
+            engine_options = {}
+        if not isinstance(engine_options, dict):
+            raise QsimTopoOptionError(f"engine_options must be a dict, got {engine_options!r}")
+        self.engine_options = dict(engine_options)
+        if not isinstance(engine, (str, MatmulEngine)):
+            raise QsimTopoOptionError(f"engine must be a name or a MatmulEngine, got {engine!r}")
+        self.engine_name = engine if isinstance(engine, str) else engine.name
+        try:
+            self.engine: MatmulEngine = resolve_engine(engine, **self.engine_options)
+        except QsimTopoError as exc:
+            raise QsimTopoOptionError(str(exc)) from exc
+
+    def report(self) -> dict[str, Any]:
+        """The options that go into each experiment's metadata."""
+        return {"method": self.method, "device": self.device, "precision": self.precision}
+
+
+def _engine_option_names(engine: Any) -> set[str]:
+    if not isinstance(engine, str):
+        return set()
+    info = describe_engine(engine)
+    return set(info.options) if info.error is None else set()
+
+
+class QsimTopoBackend(BackendV2):
+    """A state-vector / unitary simulator whose every matrix product goes through an engine.
+
+    Args:
+        engine: engine name (see ``qsim-topo engines``) or a MatmulEngine instance.
+        method: ``"statevector"`` (counts, memory, final state) or ``"unitary"`` (the circuit's
+            unitary in ``result.get_unitary``).
+        device: ``"cpu"``, ``"gpu"`` or ``"auto"`` (GPU when cupy sees one).
+        precision: ``"double"`` (complex128) or ``"single"`` (complex64).
+        name: the backend's name.
+        provider: the provider that made it, if any.
+        **engine_options: options of the engine (e.g. ``ratio=0.2``).
+
+    Raises:
+        QsimTopoOptionError: an unknown engine, a bad engine option or option value.
+    """
+
+    def __init__(
+        self,
+        engine: str | MatmulEngine = "exact",
+        method: str = "statevector",
+        device: str = "auto",
+        precision: str = "double",
+        *,
+        name: str = "qsim_topo",
+        provider: Any = None,
+        **engine_options: Any,
+    ) -> None:
+        super().__init__(
+            provider=provider,
+            name=name,
+            description="qsim_topo: state-vector simulation through pluggable matmul engines",
+            backend_version=__version__,
+        )
+        self._target: Target | None = None
+        self.set_options(
+            engine=engine, method=method, device=device, precision=precision,
+            engine_options=dict(engine_options),
+        )
+
+    @classmethod
+    def _default_options(cls) -> Options:
+        return Options(
+            shots=1024,
+            memory=False,
+            seed_simulator=None,
+            engine="exact",
+            engine_options={},
+            method="statevector",
+            device="auto",
+            precision="double",
+        )
+
+    @property
+    def target(self) -> Target:
+        """The Target: every standard gate, unitary, measure, reset, delay, barrier, store.
+
+        Control flow and the save instructions too; all on any qubits, without a coupling map.
+        """
+        if self._target is None:
+            self._target = build_target()
+        return self._target
+
+    @property
+    def max_circuits(self) -> None:
+        """No limit on circuits per job."""
+        return None
+
+    # ------------------------------------------------------------------ options
+    def _merged_options(self, overrides: dict[str, Any], *, stacklevel: int) -> dict[str, Any]:
+        """The backend's options updated with ``overrides`` (None: keep the default)."""
+        current = {k: self.options[k] for k in self.options}
+        engine = overrides.get("engine")
+        engine_changed = engine is not None and engine != current["engine"]
+        if engine_changed:
+            current["engine"] = engine
+            current["engine_options"] = {}
+        engine_opts = dict(current["engine_options"] or {})
+        engine_option_names = _engine_option_names(current["engine"])
+        for key, value in overrides.items():
+            if key == "engine":
+                continue
+            if key == "engine_options":
+                if value is not None:
+                    if not isinstance(value, dict):
+                        raise QsimTopoOptionError(f"engine_options must be a dict, got {value!r}")
+                    engine_opts.update(value)
+            elif key in _OPTION_NAMES:
+                if value is not None:
+                    current[key] = value
+            elif key in engine_option_names:
+                engine_opts[key] = value
+            else:
+                warnings.warn(
+                    f"Option {key} is not used by this backend", UserWarning, stacklevel=stacklevel
+                )
+        current["engine_options"] = engine_opts
+        return current
+
+    def set_options(self, **fields: Any) -> None:
+        """Update the default options (validated; engine options may be given by name)."""
+        merged = self._merged_options(fields, stacklevel=3)
+        config = RunConfig(merged)  # raises on an invalid value
+        del config
+        self._options.update_options(**merged)
+
+    # ------------------------------------------------------------------ running
+    def _configure(self, options: dict[str, Any]) -> RunConfig:
+        return RunConfig(self._merged_options(options, stacklevel=4))
+
+    def _prepare(
+        self, run_input: QuantumCircuit | Sequence[QuantumCircuit], config: RunConfig
+    ) -> tuple[list[QuantumCircuit], list[Program]]:
+        circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
+        for c in circuits:
+            if not isinstance(c, QuantumCircuit):
+                raise QsimTopoCircuitError(
+                    f"the backend runs QuantumCircuits, got {type(c).__name__}"
+                )
+        programs = [circuit_to_program(c, config.method) for c in circuits]
+        for p in programs:
+            check_program_memory(p, config.device, config.dtype)
+        return circuits, programs
+
+    def run(
+        self, run_input: QuantumCircuit | Sequence[QuantumCircuit], **options: Any
+    ) -> QsimTopoJob:
+        """Validate and convert the circuits now, then simulate them in a worker thread.
+
+        Args:
+            run_input: a circuit or a list of circuits, all parameters bound.
+            **options: run options overriding the backend's (see the module docstring).
+
+        Returns:
+            A submitted :class:`~qsim_topo.qiskit.job.QsimTopoJob`; ``job.result()`` is a
+            ``qiskit.result.Result`` with one experiment per circuit, in order.
+
+        Raises:
+            QsimTopoOptionError: an invalid option value.
+            QsimTopoCircuitError: a circuit that cannot run (unbound parameters, unsupported
+                instruction, non-unitary matrix, too wide for memory).
+        """
+        config = self._configure(options)
+        circuits, programs = self._prepare(run_input, config)
+        base_seed = config.seed_simulator
+        if base_seed is None:
+            base_seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint32)[0])
+
+        def simulate(job_id: str) -> Result:
+            start = time.perf_counter()
+            experiments = []
+            for i, (circuit, program) in enumerate(zip(circuits, programs, strict=True)):
+                seed = base_seed + i
+                run = execute(
+                    program, config.engine, shots=config.shots, seed=seed,
+                    device=config.device, dtype=config.dtype,
+                )
+                experiments.append(
+                    experiment_result(
+                        circuit, program, run, shots=config.shots, memory=config.memory,
+                        seed=seed, metadata=config.report(),
+                    )
+                )
+            return job_result(
+                experiments,
+                backend_name=self.name,
+                backend_version=self.backend_version,
+                job_id=job_id,
+                time_taken=time.perf_counter() - start,
+                metadata={"engine": config.engine.name, "device": config.device},
+            )
+
+        job = QsimTopoJob(self, str(uuid.uuid4()), simulate)
+        job.submit()
+        return job
+
+
+class QsimTopoProvider:
+    """Hands out qsim_topo backends by name (Qiskit 2 has no provider base class).
+
+    ``"qsim_topo"`` is the default (state vector); ``"qsim_topo_unitary"`` uses
+    ``method="unitary"``. Keyword arguments of :meth:`get_backend` go to the backend.
+    """
+
+    _BACKENDS: ClassVar[dict[str, dict[str, Any]]] = {
+        "qsim_topo": {},
+        "qsim_topo_unitary": {"method": "unitary"},
+    }
+
+    def backends(self, name: str | None = None, **kwargs: Any) -> list[QsimTopoBackend]:
+        """Backends whose name is ``name`` (all when None), built with ``kwargs``."""
+        names = [n for n in self._BACKENDS if name is None or n == name]
+        return [self._make(n, kwargs) for n in names]
+
+    def get_backend(self, name: str | None = None, **kwargs: Any) -> QsimTopoBackend:
+        """The backend called ``name`` (default ``"qsim_topo"``).
+
+        Raises:
+            QiskitBackendNotFoundError: no backend has that name.
+        """
+        name = "qsim_topo" if name is None else name
+        if name not in self._BACKENDS:
+            raise QiskitBackendNotFoundError(
+                f"no qsim_topo backend named {name!r}; available: {', '.join(self._BACKENDS)}"
+            )
+        return self._make(name, kwargs)
+
+    def _make(self, name: str, kwargs: dict[str, Any]) -> QsimTopoBackend:
+        options = {**self._BACKENDS[name], **kwargs}
+        return QsimTopoBackend(name=name, provider=self, **options)
+
+    def __repr__(self) -> str:
+        return "QsimTopoProvider()"

@@ -1,0 +1,509 @@
+"""Conversion of a Qiskit ``QuantumCircuit`` into a flat program the executor runs.
+
+A :class:`Program` is a list of simple ops with jumps, like byte code:
+
+* :class:`GateOp` — a ``(matrix, qubits)`` pair, ``qubits[0]`` the least significant bit of
+  the matrix index (Qiskit's convention, the one of :func:`qsim_topo.sim.apply.apply_operator`);
+  the matrix comes from ``gate.to_matrix()`` or ``Operator(gate).data`` and qubit indices from
+  the top-level circuit's bit order (``circuit.find_bit``).
+* :class:`PhaseOp` — a global phase (``circuit.global_phase``, ``GlobalPhaseGate``, the phase
+  of a definition that was expanded).
+* :class:`MeasureOp`, :class:`ResetOp`, :class:`StoreOp`, :class:`SaveOp`.
+* :class:`BranchOp` (jump when a condition is false), :class:`JumpOp`, :class:`SwitchOp`:
+  ``IfElseOp``, ``WhileLoopOp``, ``SwitchCaseOp``, ``BreakLoopOp`` and ``ContinueLoopOp``
+  become jumps; ``ForLoopOp`` is unrolled (its loop parameter bound per iteration) and
+  ``BoxOp`` inlined.
+
+Measurements that can be deferred to the end of the circuit (no later operation touches their
+qubit or clbit, and no control flow follows) are split off as ``terminal_measures``: the
+executor samples them all from one final state instead of splitting shots one measurement at a
+time. Barriers and delays are dropped. Everything is validated here, before any simulation:
+unbound parameters, unsupported instructions, non-unitary matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from qiskit.circuit import (
+    Clbit,
+    ControlFlowOp,
+    Gate,
+    Instruction,
+    QuantumCircuit,
+    Qubit,
+)
+from qiskit.circuit.controlflow import CASE_DEFAULT
+from qiskit.quantum_info import Operator
+
+from qsim_topo.errors import NotUnitaryError
+from qsim_topo.qiskit.classical import (
+    ClassicalState,
+    compile_condition,
+    compile_store,
+    compile_value,
+)
+from qsim_topo.qiskit.errors import QsimTopoCircuitError
+from qsim_topo.qiskit.instructions import SaveStatevector, SaveUnitary
+from qsim_topo.sim.apply import check_unitary_matrix
+
+__all__ = [
+    "METHODS",
+    "BranchOp",
+    "GateOp",
+    "JumpOp",
+    "MeasureOp",
+    "Op",
+    "PhaseOp",
+    "Program",
+    "ResetOp",
+    "SaveOp",
+    "StoreOp",
+    "SwitchOp",
+    "circuit_to_program",
+]
+
+METHODS = ("statevector", "unitary")
+# Gates without a matrix of their own (composite gates, MCX...) wider than this are expanded
+# into their definition rather than turned into one dense 2^k x 2^k matrix.
+MAX_DENSE_DEFINED_QUBITS = 5
+_IGNORED = frozenset({"barrier", "delay"})
+
+
+@dataclass(frozen=True)
+class GateOp:
+    """Apply ``matrix`` (complex128, (2^k, 2^k)) to ``qubits`` (top-level indices)."""
+
+    matrix: np.ndarray
+    qubits: tuple[int, ...]
+    name: str
+
+
+@dataclass(frozen=True)
+class PhaseOp:
+    """Multiply the state by ``exp(1j * phase)``."""
+
+    phase: float
+
+
+@dataclass(frozen=True)
+class MeasureOp:
+    """Measure ``qubit`` in the computational basis into ``clbit``."""
+
+    qubit: int
+    clbit: int
+
+
+@dataclass(frozen=True)
+class ResetOp:
+    """Reset ``qubit`` to |0>."""
+
+    qubit: int
+
+
+@dataclass(frozen=True)
+class StoreOp:
+    """Write classical memory: ``apply(state)`` mutates a :class:`ClassicalState`."""
+
+    apply: Callable[[ClassicalState], None]
+
+
+@dataclass(frozen=True)
+class SaveOp:
+    """Record the current state (``kind="statevector"``) or unitary under ``label``."""
+
+    kind: str
+    label: str
+
+
+@dataclass
+class JumpOp:
+    """Continue at op index ``target``."""
+
+    target: int = -1
+
+
+@dataclass
+class BranchOp:
+    """Continue at the next op when ``condition(state)`` holds, else at ``target``."""
+
+    condition: Callable[[ClassicalState], bool]
+    target: int = -1
+
+
+@dataclass
+class SwitchOp:
+    """Continue at ``table[value(state)]``, or at ``default`` for a value not in the table."""
+
+    value: Callable[[ClassicalState], int]
+    table: dict[int, int] = field(default_factory=dict)
+    default: int = -1
+
+
+Op = GateOp | PhaseOp | MeasureOp | ResetOp | StoreOp | SaveOp | JumpOp | BranchOp | SwitchOp
+
+
+@dataclass
+class Program:
+    """A converted circuit.
+
+    Attributes:
+        name: the circuit's name.
+        n_qubits, n_clbits: widths of the top-level circuit.
+        ops: the program; execution starts at index 0 and ends past the last op.
+        terminal_measures: ``(qubit, clbit)`` pairs, in circuit order, sampled from the final
+            state of each branch after ``ops``.
+        method: ``"statevector"`` or ``"unitary"``.
+    """
+
+    name: str
+    n_qubits: int
+    n_clbits: int
+    ops: list[Op]
+    terminal_measures: list[tuple[int, int]]
+    method: str = "statevector"
+
+    @property
+    def has_measurements(self) -> bool:
+        """True when the circuit measures or resets anything (its final state is random)."""
+        return bool(self.terminal_measures) or any(
+            isinstance(op, (MeasureOp, ResetOp)) for op in self.ops
+        )
+
+    @property
+    def is_dynamic(self) -> bool:
+        """True when shots may split before the end (mid-circuit measurement or reset)."""
+        return any(isinstance(op, (MeasureOp, ResetOp)) for op in self.ops)
+
+
+@dataclass
+class _Loop:
+    breaks: list[JumpOp] = field(default_factory=list)
+    continues: list[JumpOp] = field(default_factory=list)
+
+
+def _param_repr(params: Sequence[Any]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for p in params:
+        if isinstance(p, np.ndarray):
+            out.append(("array", p.shape, p.tobytes()))
+        else:
+            try:
+                hash(p)
+                out.append(p)
+            except TypeError:
+                out.append(repr(p))
+    return tuple(out)
+
+
+class _Converter:
+    def __init__(self, circuit: QuantumCircuit, method: str) -> None:
+        if method not in METHODS:
+            raise QsimTopoCircuitError(f"unknown method {method!r}; expected one of {METHODS}")
+        self.circuit = circuit
+        self.method = method
+        self.ops: list[Op] = []
+        self.loops: list[_Loop] = []
+        self._matrix_cache: dict[Any, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _fail(self, message: str) -> QsimTopoCircuitError:
+        return QsimTopoCircuitError(f"circuit {self.circuit.name!r}: {message}")
+
+    def _emit(self, op: Op) -> None:
+        self.ops.append(op)
+
+    def _dynamic_not_in_unitary(self, name: str) -> None:
+        if self.method == "unitary":
+            raise self._fail(
+                f"method='unitary' cannot simulate {name!r} (only unitary gates); "
+                "use method='statevector'"
+            )
+
+    def _gate_matrix(self, op: Instruction) -> np.ndarray | None:
+        """The matrix of a gate, or None when it should be expanded into its definition."""
+        if op.is_parameterized():
+            raise self._fail(
+                f"gate {op.name!r} has unbound parameters {op.params}; bind them with "
+                "assign_parameters before running"
+            )
+        key = (type(op), op.name, op.num_qubits, _param_repr(op.params))
+        cached = self._matrix_cache.get(key)
+        if cached is not None:
+            return cached
+        matrix: np.ndarray | None
+        try:
+            matrix = np.asarray(op.to_matrix(), dtype=np.complex128)
+        except Exception:  # no matrix of its own: Operator builds it from the definition
+            if op.definition is not None and op.num_qubits > MAX_DENSE_DEFINED_QUBITS:
+                return None
+            try:
+                matrix = np.asarray(Operator(op).data, dtype=np.complex128)
+            except Exception as exc:
+                if op.definition is not None:
+                    return None
+                raise self._fail(
+                    f"gate {op.name!r} has neither a matrix nor a definition ({exc})"
+                ) from exc
+        if matrix.shape != (2**op.num_qubits, 2**op.num_qubits):
+            raise self._fail(
+                f"gate {op.name!r} on {op.num_qubits} qubits has a matrix of shape {matrix.shape}"
+            )
+        try:
+            check_unitary_matrix(matrix, what=f"the matrix of {op.name!r}")
+        except NotUnitaryError as exc:
+            raise self._fail(str(exc)) from exc
+        self._matrix_cache[key] = matrix
+        return matrix
+
+    # ------------------------------------------------------------------ blocks
+    def convert(self) -> Program:
+        circuit = self.circuit
+        if circuit.num_qubits < 1:
+            raise self._fail("the circuit has no qubits")
+        unbound = sorted(str(p) for p in circuit.parameters)
+        if unbound:
+            raise self._fail(
+                f"{len(unbound)} unbound parameter(s) {', '.join(unbound[:10])}"
+                f"{'...' if len(unbound) > 10 else ''}; bind them with assign_parameters "
+                "(or give parameter values to a primitive) before running"
+            )
+        if any(True for _ in circuit.iter_input_vars()):
+            raise self._fail("input variables (add_input) are not supported")
+        qmap = {q: circuit.find_bit(q).index for q in circuit.qubits}
+        cmap = {c: circuit.find_bit(c).index for c in circuit.clbits}
+        body, terminal = self._split_terminal_measures(circuit, qmap, cmap)
+        if terminal:
+            self._dynamic_not_in_unitary("measure")
+        if circuit.global_phase:
+            self._emit_phase(circuit.global_phase)
+        for instr in body:
+            self._instruction(instr, qmap, cmap)
+        return Program(
+            name=circuit.name,
+            n_qubits=circuit.num_qubits,
+            n_clbits=circuit.num_clbits,
+            ops=self.ops,
+            terminal_measures=terminal,
+            method=self.method,
+        )
+
+    def _split_terminal_measures(
+        self, circuit: QuantumCircuit, qmap: dict[Qubit, int], cmap: dict[Clbit, int]
+    ) -> tuple[list[Any], list[tuple[int, int]]]:
+        data = list(circuit.data)
+        blocked_q: set[int] = set()
+        blocked_c: set[int] = set()
+        deferred: list[int] = []
+        for pos in range(len(data) - 1, -1, -1):
+            instr = data[pos]
+            op = instr.operation
+            name = op.name
+            if name in _IGNORED:
+                continue
+            if isinstance(op, ControlFlowOp) or name == "store":
+                break
+            if op.num_clbits and name != "measure":
+                break
+            qs = {qmap[q] for q in instr.qubits}
+            if name == "measure":
+                q, c = qmap[instr.qubits[0]], cmap[instr.clbits[0]]
+                if q not in blocked_q and c not in blocked_c:
+                    deferred.append(pos)
+                    continue
+                blocked_c.add(c)
+            elif isinstance(op, (SaveStatevector, SaveUnitary)):
+                break
+            blocked_q |= qs
+        keep = set(deferred)
+        body = [instr for i, instr in enumerate(data) if i not in keep]
+        terminal = [
+            (qmap[data[i].qubits[0]], cmap[data[i].clbits[0]]) for i in sorted(deferred)
+        ]
+        return body, terminal
+
+    def _emit_phase(self, phase: Any) -> None:
+        try:
+            value = float(phase)
+        except TypeError as exc:
+            raise self._fail(f"the global phase {phase} has unbound parameters") from exc
+        if value:
+            self._emit(PhaseOp(value))
+
+    def _block(
+        self,
+        body: QuantumCircuit,
+        qubits: Sequence[Qubit],
+        clbits: Sequence[Clbit],
+        qmap: dict[Qubit, int],
+        cmap: dict[Clbit, int],
+    ) -> None:
+        """Emit ``body`` whose i-th qubit/clbit stands for ``qubits[i]``/``clbits[i]``."""
+        inner_q = {bq: qmap[oq] for bq, oq in zip(body.qubits, qubits, strict=True)}
+        inner_c = dict(cmap)  # registers of the outer circuit stay visible inside blocks
+        inner_c.update({bc: cmap[oc] for bc, oc in zip(body.clbits, clbits, strict=True)})
+        if body.global_phase:
+            self._emit_phase(body.global_phase)
+        for instr in body.data:
+            self._instruction(instr, inner_q, inner_c)
+
+    def _bit_index(self, cmap: dict[Clbit, int]) -> Callable[[Clbit], int]:
+        def index(bit: Clbit) -> int:
+            try:
+                return cmap[bit]
+            except KeyError:
+                raise self._fail(f"a condition reads the clbit {bit}, unknown here") from None
+
+        return index
+
+    # ------------------------------------------------------------------ instructions
+    def _instruction(self, instr: Any, qmap: dict[Qubit, int], cmap: dict[Clbit, int]) -> None:
+        op = instr.operation
+        name = op.name
+        if name in _IGNORED:
+            return
+        if isinstance(op, ControlFlowOp):
+            self._dynamic_not_in_unitary(name)
+            self._control_flow(instr, qmap, cmap)
+            return
+        if name == "measure":
+            self._dynamic_not_in_unitary(name)
+            self._emit(MeasureOp(qmap[instr.qubits[0]], cmap[instr.clbits[0]]))
+            return
+        if name == "reset":
+            self._dynamic_not_in_unitary(name)
+            self._emit(ResetOp(qmap[instr.qubits[0]]))
+            return
+        if name == "store":
+            self._dynamic_not_in_unitary(name)
+            lvalue, rvalue = op.lvalue, op.rvalue
+            self._emit(StoreOp(compile_store(lvalue, rvalue, self._bit_index(cmap))))
+            return
+        if isinstance(op, (SaveStatevector, SaveUnitary)):
+            self._save(op, instr, qmap)
+            return
+        if name == "global_phase":
+            self._emit_phase(op.params[0])
+            return
+        if isinstance(op, Gate):
+            matrix = self._gate_matrix(op)
+            if matrix is not None:
+                self._emit(GateOp(matrix, tuple(qmap[q] for q in instr.qubits), name))
+                return
+        if op.definition is not None:
+            self._block(op.definition, instr.qubits, instr.clbits, qmap, cmap)
+            return
+        raise self._fail(
+            f"unsupported instruction {name!r} (no matrix and no definition); the backend runs "
+            "unitary gates, measure, reset, barrier, delay, store and control flow"
+        )
+
+    def _save(self, op: Any, instr: Any, qmap: dict[Qubit, int]) -> None:
+        kind = op.kind
+        if kind != self.method:
+            raise self._fail(
+                f"{op.name!r} saves a {kind} but the method is {self.method!r}"
+            )
+        if len({qmap[q] for q in instr.qubits}) != self.circuit.num_qubits:
+            raise self._fail(f"{op.name!r} must act on all {self.circuit.num_qubits} qubits")
+        self._emit(SaveOp(kind, str(op.label)))
+
+    def _control_flow(self, instr: Any, qmap: dict[Qubit, int], cmap: dict[Clbit, int]) -> None:
+        op = instr.operation
+        name = op.name
+        bit_index = self._bit_index(cmap)
+        if name == "if_else":
+            true_body, false_body = op.params
+            branch = BranchOp(compile_condition(op.condition, bit_index))
+            self._emit(branch)
+            self._block(true_body, instr.qubits, instr.clbits, qmap, cmap)
+            if false_body is not None:
+                skip = JumpOp()
+                self._emit(skip)
+                branch.target = len(self.ops)
+                self._block(false_body, instr.qubits, instr.clbits, qmap, cmap)
+                skip.target = len(self.ops)
+            else:
+                branch.target = len(self.ops)
+        elif name == "while_loop":
+            start = len(self.ops)
+            branch = BranchOp(compile_condition(op.condition, bit_index))
+            self._emit(branch)
+            loop = _Loop()
+            self.loops.append(loop)
+            self._block(op.params[0], instr.qubits, instr.clbits, qmap, cmap)
+            self.loops.pop()
+            self._emit(JumpOp(start))
+            end = len(self.ops)
+            branch.target = end
+            for j in loop.breaks:
+                j.target = end
+            for j in loop.continues:
+                j.target = start
+        elif name == "for_loop":
+            indexset, loop_param, body = op.params
+            loop = _Loop()
+            self.loops.append(loop)
+            for value in indexset:
+                bound = body
+                if loop_param is not None and loop_param in body.parameters:
+                    bound = body.assign_parameters({loop_param: value}, inplace=False)
+                loop.continues = []
+                self._block(bound, instr.qubits, instr.clbits, qmap, cmap)
+                for j in loop.continues:
+                    j.target = len(self.ops)
+            self.loops.pop()
+            for j in loop.breaks:
+                j.target = len(self.ops)
+        elif name == "switch_case":
+            switch = SwitchOp(compile_value(op.target, bit_index))
+            self._emit(switch)
+            exits: list[JumpOp] = []
+            for values, body in op.cases_specifier():
+                start = len(self.ops)
+                for v in values:
+                    if v is CASE_DEFAULT:
+                        switch.default = start
+                    else:
+                        switch.table.setdefault(int(v), start)
+                self._block(body, instr.qubits, instr.clbits, qmap, cmap)
+                jump = JumpOp()
+                self._emit(jump)
+                exits.append(jump)
+            end = len(self.ops)
+            for j in exits:
+                j.target = end
+            if switch.default < 0:
+                switch.default = end
+        elif name in ("break_loop", "continue_loop"):
+            if not self.loops:
+                raise self._fail(f"{name!r} outside a loop")
+            jump = JumpOp()
+            self._emit(jump)
+            loop = self.loops[-1]
+            (loop.breaks if name == "break_loop" else loop.continues).append(jump)
+        elif name == "box":
+            self._block(op.params[0], instr.qubits, instr.clbits, qmap, cmap)
+        else:
+            raise self._fail(f"unsupported control-flow operation {name!r}")
+
+
+def circuit_to_program(circuit: QuantumCircuit, method: str = "statevector") -> Program:
+    """Convert ``circuit`` into a :class:`Program` for ``method``, validating it.
+
+    Args:
+        circuit: a circuit with every parameter bound.
+        method: ``"statevector"`` (measurements, resets, control flow allowed) or
+            ``"unitary"`` (unitary gates only; barriers, delays and :class:`SaveUnitary`).
+
+    Returns:
+        The program; the circuit is not modified.
+
+    Raises:
+        QsimTopoCircuitError: unbound parameters, an unsupported instruction, a non-unitary
+            matrix, an instruction the method cannot simulate, a circuit without qubits.
+    """
+    return _Converter(circuit, method).convert()

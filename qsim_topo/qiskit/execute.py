@@ -1,0 +1,345 @@
+"""Run a converted :class:`~qsim_topo.qiskit.convert.Program` through a matmul engine.
+
+Shots are simulated in groups: a *branch* is one state (or unitary) with the set of shot
+indices that share it and their classical memory. Gates apply once per branch; a mid-circuit
+measurement or reset draws one outcome per shot of the branch and splits it into at most two
+branches (the state collapsed by a projector, normalised, applied through the engine). Branches
+are run depth first, so at most one state per pending split is alive. Terminal measurements
+are sampled for all of a branch's shots from its final state.
+
+Every operator application — gates, global phases, projectors of measurements and resets —
+goes through :func:`apply_ops` → :func:`qsim_topo.sim.apply.apply_operator`, the one place a
+faster kernel will plug in later. Probabilities are plain reductions of ``|amplitude|^2``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from qsim_topo.engines.base import CheckedEngine, MatmulEngine, options_for_report
+from qsim_topo.errors import InsufficientMemoryError
+from qsim_topo.qiskit.classical import ClassicalState
+from qsim_topo.qiskit.convert import (
+    BranchOp,
+    GateOp,
+    JumpOp,
+    MeasureOp,
+    PhaseOp,
+    Program,
+    ResetOp,
+    SaveOp,
+    StoreOp,
+    SwitchOp,
+)
+from qsim_topo.qiskit.errors import QsimTopoCircuitError
+from qsim_topo.sim.apply import apply_operator
+from qsim_topo.sim.simulators import simulation_bytes
+from qsim_topo.xp import check_memory, get_xp, synchronize, to_numpy
+
+__all__ = ["MAX_BACKWARD_JUMPS", "ExecutionResult", "apply_ops", "check_program_memory", "execute"]
+
+MAX_BACKWARD_JUMPS = 1_000_000
+"""Loop iterations (over all branches) after which a run is taken to never terminate."""
+
+
+@dataclass
+class ExecutionResult:
+    """What :func:`execute` returns.
+
+    Attributes:
+        memory: per-shot classical memory in shot order (Python ints, bit i = clbit i);
+            all zeros for a circuit without clbits.
+        final: the final state (2^n,) or unitary (2^n, 2^n) as a numpy array, only when the
+            circuit neither measures nor resets (its end state is the same for every shot).
+        saved: snapshots of :class:`~qsim_topo.qiskit.instructions.SaveStatevector` /
+            ``SaveUnitary`` by label, numpy arrays.
+        branches: how many branches ended (1 for a circuit without mid-circuit randomness).
+        matmul_calls, flops_fraction: the engine's products and work fraction.
+        wall_time_s: seconds of simulation (device synchronised).
+        engine, engine_options: the engine's name and the options it was built with.
+    """
+
+    memory: list[int]
+    final: np.ndarray | None
+    saved: dict[str, np.ndarray] = field(default_factory=dict)
+    branches: int = 1
+    matmul_calls: int = 0
+    flops_fraction: float = 1.0
+    wall_time_s: float = 0.0
+    engine: str = ""
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+
+def check_program_memory(program: Program, device: str, dtype: Any) -> None:
+    """Refuse, before allocating, a program whose state/unitary does not fit in memory.
+
+    Raises:
+        QsimTopoCircuitError: wrapping the :class:`~qsim_topo.errors.InsufficientMemoryError`
+            message (what, required and available bytes).
+    """
+    unitary = program.method == "unitary"
+    what = (
+        f"circuit {program.name!r}: a {program.n_qubits}-qubit "
+        f"{'unitary' if unitary else 'state-vector'} simulation"
+    )
+    if program.n_qubits > 60:  # 2^n overflows any memory; keep the arithmetic small
+        raise QsimTopoCircuitError(f"{what} is far beyond any machine's memory")
+    try:
+        check_memory(simulation_bytes(program.n_qubits, dtype, unitary=unitary), device, what)
+    except InsufficientMemoryError as exc:
+        raise QsimTopoCircuitError(str(exc)) from exc
+
+
+def apply_ops(
+    engine: MatmulEngine, tensor: Any, matrix: Any, qubits: tuple[int, ...], n: int
+) -> Any:
+    """Apply one operator through the engine (the single application point of this module)."""
+    return apply_operator(engine, tensor, matrix, qubits, n)
+
+
+def _qubit_weights(xp: Any, tensor: Any, qubit: int, n: int) -> tuple[float, float]:
+    """Squared norms of the parts of a state with ``qubit`` = 0 and = 1."""
+    t = tensor.reshape(2 ** (n - 1 - qubit), 2, 2**qubit)
+    sq = t.real * t.real + t.imag * t.imag
+    w = xp.sum(sq, axis=(0, 2))
+    w_host = to_numpy(w)
+    return float(w_host[0]), float(w_host[1])
+
+
+def _marginal(xp: Any, tensor: Any, qubits: list[int], n: int) -> np.ndarray:
+    """Probabilities of ``qubits`` (sorted ascending; bit j of the index = qubits[j])."""
+    sq = tensor.real * tensor.real + tensor.imag * tensor.imag
+    if len(qubits) < n:
+        axes = tuple(n - 1 - q for q in range(n) if q not in set(qubits))
+        sq = xp.sum(sq.reshape((2,) * n), axis=axes)
+    p = to_numpy(sq).astype(np.float64, copy=False).ravel()
+    total = float(p.sum())
+    if not math.isfinite(total) or total <= 0.0:
+        raise QsimTopoCircuitError(f"the final state has squared norm {total}; cannot sample it")
+    return p / total
+
+
+@dataclass
+class _Branch:
+    pc: int
+    tensor: Any
+    state: ClassicalState
+    shots: np.ndarray  # int64 shot indices
+    phase: complex = 1.0 + 0.0j
+    splits: int = 0
+
+
+class _Executor:
+    def __init__(
+        self, program: Program, engine: MatmulEngine, shots: int, seed: int | None, device: str,
+        dtype: Any,
+    ) -> None:
+        self.program = program
+        self.engine = CheckedEngine(engine)
+        self.base_engine = engine
+        self.shots = int(shots)
+        self.rng = np.random.default_rng(seed)
+        self.xp = get_xp(device)
+        self.dtype = np.dtype(dtype)
+        self.n = program.n_qubits
+        self.memory = np.zeros(self.shots, dtype=object)
+        self.saved: dict[str, np.ndarray] = {}
+        self.final: np.ndarray | None = None
+        self.branches = 0
+        self.backward_jumps = 0
+
+    def _initial(self) -> Any:
+        dim = 2**self.n
+        if self.program.method == "unitary":
+            return self.xp.eye(dim, dtype=self.dtype)
+        out = self.xp.zeros(dim, dtype=self.dtype)
+        out[0] = 1
+        return out
+
+    def _apply(self, br: _Branch, matrix: np.ndarray, qubits: tuple[int, ...]) -> None:
+        if br.phase != 1.0:
+            matrix = matrix * br.phase
+            br.phase = 1.0 + 0.0j
+        br.tensor = apply_ops(self.engine, br.tensor, matrix, qubits, self.n)
+
+    def _flush_phase(self, br: _Branch) -> None:
+        if br.phase != 1.0:
+            self._apply(br, np.eye(2, dtype=np.complex128), (0,))
+
+    def run(self) -> ExecutionResult:
+        start = time.perf_counter()
+        root = _Branch(0, self._initial(), ClassicalState(), np.arange(self.shots, dtype=np.int64))
+        stack = [root]
+        while stack:
+            br = stack.pop()
+            self._run_branch(br, stack)
+        synchronize(self.xp)
+        return ExecutionResult(
+            memory=[int(v) for v in self.memory],
+            final=self.final,
+            saved=self.saved,
+            branches=self.branches,
+            matmul_calls=self.engine.calls,
+            flops_fraction=self.engine.total_flops_fraction,
+            wall_time_s=time.perf_counter() - start,
+            engine=self.base_engine.name,
+            engine_options=dict(options_for_report(self.base_engine)),
+        )
+
+    def _run_branch(self, br: _Branch, stack: list[_Branch]) -> None:
+        ops = self.program.ops
+        while br.pc < len(ops):
+            op = ops[br.pc]
+            br.pc += 1
+            if isinstance(op, GateOp):
+                self._apply(br, op.matrix, op.qubits)
+            elif isinstance(op, PhaseOp):
+                br.phase *= complex(math.cos(op.phase), math.sin(op.phase))
+            elif isinstance(op, MeasureOp):
+                self._measure(br, stack, op.qubit, op.clbit)
+            elif isinstance(op, ResetOp):
+                self._measure(br, stack, op.qubit, None)
+            elif isinstance(op, BranchOp):
+                if not op.condition(br.state):
+                    self._jump(br, op.target)
+            elif isinstance(op, JumpOp):
+                self._jump(br, op.target)
+            elif isinstance(op, SwitchOp):
+                self._jump(br, op.table.get(op.value(br.state), op.default))
+            elif isinstance(op, StoreOp):
+                op.apply(br.state)
+            elif isinstance(op, SaveOp):
+                self._save(br, op)
+            else:  # pragma: no cover - the converter emits nothing else
+                raise AssertionError(f"unknown op {op!r}")
+        self._finish(br)
+
+    def _jump(self, br: _Branch, target: int) -> None:
+        if target < br.pc:
+            self.backward_jumps += 1
+            if self.backward_jumps > MAX_BACKWARD_JUMPS:
+                raise QsimTopoCircuitError(
+                    f"circuit {self.program.name!r}: loops ran more than {MAX_BACKWARD_JUMPS} "
+                    "iterations; a while loop does not terminate"
+                )
+        br.pc = target
+
+    def _measure(self, br: _Branch, stack: list[_Branch], qubit: int, clbit: int | None) -> None:
+        """Measure (clbit given) or reset (clbit None) ``qubit`` for every shot of ``br``."""
+        w0, w1 = _qubit_weights(self.xp, br.tensor, qubit, self.n)
+        total = w0 + w1
+        if not math.isfinite(total) or total <= 0.0:
+            raise QsimTopoCircuitError(
+                f"circuit {self.program.name!r}: the state has squared norm {total} at a "
+                "measurement"
+            )
+        p1 = w1 / total
+        ones = self.rng.random(br.shots.size) < p1
+        n_ones = int(ones.sum())
+        outcomes = []
+        if n_ones < br.shots.size:
+            outcomes.append((0, br.shots[~ones], w0))
+        if n_ones:
+            outcomes.append((1, br.shots[ones], w1))
+        children = []
+        for outcome, shots, weight in outcomes:
+            scale = 1.0 / math.sqrt(weight)
+            proj = np.zeros((2, 2), dtype=np.complex128)
+            if clbit is None and outcome == 1:
+                proj[0, 1] = scale  # |0><1|: project on 1, then flip to 0
+            else:
+                proj[outcome, outcome] = scale
+            child = _Branch(br.pc, br.tensor, br.state, shots, br.phase, br.splits + 1)
+            if len(outcomes) > 1:
+                child.state = br.state.copy()
+            self._apply(child, proj, (qubit,))
+            if clbit is not None:
+                child.state.set_bit(clbit, outcome)
+            children.append(child)
+        # Continue with the first child in place; the other waits on the stack.
+        first = children[0]
+        br.tensor, br.state = first.tensor, first.state
+        br.shots, br.phase = first.shots, first.phase
+        if len(children) > 1:
+            br.splits += 1
+            stack.append(children[1])
+
+    def _save(self, br: _Branch, op: SaveOp) -> None:
+        name = self.program.name
+        if br.shots.size != self.shots:
+            raise QsimTopoCircuitError(
+                f"circuit {name!r}: {op.kind} snapshot {op.label!r} is reached after a "
+                "measurement split the shots into different states; save before measuring"
+            )
+        if op.label in self.saved:
+            raise QsimTopoCircuitError(
+                f"circuit {name!r}: snapshot label {op.label!r} is saved twice"
+            )
+        self.saved[op.label] = to_numpy(br.tensor * br.phase).astype(self.dtype, copy=True)
+
+    def _finish(self, br: _Branch) -> None:
+        self.branches += 1
+        program = self.program
+        if not program.has_measurements:
+            self._flush_phase(br)
+            self.final = np.array(to_numpy(br.tensor), copy=True)
+        terminal = program.terminal_measures
+        if not terminal:
+            self.memory[br.shots] = br.state.bits
+            return
+        qubits = sorted({q for q, _ in terminal})
+        pos = {q: j for j, q in enumerate(qubits)}
+        p = _marginal(self.xp, br.tensor, qubits, self.n)
+        cdf = np.cumsum(p)
+        draws = np.searchsorted(cdf, self.rng.random(br.shots.size) * cdf[-1], side="right")
+        draws = np.minimum(draws, p.size - 1)
+        uniq, inverse = np.unique(draws, return_inverse=True)
+        values = np.empty(uniq.size, dtype=object)
+        for k, idx in enumerate(uniq.tolist()):
+            bits = br.state.bits
+            for q, c in terminal:
+                if (idx >> pos[q]) & 1:
+                    bits |= 1 << c
+                else:
+                    bits &= ~(1 << c)
+            values[k] = bits
+        self.memory[br.shots] = values[inverse]
+
+
+def execute(
+    program: Program,
+    engine: MatmulEngine,
+    *,
+    shots: int,
+    seed: int | None = None,
+    device: str = "cpu",
+    dtype: Any = np.complex128,
+) -> ExecutionResult:
+    """Simulate ``program`` for ``shots`` shots with ``engine``.
+
+    Args:
+        program: from :func:`~qsim_topo.qiskit.convert.circuit_to_program`.
+        engine: the engine every operator application goes through (wrapped in a
+            :class:`~qsim_topo.engines.base.CheckedEngine` that counts and guards).
+        shots: number of shots (>= 1).
+        seed: seed of the measurement draws; the same seed gives the same memory.
+        device: ``"cpu"``, ``"gpu"`` or ``"auto"``.
+        dtype: complex64 or complex128.
+
+    Returns:
+        An :class:`ExecutionResult`.
+
+    Raises:
+        QsimTopoCircuitError: not enough memory (checked before allocating), a snapshot after
+            split shots, a loop that never ends, a state of zero norm.
+        EngineError: the engine broke its contract.
+    """
+    if shots < 1:
+        raise QsimTopoCircuitError(f"shots must be >= 1, got {shots}")
+    check_program_memory(program, device, dtype)
+    return _Executor(program, engine, shots, seed, device, dtype).run()
