@@ -93,6 +93,10 @@ class LowRankEngine(EngineBase):
         small = xp.matmul(q.conj().T, a)  # (width, k)
         if width == r:
             return q, small
+        if not bool(xp.isfinite(small).all()):
+            # NaN/Inf in ``a``: LAPACK's SVD would refuse; let the values reach the output,
+            # where the caller's guard reports them.
+            return q[:, :r], small[:r, :]
         u, sv, vh = xp.linalg.svd(small, full_matrices=False)
         return xp.matmul(q, u[:, :r]), sv[:r, None].astype(small.dtype) * vh[:r, :]
 
