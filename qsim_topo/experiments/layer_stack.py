@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -36,6 +37,8 @@ __all__ = [
     "LayerStackProducts",
     "LayerStackReport",
     "accumulate_layer_stack",
+    "iter_layer_products",
+    "iter_layer_stack",
     "layer_stack_bytes",
     "run_layer_stack",
 ]
@@ -154,18 +157,57 @@ def run_layer_stack(
     Raises:
         QsimTopoError (and subclasses): bad arguments, unknown engine or options, or a size
             that would not fit in memory (checked before any allocation).
-
     """
+    return next(
+        iter_layer_stack(
+            qubits,
+            [depth],
+            kind=kind,
+            engine=engine,
+            engine_options=engine_options,
+            seed=seed,
+            samples=samples,
+            haar_states=haar_states,
+            device=device,
+            dtype=dtype,
+            mode=mode,
+        )
+    )
+
+
+def iter_layer_stack(
+    qubits: int,
+    depths: Sequence[int],
+    *,
+    kind: str = "dense",
+    engine: str | MatmulEngine = "exact",
+    engine_options: dict[str, Any] | None = None,
+    seed: int | None = 0,
+    samples: int = 1000,
+    haar_states: int = 16,
+    device: str = "cpu",
+    dtype: Any = np.complex128,
+    mode: str | None = None,
+) -> Iterator[LayerStackReport]:
+    """Yield one report per depth of ``depths`` (ascending), all from one chain of layers.
+
+    Deeper depths reuse the shallower prefix: the stack is accumulated once up to the largest
+    depth, and measured on the way. Each report equals what :func:`run_layer_stack` gives for
+    that depth alone (same layers, same engine randomness, same sampling seeds); its times,
+    calls and flops fraction count the products up to that depth. Arguments as in
+    :func:`run_layer_stack`; everything is validated before the first layer is made.
+    """
+    wanted = sorted(set(int(d) for d in depths))
     if kind not in LAYER_KINDS:
         raise QsimTopoError(f"unknown kind {kind!r}; expected one of {', '.join(LAYER_KINDS)}")
     mode = mode or ("dense" if kind == "dense" else "gate")
     if mode not in MODES:
         raise QsimTopoError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    if qubits < (2 if kind == "brickwork" else 1) or depth < 1 or samples < 1 or haar_states < 1:
+    min_qubits = 2 if kind == "brickwork" else 1
+    if qubits < min_qubits or not wanted or wanted[0] < 1 or samples < 1 or haar_states < 1:
         raise QsimTopoError(
-            f"need qubits >= {2 if kind == 'brickwork' else 1}, depth >= 1, samples >= 1 and "
-            f"haar_states >= 1; got qubits={qubits}, depth={depth}, samples={samples}, "
-            f"haar_states={haar_states}"
+            f"need qubits >= {min_qubits}, depth >= 1, samples >= 1 and haar_states >= 1; got "
+            f"qubits={qubits}, depth={list(depths)}, samples={samples}, haar_states={haar_states}"
         )
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.complex64), np.dtype(np.complex128)):
@@ -177,12 +219,39 @@ def run_layer_stack(
         f"a {qubits}-qubit {kind} layer stack (two {2**qubits}x{2**qubits} products)",
     )
     under_test = CheckedEngine(resolve_engine(engine, **(engine_options or {})))
-    products = accumulate_layer_stack(
-        qubits, depth, kind=kind, mode=mode, engine=under_test, seed=seed, device=dev, dtype=dt
-    )
+    for products in iter_layer_products(
+        qubits, wanted, kind=kind, mode=mode, engine=under_test, seed=seed, device=dev, dtype=dt
+    ):
+        yield _measure(
+            products,
+            under_test,
+            qubits=qubits,
+            kind=kind,
+            mode=mode,
+            seed=seed,
+            samples=samples,
+            haar_states=haar_states,
+            device=dev,
+            dtype=dt,
+        )
+
+
+def _measure(
+    products: LayerStackProducts,
+    under_test: CheckedEngine,
+    *,
+    qubits: int,
+    kind: str,
+    mode: str,
+    seed: int | None,
+    samples: int,
+    haar_states: int,
+    device: str,
+    dtype: np.dtype,
+) -> LayerStackReport:
+    """All metrics of one depth; the exact product is the only reference."""
     p_ref, p_apx = products.reference, products.approx
     dim = 2**qubits
-
     psi_ref = p_ref[:, 0]
     psi_apx = p_apx[:, 0]
     ss_sampling = np.random.SeedSequence([0 if seed is None else seed, _SAMPLING_TAG])
@@ -204,14 +273,14 @@ def run_layer_stack(
         tvd = 1.0
     report = LayerStackReport(
         qubits=qubits,
-        depth=depth,
+        depth=products.depth,
         kind=kind,
         mode=mode,
         engine=under_test.name,
         engine_options=dict(options_for_report(under_test.engine)),
         seed=seed,
-        device=dev,
-        dtype=str(dt),
+        device=device,
+        dtype=str(dtype),
         samples=samples,
         haar_states=haar_states,
         state_fidelity=metrics.state_fidelity(psi_ref, psi_apx),
@@ -230,8 +299,8 @@ def run_layer_stack(
         xeb_ideal_std=band_std,
         log_xeb=lxeb,
         tvd=tvd,
-        flops_fraction=under_test.total_flops_fraction,
-        matmul_calls=under_test.calls,
+        flops_fraction=products.flops_fraction,
+        matmul_calls=products.matmul_calls,
         wall_time_s=products.wall_time_s,
         exact_wall_time_s=products.exact_wall_time_s,
         versions=_versions(),
@@ -242,17 +311,74 @@ def run_layer_stack(
 
 @dataclass
 class LayerStackProducts:
-    """The two accumulated products P_D of a layer stack and the time spent on each.
+    """The two accumulated products P_D of a layer stack at one depth, and their cost so far.
 
     ``reference`` is complex128, computed by a separate exact engine; ``approx`` is in the
-    requested dtype, computed by the engine under test. Both (2^n, 2^n) on the run's device,
-    owned by the caller.
+    requested dtype, computed by the engine under test. Both (2^n, 2^n) on the run's device;
+    the caller may keep them but must not write to them while the iteration goes on. Times,
+    calls and the flops fraction count the engine-under-test products up to ``depth``.
     """
 
+    depth: int
     reference: Any
     approx: Any
     wall_time_s: float
     exact_wall_time_s: float
+    matmul_calls: int = 0
+    flops_fraction: float = 1.0
+
+
+def iter_layer_products(
+    qubits: int,
+    depths: Sequence[int],
+    *,
+    kind: str,
+    mode: str,
+    engine: MatmulEngine,
+    seed: int | None,
+    device: str,
+    dtype: Any = np.complex128,
+) -> Iterator[LayerStackProducts]:
+    """P_k = engine(L_k, P_{k-1}) from P_0 = I, for the engine and for a fresh exact engine.
+
+    Yields the products at each depth of ``depths`` (ascending, >= 1). Each layer is generated
+    once and fed to both accumulations (only one layer is held at a time). No validation or
+    memory check here: :func:`iter_layer_stack` does both.
+    """
+    wanted = sorted(set(int(d) for d in depths))
+    dev = resolve_device(device)
+    dt = np.dtype(dtype)
+    counted = engine if isinstance(engine, CheckedEngine) else CheckedEngine(engine)
+    reference = CheckedEngine(ExactEngine())  # its own instance: never the engine under test
+    xp = get_xp(dev)
+    dim = 2**qubits
+    # The reference is always complex128; the engine under test works in ``dtype``.
+    p_ref = xp.eye(dim, dtype=np.complex128)
+    p_apx = xp.eye(dim, dtype=dt)
+    t_apx = t_ref = 0.0
+    for layer in layer_stack(qubits, wanted[-1], kind, seed=seed, device=dev):
+        if mode == "dense":
+            steps = [(layer.matrix(), tuple(range(qubits)))]
+        else:
+            steps = [(op.matrix, op.qubits) for op in layer.ops]
+        for matrix, qs in steps:
+            p_apx, dt_apx = _timed_apply(
+                xp, counted, p_apx, matrix.astype(dt, copy=False), qs, qubits, mode
+            )
+            p_ref, dt_ref = _timed_apply(xp, reference, p_ref, matrix, qs, qubits, mode)
+            t_apx += dt_apx
+            t_ref += dt_ref
+        del steps
+        if layer.index + 1 in wanted:
+            yield LayerStackProducts(
+                depth=layer.index + 1,
+                reference=p_ref,
+                approx=p_apx,
+                wall_time_s=t_apx,
+                exact_wall_time_s=t_ref,
+                matmul_calls=counted.calls,
+                flops_fraction=counted.total_flops_fraction,
+            )
 
 
 def accumulate_layer_stack(
@@ -266,34 +392,19 @@ def accumulate_layer_stack(
     device: str,
     dtype: Any = np.complex128,
 ) -> LayerStackProducts:
-    """P_k = engine(L_k, P_{k-1}) from P_0 = I, for the engine and for a fresh exact engine.
-
-    Each layer is generated once and fed to both accumulations (only one layer is held at a
-    time). Arguments are as in :func:`run_layer_stack`; no validation or memory check here.
-    """
-    dev = resolve_device(device)
-    dt = np.dtype(dtype)
-    reference = CheckedEngine(ExactEngine())  # its own instance: never the engine under test
-    xp = get_xp(dev)
-    dim = 2**qubits
-    # The reference is always complex128; the engine under test works in ``dtype``.
-    p_ref = xp.eye(dim, dtype=np.complex128)
-    p_apx = xp.eye(dim, dtype=dt)
-    t_apx = t_ref = 0.0
-    for layer in layer_stack(qubits, depth, kind, seed=seed, device=dev):
-        if mode == "dense":
-            steps = [(layer.matrix(), tuple(range(qubits)))]
-        else:
-            steps = [(op.matrix, op.qubits) for op in layer.ops]
-        for matrix, qs in steps:
-            p_apx, dt_apx = _timed_apply(
-                xp, engine, p_apx, matrix.astype(dt, copy=False), qs, qubits, mode
-            )
-            p_ref, dt_ref = _timed_apply(xp, reference, p_ref, matrix, qs, qubits, mode)
-            t_apx += dt_apx
-            t_ref += dt_ref
-        del steps
-    return LayerStackProducts(p_ref, p_apx, t_apx, t_ref)
+    """The products at ``depth`` alone (see :func:`iter_layer_products`)."""
+    return next(
+        iter_layer_products(
+            qubits,
+            [depth],
+            kind=kind,
+            mode=mode,
+            engine=engine,
+            seed=seed,
+            device=device,
+            dtype=dtype,
+        )
+    )
 
 
 def _timed_apply(

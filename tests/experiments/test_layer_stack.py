@@ -159,3 +159,15 @@ def test_bad_arguments_and_memory_are_refused_early():
         run_layer_stack(3, 2, engine="exact", engine_options={"ratio": 0.5})
     with pytest.raises(InsufficientMemoryError, match="16-qubit dense layer stack"):
         run_layer_stack(16, 2)
+
+
+def test_prefix_reuse_gives_the_same_reports_as_separate_runs():
+    from qsim_topo.experiments.layer_stack import iter_layer_stack
+
+    chain = list(iter_layer_stack(5, [4, 1, 2], engine=NoisyEngine(eps=0.05, seed=3), seed=2))
+    assert [r.depth for r in chain] == [1, 2, 4]
+    for r in chain:
+        alone = run_layer_stack(5, r.depth, engine=NoisyEngine(eps=0.05, seed=3), seed=2)
+        for key in ("state_fidelity", "frobenius_error", "haar_input_fidelity", "xeb",
+                    "matmul_calls"):
+            assert getattr(r, key) == getattr(alone, key), key
