@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     engines = sub.add_parser("engines", help="list the available matmul engines")
     engines.add_argument("--json", action="store_true", help="print a JSON list")
+
+    from qsim_topo.cli import verify as _verify  # imports no qiskit; its run() does, lazily
+
+    _verify.add_parser(sub)
     return parser
 
 
@@ -212,6 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "layers":
             return _cmd_layers(args)
+        if args.command == "verify":
+            from qsim_topo.cli import verify as _verify
+
+            return _verify.run(args)
         return _cmd_engines(args)
     except QsimTopoError as exc:
         print(f"qsim-topo: error: {exc}", file=sys.stderr)

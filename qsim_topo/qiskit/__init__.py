@@ -20,3 +20,5 @@ from qsim_topo.qiskit.instructions import SaveUnitary as SaveUnitary
 from qsim_topo.qiskit.instructions import save_statevector as save_statevector
 from qsim_topo.qiskit.instructions import save_unitary as save_unitary
 from qsim_topo.qiskit.job import QsimTopoJob as QsimTopoJob
+from qsim_topo.qiskit.primitives import EstimatorV2 as EstimatorV2
+from qsim_topo.qiskit.primitives import SamplerV2 as SamplerV2

@@ -240,7 +240,12 @@ class QsimTopoBackend(BackendV2):
         self._options.update_options(**merged)
 
     # ------------------------------------------------------------------ running
-    def _configure(self, options: dict[str, Any]) -> RunConfig:
+    def run_config(self, **options: Any) -> RunConfig:
+        """The validated configuration of a run with ``options`` over the backend's defaults.
+
+        Raises:
+            QsimTopoOptionError: an invalid value, an unknown engine or engine option.
+        """
         return RunConfig(self._merged_options(options, stacklevel=4))
 
     def _prepare(
@@ -275,7 +280,7 @@ class QsimTopoBackend(BackendV2):
             QsimTopoCircuitError: a circuit that cannot run (unbound parameters, unsupported
                 instruction, non-unitary matrix, too wide for memory).
         """
-        config = self._configure(options)
+        config = self.run_config(**options)
         circuits, programs = self._prepare(run_input, config)
         base_seed = config.seed_simulator
         if base_seed is None:

@@ -11,6 +11,7 @@ from qiskit.exceptions import QiskitError
 from qsim_topo.errors import QsimTopoError
 
 __all__ = [
+    "QasmLoadError",
     "QsimTopoBackendError",
     "QsimTopoCircuitError",
     "QsimTopoJobError",
@@ -36,6 +37,10 @@ class QsimTopoCircuitError(QsimTopoBackendError):
 
 class QsimTopoOptionError(QsimTopoBackendError, ValueError):
     """A run option with an invalid value."""
+
+
+class QasmLoadError(QsimTopoBackendError):
+    """An OpenQASM file that cannot be read, parsed or imported (the message names the line)."""
 
 
 class QsimTopoJobError(QsimTopoBackendError):

@@ -39,9 +39,16 @@ from qsim_topo.qiskit.convert import (
 from qsim_topo.qiskit.errors import QsimTopoCircuitError
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.simulators import simulation_bytes
-from qsim_topo.xp import check_memory, get_xp, synchronize, to_numpy
+from qsim_topo.xp import array_namespace, check_memory, get_xp, synchronize, to_numpy
 
-__all__ = ["MAX_BACKWARD_JUMPS", "ExecutionResult", "apply_ops", "check_program_memory", "execute"]
+__all__ = [
+    "MAX_BACKWARD_JUMPS",
+    "ExecutionResult",
+    "apply_ops",
+    "check_program_memory",
+    "execute",
+    "marginal_probabilities",
+]
 
 MAX_BACKWARD_JUMPS = 1_000_000
 """Loop iterations (over all branches) after which a run is taken to never terminate."""
@@ -111,8 +118,21 @@ def _qubit_weights(xp: Any, tensor: Any, qubit: int, n: int) -> tuple[float, flo
     return float(w_host[0]), float(w_host[1])
 
 
-def _marginal(xp: Any, tensor: Any, qubits: list[int], n: int) -> np.ndarray:
-    """Probabilities of ``qubits`` (sorted ascending; bit j of the index = qubits[j])."""
+def marginal_probabilities(tensor: Any, qubits: list[int], n: int) -> np.ndarray:
+    """Probabilities of the outcomes of measuring ``qubits`` on the state ``tensor``.
+
+    Args:
+        tensor: a (2^n,) state (numpy or cupy; not modified, need not be normalised).
+        qubits: distinct qubits, sorted ascending; bit j of an outcome index is ``qubits[j]``.
+        n: the number of qubits of the state.
+
+    Returns:
+        A float64 numpy array of length 2^len(qubits) summing to 1.
+
+    Raises:
+        QsimTopoCircuitError: the state is zero or not finite.
+    """
+    xp = array_namespace(tensor)
     sq = tensor.real * tensor.real + tensor.imag * tensor.imag
     if len(qubits) < n:
         axes = tuple(n - 1 - q for q in range(n) if q not in set(qubits))
@@ -294,7 +314,7 @@ class _Executor:
             return
         qubits = sorted({q for q, _ in terminal})
         pos = {q: j for j, q in enumerate(qubits)}
-        p = _marginal(self.xp, br.tensor, qubits, self.n)
+        p = marginal_probabilities(br.tensor, qubits, self.n)
         cdf = np.cumsum(p)
         draws = np.searchsorted(cdf, self.rng.random(br.shots.size) * cdf[-1], side="right")
         draws = np.minimum(draws, p.size - 1)

@@ -1,0 +1,146 @@
+"""``qsim-topo verify FILE.qasm``: compare an engine with the exact engine on an OpenQASM file.
+
+Thin: parses arguments and prints :func:`qsim_topo.qiskit.verify.verify_qasm`'s report. Qiskit
+is imported only inside :func:`run`, so the rest of the CLI works without it; without Qiskit
+this command prints one line saying what to install and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import sys
+from typing import Any
+
+from qsim_topo.engines.base import parse_engine_spec, parse_option_value
+from qsim_topo.errors import QsimTopoError
+
+__all__ = ["EXIT_USAGE", "add_parser", "format_verify_report", "run"]
+
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _engine_option(text: str) -> tuple[str, Any]:
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise argparse.ArgumentTypeError(f"engine option {text!r} is not key=value")
+    return key.strip(), parse_option_value(value)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``verify`` subcommand to ``subparsers`` (from ``add_subparsers``); returns it."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "verify",
+        help="run an OpenQASM 2/3 file exactly and with an engine; report fidelity, TVD, XEB",
+        description=(
+            "Load FILE (OpenQASM 2, or OpenQASM 3 with qiskit_qasm3_import installed), simulate "
+            "it with the exact engine and with the chosen engine, and report the state fidelity "
+            "(final measurements removed), the total variation distance and linear XEB of the "
+            "measured distribution, the engine's flops fraction and both wall times."
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="an OpenQASM 2 or 3 file")
+    p.add_argument(
+        "--engine", default="exact",
+        help="engine name, optionally with options as NAME:key=value,... (default exact)",
+    )
+    p.add_argument(
+        "--engine-option", action="append", default=[], type=_engine_option, metavar="KEY=VALUE",
+        help="an engine option (repeatable); values parse as JSON when they can",
+    )
+    p.add_argument("--shots", type=_positive_int, default=1024, help="samples (default 1024)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
+    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
+    p.add_argument("--precision", choices=("double", "single"), default="double",
+                   help="complex128 or complex64 states")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3e}"
+        return f"{value:.6f}"
+    return str(value)
+
+
+def format_verify_report(report: Any) -> str:
+    """A readable table of a :class:`~qsim_topo.qiskit.verify.VerifyReport`."""
+    opts = ",".join(f"{k}={v}" for k, v in report.engine_options.items())
+    lines = [
+        f"verify {report.path or report.name}: OpenQASM {report.qasm_version}, "
+        f"{report.num_qubits} qubits, {report.num_clbits} clbits, {report.size} operations, "
+        f"depth {report.depth}",
+        f"engine {report.engine}{':' + opts if opts else ''} against exact, "
+        f"{report.shots} shots, seed {report.seed}",
+        "",
+    ]
+    infidelity = None if report.state_fidelity is None else 1.0 - report.state_fidelity
+    rows = [
+        ("state fidelity (final measurements removed)", report.state_fidelity),
+        ("  1 - state fidelity", infidelity),
+        (f"total variation distance ({report.tvd_kind})", report.tvd),
+        (f"linear XEB ({report.shots} samples)", report.xeb),
+        ("  ideal sampler: mean", report.xeb_ideal_mean),
+        ("  ideal sampler: std", report.xeb_ideal_std),
+        ("flops fraction", report.flops_fraction),
+        ("matmul calls", report.matmul_calls),
+        ("wall time, engine (s)", report.engine_time_s),
+        ("wall time, exact (s)", report.exact_time_s),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
+    lines += [f"note: {n}" for n in report.notes]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``verify`` with parsed ``args``; returns the exit code (2 on a user error)."""
+    if importlib.util.find_spec("qiskit") is None:
+        print(
+            "qsim-topo: error: verify needs Qiskit: pip install 'qsim_topo[qiskit]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from qiskit.exceptions import QiskitError
+
+    from qsim_topo.qiskit.verify import verify_qasm
+
+    try:
+        name, options = parse_engine_spec(args.engine)
+        options.update(dict(args.engine_option))
+        report = verify_qasm(
+            args.file,
+            engine=name,
+            engine_options=options,
+            shots=args.shots,
+            seed=args.seed,
+            device=args.device,
+            precision=args.precision,
+        )
+    except (QsimTopoError, QiskitError) as exc:
+        message = " ".join(str(exc).split("\n")[0:1]) or type(exc).__name__
+        print(f"qsim-topo: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        print(format_verify_report(report))
+    return 0

@@ -1,0 +1,294 @@
+"""Verify an engine on an OpenQASM circuit: run it exactly and with the engine, compare.
+
+:func:`load_qasm` reads OpenQASM 2 (``qiskit.qasm2.load`` with the legacy custom instructions,
+so real-world files that use ``u1``/``cu1``/... and ``include "qelib1.inc"`` load, the file's
+folder on the include path) or OpenQASM 3 (``qiskit.qasm3``, which needs the
+``qiskit_qasm3_import`` package). :func:`verify_circuit` reports:
+
+* ``state_fidelity``: |<exact|engine>|^2 of the final states of the circuit with its final
+  measurements removed (None when measurements or resets remain mid-circuit);
+* ``tvd``: total variation distance between the exact and the engine's distribution of the
+  measured outcomes — computed from the two final states (``tvd_kind="exact"``) when the
+  circuit's measurements are all terminal (all qubits when it measures none), else from
+  ``shots`` sampled shots of each (``tvd_kind="sampled"``, noisy at the level sqrt(K/shots)
+  for K outcomes);
+* ``xeb``: the linear XEB of ``shots`` outcomes sampled from the engine's distribution, scored
+  with the exact probabilities, beside the mean and standard deviation an ideal sampler gets
+  (None for circuits with mid-circuit measurement);
+* the engine's flops fraction and matmul calls, and the wall times of both runs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from qiskit import QuantumCircuit
+
+from qsim_topo.metrics import (
+    ideal_xeb_band,
+    linear_xeb,
+    sample_bitstrings,
+    state_fidelity,
+    total_variation_distance,
+)
+from qsim_topo.qiskit.backend import QsimTopoBackend
+from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.qiskit.errors import QasmLoadError
+from qsim_topo.qiskit.execute import marginal_probabilities
+
+__all__ = ["VerifyReport", "load_qasm", "qasm_version", "verify_circuit", "verify_qasm"]
+
+_VERSION_RE = re.compile(r"^\s*OPENQASM\s+(\d+)(?:\.(\d+))?\s*;", re.MULTILINE)
+
+
+def qasm_version(text: str) -> int:
+    """The major OpenQASM version a program declares (2 or 3); 3 when it declares none.
+
+    Raises:
+        QasmLoadError: a version other than 2 or 3.
+    """
+    stripped = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL)
+    match = _VERSION_RE.search(stripped)
+    if match is None:
+        return 3  # OpenQASM 3 makes the version line optional
+    major = int(match.group(1))
+    if major not in (2, 3):
+        raise QasmLoadError(f"unsupported OpenQASM version {match.group(1)}")
+    return major
+
+
+def _qasm3_position(exc: BaseException) -> str:
+    """'line L, column C: near TOKEN' from an ANTLR error somewhere in the exception chain."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        token = getattr(e, "offendingToken", None)
+        if token is not None and getattr(token, "line", None) is not None:
+            return f"line {token.line}, column {token.column}: syntax error near {token.text!r}"
+        stack.extend([e.__cause__, e.__context__])
+        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+    return ""
+
+
+def load_qasm(path: str | Path) -> tuple[QuantumCircuit, int]:
+    """Load an OpenQASM 2 or 3 file.
+
+    Returns:
+        (circuit, major version). The circuit's name is the file's stem.
+
+    Raises:
+        QasmLoadError: the file cannot be read, does not parse (the parser's message, with
+            the line), or is OpenQASM 3 without ``qiskit_qasm3_import`` installed.
+    """
+    from qiskit import qasm2, qasm3
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QasmLoadError(f"cannot read {p}: {exc}") from exc
+    version = qasm_version(text)
+    if version == 2:
+        try:
+            circuit = qasm2.loads(
+                text,
+                include_path=(str(p.parent.resolve()), *map(str, qasm2.LEGACY_INCLUDE_PATH)),
+                custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS,
+            )
+        except qasm2.QASM2Error as exc:
+            message = str(exc).strip("'\"")
+            message = re.sub(r"<input>:(\d+),(\d+):", r"line \1, column \2:", message, count=1)
+            raise QasmLoadError(f"{p}: {message}") from exc
+    else:
+        if importlib.util.find_spec("qiskit_qasm3_import") is None:
+            raise QasmLoadError(
+                f"{p} is OpenQASM 3, which needs the qiskit_qasm3_import package "
+                "(pip install qiskit_qasm3_import)"
+            )
+        try:
+            circuit = qasm3.loads(text)
+        except Exception as exc:  # the importer raises several types, parse errors bare
+            where = _qasm3_position(exc)
+            detail = str(exc).strip()
+            message = "; ".join(m for m in (where, detail) if m) or type(exc).__name__
+            raise QasmLoadError(f"{p}: {message}") from exc
+    circuit.name = p.stem
+    return circuit, version
+
+
+@dataclass
+class VerifyReport:
+    """The comparison of an engine against the exact engine on one circuit.
+
+    Attributes:
+        name, path, qasm_version: what was verified.
+        num_qubits, num_clbits, size, depth: the circuit.
+        engine, engine_options, shots, seed: the run.
+        dynamic: whether shots split mid-circuit (mid-circuit measurement or reset).
+        state_fidelity: see the module docstring; None when not defined.
+        tvd, tvd_kind: total variation distance and ``"exact"`` or ``"sampled"``.
+        xeb, xeb_ideal_mean, xeb_ideal_std: linear XEB of the engine's samples and the
+            ideal-sampler band; None for dynamic circuits.
+        measured_qubits: qubits whose outcomes form the distribution (static circuits).
+        flops_fraction, matmul_calls: the engine's work.
+        exact_time_s, engine_time_s: simulation wall times.
+        notes: what could not be computed, and why.
+    """
+
+    name: str
+    path: str
+    qasm_version: int
+    num_qubits: int
+    num_clbits: int
+    size: int
+    depth: int
+    engine: str
+    engine_options: dict[str, Any]
+    shots: int
+    seed: int
+    dynamic: bool
+    state_fidelity: float | None
+    tvd: float
+    tvd_kind: str
+    xeb: float | None
+    xeb_ideal_mean: float | None
+    xeb_ideal_std: float | None
+    measured_qubits: list[int]
+    flops_fraction: float
+    matmul_calls: int
+    exact_time_s: float
+    engine_time_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+
+def _final_state(backend: QsimTopoBackend, circuit: QuantumCircuit) -> tuple[Any, dict[str, Any]]:
+    result = backend.run(circuit, shots=1).result()
+    return np.asarray(result.get_statevector(0).data), dict(result.results[0].metadata)
+
+
+def _empirical(counts: dict[str, int]) -> dict[str, float]:
+    total = sum(counts.values())
+    return {k: v / total for k, v in counts.items()}
+
+
+def verify_circuit(
+    circuit: QuantumCircuit,
+    *,
+    engine: str = "exact",
+    engine_options: dict[str, Any] | None = None,
+    shots: int = 1024,
+    seed: int = 0,
+    device: str = "cpu",
+    precision: str = "double",
+    path: str = "",
+    version: int = 0,
+) -> VerifyReport:
+    """Run ``circuit`` with the exact engine and with ``engine`` and compare them.
+
+    Args:
+        circuit: a circuit with every parameter bound.
+        engine: the name of the engine under test.
+        engine_options: its options.
+        shots: samples for the XEB (and for the TVD of dynamic circuits).
+        seed: seed of every draw (both runs use it: common random numbers).
+        device: as for :class:`~qsim_topo.qiskit.backend.QsimTopoBackend`.
+        precision: ``"double"`` or ``"single"``, as for the backend.
+        path: the file the circuit came from, recorded in the report.
+        version: its OpenQASM major version, recorded in the report.
+
+    Raises:
+        QsimTopoCircuitError, QsimTopoOptionError: the circuit or the options are refused.
+    """
+    opts = dict(engine_options or {})
+    exact = QsimTopoBackend("exact", device=device, precision=precision)
+    approx = QsimTopoBackend(engine, device=device, precision=precision, **opts)
+    program = circuit_to_program(circuit)
+    stripped = circuit.remove_final_measurements(inplace=False)
+    dynamic = circuit_to_program(stripped).has_measurements
+    notes: list[str] = []
+    fidelity: float | None = None
+    xeb = xeb_mean = xeb_std = None
+    measured: list[int] = []
+    if not dynamic:
+        t0 = time.perf_counter()
+        ref, _ = _final_state(exact, stripped)
+        t1 = time.perf_counter()
+        out, meta = _final_state(approx, stripped)
+        t2 = time.perf_counter()
+        exact_time, engine_time = t1 - t0, t2 - t1
+        fidelity = state_fidelity(ref, out)
+        n = circuit.num_qubits
+        measured = sorted({q for q, _ in program.terminal_measures}) or list(range(n))
+        p_ref = marginal_probabilities(ref, measured, n)
+        p_out = marginal_probabilities(out, measured, n)
+        tvd = total_variation_distance(p_ref, p_out)
+        tvd_kind = "exact"
+        # sample_bitstrings draws from |amplitude|^2: sqrt(p) is a state with distribution p
+        samples = sample_bitstrings(np.sqrt(p_out), shots, seed=seed)
+        xeb = linear_xeb(samples, p_ref)
+        xeb_mean, xeb_std = ideal_xeb_band(p_ref, shots)
+    else:
+        t0 = time.perf_counter()
+        ref_result = exact.run(circuit, shots=shots, seed_simulator=seed).result()
+        t1 = time.perf_counter()
+        out_result = approx.run(circuit, shots=shots, seed_simulator=seed).result()
+        t2 = time.perf_counter()
+        exact_time, engine_time = t1 - t0, t2 - t1
+        meta = dict(out_result.results[0].metadata)
+        p_ref_d = _empirical(ref_result.results[0].data.counts)
+        p_out_d = _empirical(out_result.results[0].data.counts)
+        keys = sorted(set(p_ref_d) | set(p_out_d))
+        tvd = total_variation_distance(
+            [p_ref_d.get(k, 0.0) for k in keys], [p_out_d.get(k, 0.0) for k in keys]
+        )
+        tvd_kind = "sampled"
+        notes.append(
+            "mid-circuit measurement or reset: no single final state, so no state fidelity "
+            f"or XEB; the TVD compares {shots} sampled shots of each run"
+        )
+    return VerifyReport(
+        name=circuit.name,
+        path=path,
+        qasm_version=version,
+        num_qubits=circuit.num_qubits,
+        num_clbits=circuit.num_clbits,
+        size=circuit.size(),
+        depth=circuit.depth(),
+        engine=str(meta.get("engine", engine)),
+        engine_options=dict(meta.get("engine_options", opts)),
+        shots=shots,
+        seed=seed,
+        dynamic=dynamic,
+        state_fidelity=fidelity,
+        tvd=tvd,
+        tvd_kind=tvd_kind,
+        xeb=xeb,
+        xeb_ideal_mean=xeb_mean,
+        xeb_ideal_std=xeb_std,
+        measured_qubits=measured,
+        flops_fraction=float(meta.get("flops_fraction", 1.0)),
+        matmul_calls=int(meta.get("matmul_calls", 0)),
+        exact_time_s=exact_time,
+        engine_time_s=engine_time,
+        notes=notes,
+    )
+
+
+def verify_qasm(path: str | Path, **kwargs: Any) -> VerifyReport:
+    """:func:`load_qasm` then :func:`verify_circuit` (keyword arguments go to the latter)."""
+    circuit, version = load_qasm(path)
+    return verify_circuit(circuit, path=str(path), version=version, **kwargs)
