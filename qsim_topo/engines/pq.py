@@ -5,7 +5,7 @@ For real ``A`` (m, k) and ``B`` (k, n):
 1. The inner dimension is split into C = ``min(codebooks, k)`` contiguous subspaces of width
    ``d = ceil(k / C)`` (A and B are zero-padded to ``C d``, which changes no product).
 2. In each subspace, ``K = min(centroids, m)`` prototypes are learned from the rows of A by
-   ``iterations`` Lloyd (k-means) steps, started from K distinct rows drawn with the engine's
+   ``iterations`` Lloyd (k-means) steps from a k-means++ start drawn with the engine's
    Generator. Everything is written with ``xp`` (batched over subspaces), so it runs on the GPU
    too: distances ``||c||^2 - 2 x.c`` by a batched product, updates by a one-hot product, an
    empty cluster keeps its previous centroid.
@@ -36,9 +36,9 @@ from qsim_topo.engines.complex_adapter import (
     complex_matmul,
     real_dtype_of,
 )
-from qsim_topo.xp import SeedLike, array_namespace, as_generator
+from qsim_topo.xp import SeedLike, array_namespace, as_generator, to_numpy
 
-__all__ = ["PQEngine", "kmeans"]
+__all__ = ["PQEngine", "kmeans", "kmeans_plus_plus"]
 
 
 def _assign(xp: Any, x: Any, cent: Any) -> Any:
@@ -48,16 +48,44 @@ def _assign(xp: Any, x: Any, cent: Any) -> Any:
     return xp.argmin(dist, axis=2)
 
 
+def kmeans_plus_plus(xp: Any, x: Any, k: int, rng: np.random.Generator) -> Any:
+    """k-means++ starting centroids (C, K, d) for the point sets x (C, m, d), K = k <= m.
+
+    The first centroid of each subspace is a uniformly drawn row, each next one a row drawn
+    with probability proportional to its squared distance to the nearest chosen centroid
+    (Arthur and Vassilvitskii 2007). Distances are computed with ``xp``; the draws are made on
+    the host with ``rng``, so CPU and GPU choose alike. When every row already coincides with
+    a centroid, further picks are uniform (duplicates are harmless).
+    """
+    c_books, m, _ = x.shape
+    books = xp.arange(c_books)
+    pick = rng.integers(0, m, size=c_books)
+    chosen = [pick]
+    newest = x[books, xp.asarray(pick)]  # (C, d)
+    d2 = ((x - newest[:, None, :]) ** 2).sum(axis=2)  # (C, m)
+    for _ in range(1, k):
+        w = to_numpy(d2).astype(np.float64)
+        cum = np.cumsum(w, axis=1)
+        total = cum[:, -1]
+        target = rng.random(c_books) * total
+        pick = np.minimum((cum <= target[:, None]).sum(axis=1), m - 1)
+        degenerate = ~(np.isfinite(total) & (total > 0))
+        if degenerate.any():
+            pick[degenerate] = rng.integers(0, m, size=int(degenerate.sum()))
+        chosen.append(pick)
+        newest = x[books, xp.asarray(pick)]
+        d2 = xp.minimum(d2, ((x - newest[:, None, :]) ** 2).sum(axis=2))
+    idx = xp.asarray(np.stack(chosen, axis=1))  # (C, K)
+    return x[books[:, None], idx]
+
+
 def kmeans(xp: Any, x: Any, k: int, iterations: int, rng: np.random.Generator) -> Any:
     """Batched Lloyd k-means: centroids (C, K, d) of the point sets x (C, m, d), K = k <= m.
 
-    Starts from k distinct rows per subspace drawn with ``rng`` on the host (so CPU and GPU
-    start alike); ``x`` is not modified and the centroids are a new array of x's dtype.
+    Starts from :func:`kmeans_plus_plus`, then ``iterations`` Lloyd steps (an empty cluster
+    keeps its centroid). ``x`` is not modified; the centroids are a new array of x's dtype.
     """
-    c_books, m, _ = x.shape
-    start = np.stack([rng.choice(m, size=k, replace=False) for _ in range(c_books)])
-    start_d = xp.asarray(start)
-    cent = x[xp.arange(c_books)[:, None], start_d]  # (C, K, d)
+    cent = kmeans_plus_plus(xp, x, k, rng)
     labels = xp.arange(k)
     for _ in range(iterations):
         codes = _assign(xp, x, cent)
@@ -147,15 +175,19 @@ class PQEngine(EngineBase):
         With C subspaces of width d (padded inner size ``P = C d``), K centroids and I Lloyd
         iterations: an assignment costs ``2 m P K`` (distances) plus ``2 C K d + 2 m C K``
         (norms, combination, arg-min); an update ``2 m P K`` (one-hot product) plus
-        ``C K d``; training is I assignments and updates, encoding one assignment, the tables
-        ``2 K P n`` and the look-ups ``m n C`` additions.
+        ``C K d``; the k-means++ start ``3 m P K + m C K`` (squared distances to each new
+        centroid, running minimum, cumulative sums); training is the start plus I assignments
+        and updates, encoding one assignment, the tables ``2 K P n`` and the look-ups
+        ``m n C`` additions.
         """
         c_books, width, n_cent = self._shape(m, k)
         p = c_books * width
         assign = 2.0 * m * p * n_cent + 2.0 * c_books * n_cent * width + 2.0 * m * c_books * n_cent
         update = 2.0 * m * p * n_cent + c_books * n_cent * width
+        start = 3.0 * m * p * n_cent + 2.0 * m * c_books * n_cent
         return (
-            self.iterations * (assign + update)
+            start
+            + self.iterations * (assign + update)
             + assign
             + 2.0 * n_cent * p * n
             + float(m) * n * c_books
