@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qsim_topo._version import __version__
+from qsim_topo.cli import sweep as _sweep
 from qsim_topo.engines.base import (
     available_engines,
     describe_engine,
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     from qsim_topo.cli import verify as _verify  # imports no qiskit; its run() does, lazily
 
     _verify.add_parser(sub)
+    _sweep.add_parsers(sub)
     return parser
 
 
@@ -216,6 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "layers":
             return _cmd_layers(args)
+        if args.command == "sweep":
+            return _sweep.run_sweep_command(args)
+        if args.command == "report":
+            return _sweep.run_report(args)
         if args.command == "verify":
             from qsim_topo.cli import verify as _verify
 

@@ -1,0 +1,215 @@
+"""``qsim-topo sweep`` and ``qsim-topo report``: argument parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from qsim_topo.errors import QsimTopoError
+from qsim_topo.experiments.layer_stack import MODES
+from qsim_topo.experiments.store import ResultStore
+from qsim_topo.experiments.summary import format_summary, summarize, write_csv
+from qsim_topo.experiments.sweep import (
+    DEFAULT_DEPTHS,
+    DEFAULT_ENGINES,
+    DEFAULT_QUBITS,
+    DEFAULT_SEEDS,
+    EXECUTORS,
+    SweepSpec,
+    progress_printer,
+    run_sweep,
+)
+from qsim_topo.layers import LAYER_KINDS
+
+__all__ = ["add_parsers", "run_report", "run_sweep_command"]
+
+SUMMARY_CSV = "summary.csv"
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of integers"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: values must be positive integers")
+    return values
+
+
+def _csv(values: tuple[Any, ...]) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def add_parsers(sub: Any) -> None:
+    """Add the ``sweep`` and ``report`` subcommands to ``sub`` (an argparse subparsers)."""
+    p = sub.add_parser(
+        "sweep",
+        help="run a fidelity-vs-depth sweep into a resumable result store",
+        description=(
+            "Run the grid qubits x kinds x engines x seeds x depths of layer-stack "
+            "experiments. Each finished experiment is stored at once in OUT/results.jsonl; "
+            "re-running the same command resumes. Ends with the summary, "
+            "OUT/summary.csv and PNG plots."
+        ),
+    )
+    p.add_argument("--out", required=True, type=Path, help="result directory (created)")
+    p.add_argument(
+        "--qubits",
+        type=_int_list,
+        default=list(DEFAULT_QUBITS),
+        help=f"comma-separated qubit counts (default {_csv(DEFAULT_QUBITS)})",
+    )
+    p.add_argument(
+        "--depth",
+        type=_int_list,
+        default=list(DEFAULT_DEPTHS),
+        help=f"comma-separated depths (default {_csv(DEFAULT_DEPTHS)})",
+    )
+    p.add_argument(
+        "--kind",
+        action="append",
+        choices=LAYER_KINDS,
+        default=None,
+        help="layer kind, repeatable (default dense)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="dense or gate products (default: dense for dense, gate for brickwork)",
+    )
+    p.add_argument(
+        "--engine",
+        action="append",
+        default=None,
+        metavar="NAME[:k=v,...]",
+        help=f"engine spec, repeatable (default: {' '.join(DEFAULT_ENGINES)})",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=DEFAULT_SEEDS,
+        help=f"number of seeds per configuration (default {DEFAULT_SEEDS})",
+    )
+    p.add_argument("--first-seed", type=int, default=0, help="seeds are FIRST..FIRST+SEEDS-1")
+    p.add_argument("--samples", type=int, default=1000, help="bitstrings for XEB")
+    p.add_argument("--haar-states", type=int, default=16, help="inputs of the Haar fidelity")
+    p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
+    p.add_argument("--precision", choices=("double", "single"), default="double")
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local process pool (default), serial, or dask",
+    )
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes / dask workers (default: CPU cores)"
+    )
+    p.add_argument(
+        "--scheduler", default=None, help="dask scheduler address (default: start a LocalCluster)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="accept an OUT that holds another sweep configuration"
+    )
+    p.add_argument("--retry-failed", action="store_true", help="re-run failed experiments")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+    r = sub.add_parser(
+        "report",
+        help="summarise a sweep directory: table, CSV and PNG plots",
+        description="Mean and 95%% CI over seeds per configuration, CSV and plots.",
+    )
+    r.add_argument("dir", type=Path, help="a sweep's --out directory")
+    r.add_argument(
+        "--raw",
+        action="store_true",
+        help="print every stored experiment as one JSON object per line",
+    )
+    r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+
+
+def _write_report(directory: Path, rows: list[dict[str, Any]], plots: bool) -> int:
+    summary = summarize(rows)
+    print(format_summary(summary))
+    if not summary:
+        return 0
+    write_csv(summary, directory / SUMMARY_CSV)
+    written = [str(directory / SUMMARY_CSV)]
+    if plots:
+        from qsim_topo.experiments.plots import write_plots
+
+        try:
+            written += [str(p) for p in write_plots(summary, directory)]
+        except QsimTopoError as exc:
+            print(f"qsim-topo: note: {exc}", file=sys.stderr)
+    print("wrote " + ", ".join(written))
+    return 0
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """Run ``qsim-topo sweep``; exit code 0, 1 if any experiment failed, 130 if interrupted."""
+    if args.seeds < 1:
+        raise QsimTopoError(f"--seeds must be at least 1, got {args.seeds}")
+    spec = SweepSpec(
+        qubits=tuple(args.qubits),
+        depths=tuple(args.depth),
+        kinds=tuple(args.kind or ["dense"]),
+        engines=tuple(args.engine or DEFAULT_ENGINES),
+        seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
+        samples=args.samples,
+        haar_states=args.haar_states,
+        device=args.device,
+        precision=args.precision,
+        mode=args.mode,
+    )
+    print(
+        f"sweep: {spec.experiments()} experiments ({len(spec.qubits)} qubit counts x "
+        f"{len(spec.kinds)} kinds x {len(spec.engines)} engines x {len(spec.seeds)} seeds x "
+        f"{len(spec.depths)} depths) into {args.out}",
+        file=sys.stderr,
+    )
+    try:
+        outcome = run_sweep(
+            spec,
+            args.out,
+            force=args.force,
+            retry_failed=args.retry_failed,
+            executor=args.executor,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=progress_printer(),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: finished experiments are stored in {args.out}; run the same "
+            "command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    print(
+        f"sweep: {outcome.written} experiments run ({outcome.failed} failed), "
+        f"{outcome.skipped} already stored, {outcome.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    for err in outcome.errors:
+        print(f"failed: {err}", file=sys.stderr)
+    _write_report(args.out, ResultStore(args.out).rows(), not args.no_plots)
+    return 1 if outcome.failed else 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``qsim-topo report``."""
+    store = ResultStore(args.dir) if args.dir.is_dir() else None
+    if store is None or not store.results_path.exists():
+        raise QsimTopoError(f"{args.dir} holds no sweep results ({args.dir}/results.jsonl)")
+    rows = store.rows()
+    if args.raw:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    return _write_report(args.dir, rows, not args.no_plots)

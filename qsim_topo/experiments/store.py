@@ -1,0 +1,200 @@
+"""A durable, resumable result store: one directory, JSON Lines appended one fsync'd row at a time.
+
+Layout of a store directory:
+
+- ``sweep.json``: the sweep's specification, written atomically (temporary file + fsync +
+  rename). A different specification in the same directory is refused unless forced.
+- ``results.jsonl``: one JSON object per finished experiment, appended and fsync'd as soon as
+  it finishes. A crash (even SIGKILL) can leave at most a partial last line, which is ignored
+  on reading and cut off before the next append. Rows are never rewritten: a retried
+  experiment appends a new row, and readers take the latest row of each ``key``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from qsim_topo.errors import QsimTopoError
+
+__all__ = ["RESULTS_FILE", "SPEC_FILE", "ResultStore", "SweepSpecMismatchError"]
+
+SPEC_FILE = "sweep.json"
+RESULTS_FILE = "results.jsonl"
+
+
+class SweepSpecMismatchError(QsimTopoError):
+    """The directory holds results of a sweep with another specification."""
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return str(value)
+
+
+def _encode(row: Mapping[str, Any]) -> str:
+    # Non-finite floats are written as the strings "nan", "inf", "-inf": plain JSON has none.
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return str(v)
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(dict(row)), default=_json_default, sort_keys=True)
+
+
+def _decode_value(v: Any) -> Any:
+    if v in ("nan", "inf", "-inf"):
+        return float(v)
+    return v
+
+
+class ResultStore:
+    """The store in ``directory`` (created if missing).
+
+    Not safe for several writers at once: a sweep has exactly one writer (the process that
+    runs the sweep), whatever executes the experiments.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.results_path = self.directory / RESULTS_FILE
+        self.spec_path = self.directory / SPEC_FILE
+        self._fh: Any = None
+
+    # ------------------------------------------------------------------ specification
+
+    def read_spec(self) -> dict[str, Any] | None:
+        """The stored specification, or None for a new directory."""
+        if not self.spec_path.exists():
+            return None
+        try:
+            return dict(json.loads(self.spec_path.read_text()))
+        except ValueError as exc:
+            raise QsimTopoError(f"{self.spec_path} is not valid JSON: {exc}") from exc
+
+    def bind_spec(self, spec: Mapping[str, Any], *, force: bool = False) -> None:
+        """Record ``spec`` for this directory, refusing a different one unless ``force``.
+
+        Raises:
+            SweepSpecMismatchError: the directory holds another sweep and ``force`` is False.
+        """
+        new = json.loads(_encode(spec))
+        old = self.read_spec()
+        if old is not None and old != new and not force:
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            raise SweepSpecMismatchError(
+                f"{self.directory} holds a sweep with another configuration (differs in: "
+                f"{', '.join(changed)}); use another --out directory, or --force to add this "
+                "configuration to it (stored rows are kept)"
+            )
+        if old != new:
+            tmp = self.spec_path.with_suffix(".json.tmp")
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(new, indent=2, sort_keys=True) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.spec_path)
+            _fsync_dir(self.directory)
+
+    # ------------------------------------------------------------------ rows
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every stored row in file order; a partial last line (a crash mid-write) is skipped.
+
+        A malformed line elsewhere is skipped with a warning naming its line number.
+        """
+        if not self.results_path.exists():
+            return []
+        data = self.results_path.read_bytes()
+        lines = data.split(b"\n")
+        complete = data.endswith(b"\n")
+        out: list[dict[str, Any]] = []
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            last = number == len(lines) or (number == len(lines) - 1 and complete)
+            try:
+                row = json.loads(raw)
+            except ValueError:
+                if not (last and not complete):
+                    warnings.warn(
+                        f"{self.results_path}:{number}: malformed row skipped", stacklevel=2
+                    )
+                continue
+            if not isinstance(row, dict) or "key" not in row:
+                warnings.warn(
+                    f"{self.results_path}:{number}: row without key skipped", stacklevel=2
+                )
+                continue
+            out.append({k: _decode_value(v) for k, v in row.items()})
+        return out
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """The latest row of each key."""
+        return {row["key"]: row for row in self.rows()}
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Append one row (must have a ``key``) and make it durable before returning."""
+        if "key" not in row:
+            raise ValueError("a stored row needs a 'key'")
+        if self._fh is None:
+            self._repair_tail()
+            self._fh = open(self.results_path, "a", encoding="utf-8")
+        self._fh.write(_encode(row) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        """Close the append handle (rows are already durable)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _repair_tail(self) -> None:
+        """Cut a partial last line left by a crash, so the next row starts on its own line."""
+        if not self.results_path.exists():
+            return
+        with open(self.results_path, "rb+") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            if size == 0:
+                return
+            fh.seek(size - 1)
+            if fh.read(1) == b"\n":
+                return
+            fh.seek(0)
+            data = fh.read()
+            keep = data.rfind(b"\n") + 1
+            fh.truncate(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

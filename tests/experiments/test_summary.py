@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from qsim_topo.experiments.summary import format_summary, mean_ci, summarize
+
+
+def test_mean_ci_matches_the_t_interval():
+    values = [0.9, 0.95, 0.97, 0.99]
+    mean, half = mean_ci(values)
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+    assert mean == pytest.approx(np.mean(values))
+    assert half == pytest.approx((hi - lo) / 2)
+    m1, h1 = mean_ci([0.5])
+    assert m1 == 0.5 and math.isnan(h1)
+    assert all(math.isnan(x) for x in mean_ci([]))
+
+
+def _row(key, seed, depth, f, status="ok"):
+    base = {"key": key, "status": status, "qubits": 4, "kind": "dense", "mode": "dense",
+            "engine_spec": "e", "dtype": "complex128", "device": "cpu", "samples": 10,
+            "haar_states": 4, "depth": depth, "seed": seed}
+    if status == "ok":
+        base.update({m: f for m in ("state_fidelity", "haar_input_fidelity", "process_fidelity")})
+        base.update({"frobenius_error": 1 - f, "aligned_frobenius_error": 1 - f, "norm": 1.0,
+                     "xeb": f, "xeb_infinite": f, "xeb_ideal_mean": 1.0, "xeb_ideal_std": 0.1,
+                     "tvd": 0.0, "flops_fraction": 1.0, "wall_time_s": 0.1,
+                     "exact_wall_time_s": 0.1})
+    return base
+
+
+def test_summarize_groups_over_seeds_and_takes_latest_rows():
+    rows = [
+        _row("a", 0, 4, 0.81), _row("b", 1, 4, 0.64),
+        _row("c", 2, 4, 0.0, status="failed"),
+        _row("d", 0, 1, 0.9),
+        _row("c", 2, 4, 0.729),  # the retried experiment replaces the failed row
+    ]
+    out = summarize(rows)
+    assert [e["depth"] for e in out] == [1, 4]
+    deep = out[1]
+    assert deep["n_seeds"] == 3 and deep["n_failed"] == 0
+    assert deep["state_fidelity_mean"] == pytest.approx((0.81 + 0.64 + 0.729) / 3)
+    assert deep["haar_input_fidelity_error_per_layer"] == pytest.approx(
+        1 - deep["haar_input_fidelity_mean"] ** 0.25
+    )
+    assert "e" in format_summary(out) and format_summary([]) == "no results stored"
+
+
+def test_failed_rows_are_counted():
+    out = summarize([_row("a", 0, 2, 0.5), _row("b", 1, 2, 0, status="failed")])
+    assert out[0]["n_seeds"] == 1 and out[0]["n_failed"] == 1
+    assert "(1 failed)" in format_summary(out)
