@@ -207,46 +207,65 @@ def _squared_errors(engine, a, b, calls):
     return np.array([np.sum(np.abs(engine.matmul(a, b) - truth) ** 2) for _ in range(calls)])
 
 
-@pytest.mark.parametrize("importance", [True, False])
-def test_cr_sampling_error_matches_dkm_2006(importance, rng):
-    """E||AB - CR||^2 = (sum_i |A_i|^2 |B_i|^2 / p_i - ||AB||^2) / c <= ||A||^2 ||B||^2 / c."""
-    a, b = _operands(rng, (16, 48), (48, 12))
-    ratio = 0.25
-    c = round(ratio * 48)
+def _expected_mse(name: str, a, b, c: int, importance: bool = True) -> float:
+    """Exact E||AB - estimate||_F^2 for c samples / sketch size c (complex A, B, real S).
+
+    cr-sampling (DKM 2006, with replacement): (sum_i |A_i|^2 |B_i|^2 / p_i - ||AB||^2) / c.
+    sketch-gaussian: (||A||^2 ||B||^2 + ||A conj(B)||^2) / c.
+    countsketch: (||A||^2 ||B||^2 + ||A conj(B)||^2 - 2 sum_i |A_i|^2 |B_i|^2) / c.
+    (|A_i| the i-th column norm of A, |B_i| the i-th row norm of B.)
+    """
     na2 = np.sum(np.abs(a) ** 2, axis=0)
     nb2 = np.sum(np.abs(b) ** 2, axis=1)
-    p = np.sqrt(na2 * nb2) / np.sqrt(na2 * nb2).sum() if importance else np.full(48, 1 / 48)
-    expected = (np.sum(na2 * nb2 / p) - np.sum(np.abs(a @ b) ** 2)) / c
-    bound = na2.sum() * nb2.sum() / c
-    engine = get_engine("cr-sampling", ratio=ratio, importance=importance, seed=5)
+    k = na2.size
+    if name == "cr-sampling":
+        w = np.sqrt(na2 * nb2)
+        p = w / w.sum() if importance else np.full(k, 1 / k)
+        return float((np.sum(na2 * nb2 / p) - np.sum(np.abs(a @ b) ** 2)) / c)
+    cross = np.sum(np.abs(a @ b.conj()) ** 2)
+    if name == "sketch-gaussian":
+        return float((na2.sum() * nb2.sum() + cross) / c)
+    assert name == "countsketch"
+    return float((na2.sum() * nb2.sum() + cross - 2 * na2 @ nb2) / c)
+
+
+@pytest.mark.parametrize("importance", [True, False])
+def test_cr_sampling_error_matches_dkm_2006(importance, rng):
+    """The empirical mean square error matches DKM's formula and, for p ∝ |A_i||B_i|, stays
+    under the bound ||A||^2 ||B||^2 / c, within 4 standard errors of the mean."""
+    a, b = _operands(rng, (16, 48), (48, 12))
+    c = 12
+    expected = _expected_mse("cr-sampling", a, b, c, importance)
+    engine = get_engine("cr-sampling", ratio=c / 48, importance=importance, seed=5)
     mean, se = _mean_and_se(_squared_errors(engine, a, b, 600))
     assert abs(mean - expected) < 4 * se, (mean, expected, se)
     if importance:
+        bound = np.sum(np.abs(a) ** 2) * np.sum(np.abs(b) ** 2) / c
         assert mean < bound + 4 * se
 
 
-def test_gaussian_sketch_error_matches_its_formula(rng):
-    """E||AB - ASS^TB||^2 = (||A||^2 ||B||^2 + ||A conj(B)||^2) / s <= 2 ||A||^2 ||B||^2 / s."""
+@pytest.mark.parametrize("name", ["sketch-gaussian", "countsketch"])
+def test_sketch_error_matches_its_formula(name, rng):
+    """Gaussian sketch and CountSketch: the exact MSE, at most 2 ||A||^2 ||B||^2 / s."""
     a, b = _operands(rng, (16, 48), (48, 12))
     s = 12
-    fa, fb = np.sum(np.abs(a) ** 2), np.sum(np.abs(b) ** 2)
-    expected = (fa * fb + np.sum(np.abs(a @ b.conj()) ** 2)) / s
-    engine = get_engine("sketch-gaussian", ratio=s / 48, seed=6)
+    expected = _expected_mse(name, a, b, s)
+    engine = get_engine(name, ratio=s / 48, seed=6)
     mean, se = _mean_and_se(_squared_errors(engine, a, b, 600))
     assert abs(mean - expected) < 4 * se, (mean, expected, se)
-    assert mean < 2 * fa * fb / s + 4 * se
+    assert mean < 2 * np.sum(np.abs(a) ** 2) * np.sum(np.abs(b) ** 2) / s + 4 * se
 
 
-def test_countsketch_error_matches_its_formula(rng):
-    """E = (||A||^2||B||^2 + ||A conj(B)||^2 - 2 sum_i |A_i|^2 |B_i|^2) / s."""
-    a, b = _operands(rng, (16, 48), (48, 12))
-    s = 12
-    na2 = np.sum(np.abs(a) ** 2, axis=0)
-    nb2 = np.sum(np.abs(b) ** 2, axis=1)
-    expected = (na2.sum() * nb2.sum() + np.sum(np.abs(a @ b.conj()) ** 2) - 2 * na2 @ nb2) / s
-    engine = get_engine("countsketch", ratio=s / 48, seed=7)
-    mean, se = _mean_and_se(_squared_errors(engine, a, b, 600))
-    assert abs(mean - expected) < 4 * se, (mean, expected, se)
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["cr-sampling", "sketch-gaussian", "countsketch"])
+def test_mean_square_error_follows_one_over_c(name, rng):
+    """Across budgets c = 4..32 of k = 64 the MSE follows its 1/c formula (4 SE each)."""
+    a, b = _operands(rng, (16, 64), (64, 12))
+    for c in (4, 8, 16, 32):
+        engine = get_engine(name, ratio=c / 64, seed=c)
+        mean, se = _mean_and_se(_squared_errors(engine, a, b, 2000))
+        expected = _expected_mse(name, a, b, c)
+        assert abs(mean - expected) < 4 * se, (c, mean, expected, se)
 
 
 def test_srht_error_within_sketch_bound(rng):
