@@ -259,6 +259,14 @@ class _Executor:
                 "measurement"
             )
         p1 = w1 / total
+        if (p1 == 0.0 or p1 == 1.0) and abs(total - 1.0) < 1e-12:
+            # Certain outcome on a normalised state: no draw, no projection needed (a reset
+            # of a qubit in |0>, a re-measurement); only the classical bit is written.
+            if p1 == 1.0 and clbit is None:
+                self._apply(br, np.array([[0, 1], [0, 0]], dtype=np.complex128), (qubit,))
+            elif clbit is not None:
+                br.state.set_bit(clbit, int(p1))
+            return
         ones = self.rng.random(br.shots.size) < p1
         n_ones = int(ones.sum())
         outcomes = []

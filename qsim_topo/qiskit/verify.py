@@ -48,7 +48,11 @@ _VERSION_RE = re.compile(r"^\s*OPENQASM\s+(\d+)(?:\.(\d+))?\s*;", re.MULTILINE)
 
 
 def qasm_version(text: str) -> int:
-    """The major OpenQASM version a program declares (2 or 3); 3 when it declares none.
+    """The major OpenQASM version a program declares (2 or 3).
+
+    Without a version statement (optional in OpenQASM 3, and missing from some real-world
+    OpenQASM 2 files) a program that includes ``qelib1.inc`` or declares ``qreg``/``creg`` is
+    taken as OpenQASM 2, anything else as OpenQASM 3.
 
     Raises:
         QasmLoadError: a version other than 2 or 3.
@@ -56,7 +60,7 @@ def qasm_version(text: str) -> int:
     stripped = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL)
     match = _VERSION_RE.search(stripped)
     if match is None:
-        return 3  # OpenQASM 3 makes the version line optional
+        return 2 if re.search(r"qelib1\.inc|\b[qc]reg\b", stripped) else 3
     major = int(match.group(1))
     if major not in (2, 3):
         raise QasmLoadError(f"unsupported OpenQASM version {match.group(1)}")
