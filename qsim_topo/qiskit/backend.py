@@ -129,7 +129,10 @@ class RunConfig:
 def _engine_option_names(engine: Any) -> set[str]:
     if not isinstance(engine, str):
         return set()
-    info = describe_engine(engine)
+    try:
+        info = describe_engine(engine)
+    except QsimTopoError:  # an unknown name: RunConfig reports it with the valid names
+        return set()
     return set(info.options) if info.error is None else set()
 
 

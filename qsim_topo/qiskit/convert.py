@@ -71,6 +71,7 @@ METHODS = ("statevector", "unitary")
 # into their definition rather than turned into one dense 2^k x 2^k matrix.
 MAX_DENSE_DEFINED_QUBITS = 5
 _IGNORED = frozenset({"barrier", "delay"})
+_LOOP_JUMPS = frozenset({"break_loop", "continue_loop"})  # Instructions, not ControlFlowOps
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,7 @@ class _Converter:
         name = op.name
         if name in _IGNORED:
             return
-        if isinstance(op, ControlFlowOp):
+        if isinstance(op, ControlFlowOp) or name in _LOOP_JUMPS:
             self._dynamic_not_in_unitary(name)
             self._control_flow(instr, qmap, cmap)
             return

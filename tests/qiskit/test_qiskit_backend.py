@@ -1,0 +1,309 @@
+"""Provider, BackendV2, Target, options, jobs, result format and input validation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister, transpile
+from qiskit.circuit import Instruction, Parameter
+from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
+from qiskit.exceptions import QiskitError
+from qiskit.providers import BackendV2, JobStatus, JobV1
+from qiskit.providers.exceptions import QiskitBackendNotFoundError
+from qiskit.quantum_info import Operator, Statevector
+from qiskit.transpiler import generate_preset_pass_manager
+
+from qsim_topo.errors import QsimTopoError
+from qsim_topo.qiskit import (
+    QsimTopoBackend,
+    QsimTopoCircuitError,
+    QsimTopoJobError,
+    QsimTopoOptionError,
+    QsimTopoProvider,
+    save_statevector,
+    save_unitary,
+)
+from qsim_topo.qiskit.execute import ExecutionResult
+
+
+def _bell(measure: bool = True) -> QuantumCircuit:
+    qc = QuantumCircuit(2, 2 if measure else 0, name="bell")
+    qc.h(0)
+    qc.cx(0, 1)
+    if measure:
+        qc.measure([0, 1], [0, 1])
+    return qc
+
+
+def test_import_qsim_topo_does_not_import_qiskit():
+    code = "import sys, qsim_topo, qsim_topo.cli.main; print('qiskit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_provider_hands_out_backends():
+    provider = QsimTopoProvider()
+    names = [b.name for b in provider.backends()]
+    assert names == ["qsim_topo", "qsim_topo_unitary"]
+    default = provider.get_backend()
+    assert isinstance(default, BackendV2) and default.name == "qsim_topo"
+    assert default.options.method == "statevector"
+    assert provider.get_backend("qsim_topo_unitary").options.method == "unitary"
+    assert provider.backends(name="qsim_topo")[0].name == "qsim_topo"
+    with pytest.raises(QiskitBackendNotFoundError, match="no qsim_topo backend named 'nope'"):
+        provider.get_backend("nope")
+
+
+def test_target_has_every_standard_gate_and_control_flow(backend):
+    target = backend.target
+    names = set(target.operation_names)
+    assert set(get_standard_gate_name_mapping()) <= names
+    assert {"unitary", "measure", "reset", "delay", "barrier", "store", "if_else", "for_loop",
+            "while_loop", "switch_case", "break_loop", "continue_loop"} <= names
+    assert target.num_qubits is None or target.num_qubits >= 30
+    assert target.build_coupling_map() is None
+    assert backend.max_circuits is None
+
+
+def test_preset_pass_manager_keeps_dynamic_circuit(backend):
+    qc = QuantumCircuit(3, 3)
+    qc.h(0)
+    qc.append(UnitaryGate(Operator.from_label("XY")), [1, 2])
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)) as else_:
+        qc.x(1)
+    with else_:
+        qc.rz(0.1, 2)
+    with qc.while_loop((qc.clbits[1], 0)):
+        qc.h(1)
+        qc.measure(1, 1)
+    with qc.for_loop(range(2)):
+        qc.reset(2)
+    qc.delay(100, 0)
+    qc.barrier()
+    qc.measure([1, 2], [1, 2])
+    out = generate_preset_pass_manager(1, backend=backend).run(qc)
+    assert out.num_qubits == 3
+    assert {"if_else", "while_loop", "for_loop", "measure", "unitary"} <= set(out.count_ops())
+    loop = next(i.operation for i in out.data if i.operation.name == "for_loop")
+    assert "reset" in loop.blocks[0].count_ops()
+
+
+def test_counts_memory_and_header_follow_aer(backend):
+    qr = QuantumRegister(3, "q")
+    a, b = ClassicalRegister(1, "a"), ClassicalRegister(2, "b")
+    qc = QuantumCircuit(qr, a, b, name="regs")
+    qc.x(0)
+    qc.x(2)
+    qc.measure(0, a[0])
+    qc.measure(1, b[0])
+    qc.measure(2, b[1])
+    result = backend.run(qc, shots=7, memory=True, seed_simulator=1).result()
+    assert result.success and result.backend_name == "qsim_topo"
+    exp = result.results[0]
+    assert exp.data.counts == {"0x5": 7}
+    assert exp.data.memory == ["0x5"] * 7
+    assert exp.header["creg_sizes"] == [["a", 1], ["b", 2]]
+    assert exp.header["memory_slots"] == 3 and exp.header["name"] == "regs"
+    assert result.get_counts(qc) == {"10 1": 7}
+    assert result.get_memory(qc) == ["10 1"] * 7
+    assert exp.shots == 7 and exp.seed_simulator == 1
+
+
+def test_metadata_reports_engine_and_flops(backend):
+    engine_backend = QsimTopoBackend(engine="exact", device="cpu")
+    result = engine_backend.run(_bell(), shots=10).result()
+    meta = result.results[0].metadata
+    assert meta["engine"] == "exact" and meta["engine_options"] == {}
+    assert meta["flops_fraction"] == 1.0 and meta["matmul_calls"] == 2
+    assert meta["method"] == "statevector" and meta["precision"] == "double"
+
+
+def test_approximate_engine_and_engine_options():
+    from qsim_topo.engines.base import available_engines
+
+    if "cr-sampling" not in available_engines():
+        pytest.skip("the cr-sampling engine is not registered in this checkout")
+    backend = QsimTopoBackend(engine="cr-sampling", device="cpu", ratio=0.5, seed=3)
+    qc = QuantumCircuit(6)
+    qc.h(range(6))
+    qc.cx(0, 5)
+    qc.append(UnitaryGate(Operator(np.kron(np.eye(4), [[0, 1], [1, 0]]))), [1, 2, 3])
+    meta = backend.run(qc).result().results[0].metadata
+    assert meta["engine"] == "cr-sampling"
+    assert meta["engine_options"]["ratio"] == 0.5
+    # an engine option can be given per run by its name, and joins engine_options
+    meta2 = backend.run(qc, ratio=0.75).result().results[0].metadata
+    assert meta2["engine_options"]["ratio"] == 0.75
+    with pytest.raises(QsimTopoOptionError, match="no option"):
+        QsimTopoBackend(engine="exact", ratio=0.5)
+
+
+def test_seed_simulator_reproducibility(backend):
+    qc = QuantumCircuit(4, 4)
+    qc.h(range(4))
+    qc.measure(range(4), range(4))
+    run = lambda **kw: backend.run(qc, shots=64, memory=True, **kw).result()  # noqa: E731
+    first, second = run(seed_simulator=11), run(seed_simulator=11)
+    assert first.get_memory() == second.get_memory()
+    assert run(seed_simulator=12).get_memory() != first.get_memory()
+    # None means unset: a fresh seed each run, reported in the result
+    a, b = run(seed_simulator=None), run()
+    assert a.results[0].seed_simulator != b.results[0].seed_simulator
+    replay = run(seed_simulator=a.results[0].seed_simulator)
+    assert replay.get_memory() == a.get_memory()
+    # a default seed set on the backend is used when a run does not override it
+    seeded = QsimTopoBackend(device="cpu")
+    seeded.set_options(seed_simulator=5)
+    m1 = seeded.run(qc, shots=32, memory=True).result().get_memory()
+    m2 = seeded.run(qc, shots=32, memory=True, seed_simulator=None).result().get_memory()
+    assert m1 == m2
+
+
+def test_unknown_options_warn_and_invalid_values_raise(backend):
+    with pytest.warns(UserWarning, match="Option foo is not used by this backend"):
+        backend.run(_bell(), foo=1).result()
+    for bad, match in [
+        ({"shots": 0}, "shots must be in"),
+        ({"shots": 1.5}, "shots must be an integer"),
+        ({"memory": "yes"}, "memory must be True or False"),
+        ({"seed_simulator": -1}, "seed_simulator must be"),
+        ({"method": "density_matrix"}, "method must be one of"),
+        ({"device": "tpu"}, "device must be one of"),
+        ({"precision": "half"}, "precision must be"),
+        ({"engine": "no-such-engine"}, "unknown engine 'no-such-engine'"),
+    ]:
+        with pytest.raises(QsimTopoOptionError, match=match):
+            backend.run(_bell(), **bad)
+    with pytest.raises(QiskitError):
+        backend.set_options(shots=-3)
+
+
+def test_job_runs_asynchronously(backend, monkeypatch):
+    gate = threading.Event()
+    import qsim_topo.qiskit.backend as backend_module
+
+    real_execute = backend_module.execute
+
+    def slow_execute(*args, **kwargs) -> ExecutionResult:
+        assert gate.wait(10)
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(backend_module, "execute", slow_execute)
+    start = time.perf_counter()
+    job = backend.run(_bell(), shots=10)
+    assert time.perf_counter() - start < 5  # returned while the simulation waits
+    assert isinstance(job, JobV1) and job.job_id()
+    assert job.status() in (JobStatus.QUEUED, JobStatus.RUNNING)
+    assert not job.done()
+    gate.set()
+    result = job.result(timeout=30)
+    assert job.status() is JobStatus.DONE and job.done()
+    assert result.job_id == job.job_id()
+    assert sum(result.get_counts().values()) == 10
+
+
+def test_failed_job_raises_with_cause(backend, monkeypatch):
+    import qsim_topo.qiskit.backend as backend_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(backend_module, "execute", broken)
+    job = backend.run(_bell())
+    with pytest.raises(QsimTopoJobError, match="kaput"):
+        job.result()
+    assert job.status() is JobStatus.ERROR
+
+
+def test_final_statevector_and_unitary(backend):
+    qc = _bell(measure=False)
+    result = backend.run(qc).result()
+    assert result.get_statevector(qc).equiv(Statevector(qc))
+    assert "counts" not in result.data(qc)  # no clbits, no counts (as Aer)
+    unitary = QsimTopoBackend(method="unitary", device="cpu").run(qc).result().get_unitary(qc)
+    np.testing.assert_allclose(unitary.data, Operator(qc).data, atol=1e-12)
+    with pytest.raises(QsimTopoCircuitError, match="method='unitary' cannot simulate 'measure'"):
+        QsimTopoBackend(method="unitary").run(_bell())
+
+
+def test_save_instructions_take_snapshots(backend):
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    save_statevector(qc, "after_h")
+    qc.cx(0, 1)
+    save_statevector(qc)
+    qc.measure([0, 1], [0, 1])
+    tqc = transpile(qc, backend, optimization_level=1)
+    result = backend.run(tqc, shots=100, seed_simulator=1).result()
+    h = QuantumCircuit(2)
+    h.h(0)
+    assert result.data(0)["after_h"].equiv(Statevector(h))
+    assert result.get_statevector(0).equiv(Statevector(_bell(measure=False)))
+    assert set(result.get_counts()) == {"00", "11"}
+    uqc = QuantumCircuit(2)
+    uqc.h(0)
+    save_unitary(uqc, "h")
+    uqc.cx(0, 1)
+    uresult = QsimTopoBackend(method="unitary", device="cpu").run(uqc).result()
+    np.testing.assert_allclose(uresult.data(0)["h"].data, Operator(h).data, atol=1e-12)
+    # after a measurement that splits the shots the snapshot is ambiguous: refused
+    split = QuantumCircuit(1, 1)
+    split.h(0)
+    split.measure(0, 0)
+    save_statevector(split)
+    with pytest.raises(QsimTopoJobError, match="save before measuring"):
+        backend.run(split, shots=100, seed_simulator=0).result()
+
+
+def test_unbound_parameters_are_refused(backend):
+    theta = Parameter("theta")
+    qc = QuantumCircuit(1)
+    qc.rx(theta, 0)
+    with pytest.raises(QsimTopoCircuitError, match=r"unbound parameter\(s\) theta"):
+        backend.run(qc)
+    result = backend.run(qc.assign_parameters({theta: 0.5})).result()
+    expected = QuantumCircuit(1)
+    expected.rx(0.5, 0)
+    assert result.get_statevector().equiv(Statevector(expected))
+
+
+def test_too_wide_circuit_is_refused_before_allocating(backend):
+    qc = QuantumCircuit(50, 50)
+    qc.h(0)
+    qc.measure(0, 0)
+    with pytest.raises(QsimTopoCircuitError, match="50-qubit state-vector simulation needs about"):
+        backend.run(qc)
+    with pytest.raises(QiskitError, match="memory"):  # a QiskitError, not a MemoryError
+        backend.run(qc)
+    with pytest.raises(QsimTopoError, match="unitary simulation"):
+        QsimTopoBackend(method="unitary").run(QuantumCircuit(30))
+
+
+def test_non_unitary_unitary_is_refused(backend):
+    gate = UnitaryGate(np.eye(2), check_input=False)
+    gate.params[0] = np.array([[1, 0], [0, 2]], dtype=complex)  # corrupted after construction
+    qc = QuantumCircuit(1)
+    qc.append(gate, [0])
+    with pytest.raises(QsimTopoCircuitError, match="not unitary"):
+        backend.run(qc)
+
+
+def test_unsupported_instruction_is_refused(backend):
+    opaque = Instruction("mystery_box", 1, 0, [])
+    qc = QuantumCircuit(1)
+    qc.append(opaque, [0])
+    with pytest.raises(QsimTopoCircuitError, match="unsupported instruction 'mystery_box'"):
+        backend.run(qc)
+
+
+def test_zero_qubit_and_non_circuit_inputs_are_refused(backend):
+    with pytest.raises(QsimTopoCircuitError, match="no qubits"):
+        backend.run(QuantumCircuit(0, 1))
+    with pytest.raises(QsimTopoCircuitError, match="runs QuantumCircuits"):
+        backend.run(["not a circuit"])
