@@ -321,3 +321,19 @@ def test_nan_input_is_never_silently_dropped(name, rng):
     a[:, :] = np.nan  # every entry: whatever the engine samples, it sees NaN
     with pytest.raises(NonFiniteResultError, match="already held NaN"):
         CheckedEngine(_seeded(name, 4)).matmul(a, b)
+
+
+# --------------------------------------------------------------------------- in the simulator
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_every_engine_drives_the_layer_stack(name):
+    """Each engine plugs into the simulator path (through its contract guard) end to end."""
+    options = {"seed": 0} if "seed" in _options(name) else {}
+    report = qsim_topo.run_layer_stack(
+        3, 2, engine=name, engine_options=options, samples=50, haar_states=2
+    )
+    assert report.engine == name and report.matmul_calls == 2
+    assert 0.0 <= report.state_fidelity <= 1.0 + 1e-9
+    if describe_engine(name).exact:
+        assert report.state_fidelity == pytest.approx(1.0, abs=1e-12)
