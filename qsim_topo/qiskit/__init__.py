@@ -11,6 +11,7 @@ from qsim_topo.qiskit.backend import QsimTopoBackend as QsimTopoBackend
 from qsim_topo.qiskit.backend import QsimTopoProvider as QsimTopoProvider
 from qsim_topo.qiskit.convert import Program as Program
 from qsim_topo.qiskit.convert import circuit_to_program as circuit_to_program
+from qsim_topo.qiskit.errors import QasmLoadError as QasmLoadError
 from qsim_topo.qiskit.errors import QsimTopoBackendError as QsimTopoBackendError
 from qsim_topo.qiskit.errors import QsimTopoCircuitError as QsimTopoCircuitError
 from qsim_topo.qiskit.errors import QsimTopoJobError as QsimTopoJobError

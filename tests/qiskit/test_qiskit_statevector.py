@@ -138,3 +138,18 @@ def test_custom_gate_subclass_with_definition(backend):
     qc.append(Swapish(), [0, 2])
     state = _states(backend, [qc])[0]
     np.testing.assert_allclose(state, Statevector(qc).data, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("level", [2, 3])
+def test_elided_swaps_leave_a_final_layout(backend, level):
+    qc = random_circuit(5, 3, max_operands=2, seed=21)
+    qc.swap(0, 3)
+    qc.swap(1, 4)
+    qc.h(0)
+    tqc = transpile(qc, backend, optimization_level=level, seed_transpiler=2)
+    layout = tqc.layout.final_index_layout()
+    assert layout != list(range(5))  # the swaps became a relabelling, not gates
+    state = _states(backend, [tqc])[0]
+    np.testing.assert_allclose(
+        permute_state_to_virtual(state, layout), Statevector(qc).data, atol=ATOL, rtol=0
+    )

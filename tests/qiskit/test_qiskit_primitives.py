@@ -1,0 +1,160 @@
+"""Sampler/Estimator V2: Qiskit's Backend* primitives on our backend, and our native ones,
+against StatevectorSampler/StatevectorEstimator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
+from qiskit.circuit import Parameter
+from qiskit.circuit.library import efficient_su2
+from qiskit.primitives import (
+    BackendEstimatorV2,
+    BackendSamplerV2,
+    BaseEstimatorV2,
+    BaseSamplerV2,
+    StatevectorEstimator,
+    StatevectorSampler,
+)
+from qiskit.quantum_info import SparsePauliOp
+
+from qsim_topo.qiskit import EstimatorV2, QsimTopoBackend, QsimTopoOptionError, SamplerV2
+from tests.qiskit.qiskit_helpers import two_sample_chi2_pvalue
+
+P_MIN = 1e-4
+
+
+def _ansatz() -> QuantumCircuit:
+    return efficient_su2(3, reps=1)
+
+
+def _observables():
+    return [
+        [SparsePauliOp("ZZI")],
+        [SparsePauliOp(["XIX", "IYI", "ZZZ"], [0.5, -1.5, 2.0])],
+    ]
+
+
+def _params(circuit, shape, seed):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-np.pi, np.pi, size=(*shape, circuit.num_parameters))
+
+
+def test_native_primitives_subclass_the_v2_bases():
+    assert isinstance(SamplerV2(), BaseSamplerV2)
+    assert isinstance(EstimatorV2(), BaseEstimatorV2)
+
+
+@pytest.mark.parametrize("make", ["native", "backend"])
+def test_estimators_match_statevector_estimator(make):
+    circuit = _ansatz()
+    values = _params(circuit, (4,), 1)  # broadcast: observables (2, 1) x parameters (4,)
+    pub = (circuit, _observables(), values)
+    ref = StatevectorEstimator().run([pub]).result()[0]
+    if make == "native":
+        ours = EstimatorV2().run([pub]).result()[0]
+        np.testing.assert_allclose(ours.data.evs, ref.data.evs, atol=1e-10, rtol=0)
+        np.testing.assert_array_equal(ours.data.stds, 0.0)
+        assert ours.metadata["target_precision"] == 0.0
+    else:
+        estimator = BackendEstimatorV2(backend=QsimTopoBackend(device="cpu"),
+                                       options={"seed_simulator": 3})
+        ours = estimator.run([pub], precision=0.02).result()[0]
+        assert ours.data.evs.shape == ref.data.evs.shape == (2, 4)
+        # shot noise: 2500 shots per term, errors well within 6 standard deviations
+        assert np.all(np.abs(ours.data.evs - ref.data.evs) < 6 * np.maximum(ours.data.stds, 0.02))
+
+
+def test_native_estimator_precision_adds_seeded_noise():
+    circuit = _ansatz()
+    pub = (circuit, _observables(), _params(circuit, (3,), 2))
+    exact = EstimatorV2().run([pub]).result()[0].data.evs
+    noisy1 = EstimatorV2(seed=5).run([pub], precision=0.05).result()[0]
+    noisy2 = EstimatorV2(seed=5).run([pub], precision=0.05).result()[0]
+    np.testing.assert_array_equal(noisy1.data.evs, noisy2.data.evs)
+    np.testing.assert_array_equal(noisy1.data.stds, 0.05)
+    deviation = noisy1.data.evs - exact
+    assert 0 < np.max(np.abs(deviation)) < 6 * 0.05
+
+
+def test_native_estimator_binds_multi_dimensional_parameter_shapes():
+    theta, phi = Parameter("theta"), Parameter("phi")
+    qc = QuantumCircuit(2)
+    qc.ry(theta, 0)
+    qc.cx(0, 1)
+    qc.rz(phi, 1)
+    qc.h(1)
+    values = np.stack(np.meshgrid(np.linspace(0, 3, 3), np.linspace(-1, 1, 4), indexing="ij"), -1)
+    pub = (qc, SparsePauliOp(["ZZ", "XX"], [1.0, -0.5]), values)  # (3, 4) x one observable
+    ref = StatevectorEstimator().run([pub]).result()[0].data.evs
+    ours = EstimatorV2().run([pub]).result()[0].data.evs
+    assert ours.shape == (3, 4)
+    np.testing.assert_allclose(ours, ref, atol=1e-10, rtol=0)
+
+
+def _measured_ansatz():
+    circuit = _ansatz()
+    circuit.measure_all()
+    return circuit
+
+
+@pytest.mark.parametrize("make", ["native", "backend"])
+def test_samplers_match_statevector_sampler(make):
+    circuit = _measured_ansatz()
+    values = _params(circuit, (2, 2), 3)
+    shots = 4000
+    ref = StatevectorSampler(seed=11).run([(circuit, values)], shots=shots).result()[0]
+    if make == "native":
+        sampler = SamplerV2(seed=7)
+    else:
+        sampler = BackendSamplerV2(backend=QsimTopoBackend(device="cpu"),
+                                   options={"seed_simulator": 7})
+    ours = sampler.run([(circuit, values)], shots=shots).result()[0]
+    assert ours.data.meas.shape == (2, 2) and ours.data.meas.num_shots == shots
+    for index in np.ndindex(2, 2):
+        a, b = ours.data.meas[index].get_counts(), ref.data.meas[index].get_counts()
+        assert two_sample_chi2_pvalue(a, b) > P_MIN, (index, a, b)
+
+
+def test_native_sampler_registers_and_dynamic_circuits():
+    q = QuantumRegister(2, "q")
+    first, second = ClassicalRegister(1, "first"), ClassicalRegister(9, "second")
+    qc = QuantumCircuit(q, first, second)
+    qc.h(0)
+    qc.measure(0, first[0])
+    with qc.if_test((first, 1)):
+        qc.x(1)
+    qc.measure(1, second[8])
+    qc.measure(0, second[0])
+    result = SamplerV2(seed=1).run([qc], shots=1000).result()[0]
+    f = result.data.first.array[:, 0]
+    s = result.data.second.get_int_counts()
+    assert result.data.second.num_bits == 9
+    # second = q1 << 8 | q0 with q1 == q0 == first on every shot
+    ints = result.data.second.array.astype(np.int64)
+    values = (ints[:, 0] << 8) | ints[:, 1]
+    np.testing.assert_array_equal(values, f.astype(np.int64) * 257)
+    assert set(s) == {0, 257}
+
+
+def test_native_sampler_is_reproducible_and_takes_engine_options():
+    circuit = _measured_ansatz()
+    values = _params(circuit, (3,), 4)
+    a = SamplerV2(seed=3).run([(circuit, values)], shots=50).result()[0].data.meas
+    b = SamplerV2(seed=3).run([(circuit, values)], shots=50).result()[0].data.meas
+    assert a == b
+    sampler = SamplerV2(engine="exact")
+    assert sampler.backend.options.engine == "exact"
+    with pytest.raises(QsimTopoOptionError):
+        SamplerV2(backend=QsimTopoBackend(), engine="exact")
+    with pytest.raises(QsimTopoOptionError, match="unknown engine"):
+        EstimatorV2(engine="no-such-engine")
+
+
+def test_estimator_refuses_mid_circuit_measurement():
+    qc = QuantumCircuit(1, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    qc.h(0)
+    with pytest.raises(Exception, match="mid-circuit measurements"):
+        EstimatorV2().run([(qc, SparsePauliOp("Z"))])
