@@ -40,8 +40,14 @@ __all__ = [
 _EULER_GAMMA = 0.5772156649015329
 
 
+def _same_shape(a: Any, b: Any) -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(f"cannot compare arrays of shapes {tuple(a.shape)} and {tuple(b.shape)}")
+
+
 def _vdot(a: Any, b: Any) -> complex:
     """<a|b> = sum(conj(a) * b) over all entries (a Frobenius inner product for matrices)."""
+    _same_shape(a, b)
     xp = array_namespace(a, b)
     return complex(xp.vdot(a.ravel(), b.ravel()))
 
@@ -70,8 +76,16 @@ def state_fidelity(ref: Any, approx: Any) -> float:
 
 
 def frobenius_error(ref: Any, approx: Any) -> float:
-    """||approx - ref||_F / ||ref||_F (raw: a global scale or phase counts as error)."""
-    return norm(approx - ref) / norm(ref)
+    """||approx - ref||_F / ||ref||_F (raw: a global scale or phase counts as error).
+
+    Raises:
+        ValueError: shapes differ, or the reference is zero (the relative error is undefined).
+    """
+    _same_shape(ref, approx)
+    nr = norm(ref)
+    if nr == 0.0:
+        raise ValueError("the reference is zero: a relative error is undefined")
+    return norm(approx - ref) / nr
 
 
 def aligned_frobenius_error(ref: Any, approx: Any) -> float:
@@ -80,6 +94,9 @@ def aligned_frobenius_error(ref: Any, approx: Any) -> float:
     The optimal c is <approx, ref> / ||approx||^2. The residual is computed directly (not as
     sqrt(1 - F)) so small errors keep their digits. Equals 1.0 when ``approx`` is zero.
     """
+    _same_shape(ref, approx)
+    if norm(ref) == 0.0:
+        raise ValueError("the reference is zero: a relative error is undefined")
     na2 = norm(approx) ** 2
     if na2 == 0.0:
         return 1.0
@@ -106,15 +123,18 @@ def haar_input_fidelity(
     """
     if n_states < 1:
         raise ValueError(f"n_states must be >= 1, got {n_states}")
+    _same_shape(ref_u, approx_u)
     xp = array_namespace(ref_u, approx_u)
     rng = as_generator(seed)
     d = ref_u.shape[1]
     psi = random_normal(xp, rng, (d, n_states)) + 1j * random_normal(xp, rng, (d, n_states))
-    psi = psi.astype(xp.result_type(ref_u, approx_u), copy=False)
+    psi = psi.astype(xp.result_type(ref_u, approx_u, np.complex64), copy=False)
     out_ref = xp.matmul(ref_u, psi)
     out_apx = xp.matmul(approx_u, psi)
     num = xp.abs(xp.sum(out_ref.conj() * out_apx, axis=0)) ** 2
     den = xp.sum(xp.abs(out_ref) ** 2, axis=0) * xp.sum(xp.abs(out_apx) ** 2, axis=0)
+    if not bool(xp.isfinite(num).all()) or not bool(xp.isfinite(den).all()):
+        return float("nan")  # NaN/Inf in an operator: no fidelity, not a fidelity of 0
     safe = xp.where(den > 0, den, 1.0)
     fid = xp.where(den > 0, num / safe, 0.0)
     return float(xp.mean(xp.minimum(fid, 1.0)))
@@ -148,10 +168,17 @@ def linear_xeb(samples: Any, ideal_probs: Any) -> float:
     ``ideal_probs`` has length 2^n and comes from the exact state.
     """
     p = np.asarray(to_numpy(ideal_probs), dtype=np.float64)
+    s = _checked_samples(samples, p.size)
+    return float(p.size * p[s].mean() - 1.0)
+
+
+def _checked_samples(samples: Any, dim: int) -> np.ndarray:
     s = np.asarray(samples, dtype=np.int64)
     if s.size == 0:
-        raise ValueError("linear_xeb needs at least one sample")
-    return float(p.size * p[s].mean() - 1.0)
+        raise ValueError("XEB needs at least one sample")
+    if s.min() < 0 or s.max() >= dim:
+        raise ValueError(f"samples must be basis indices in 0..{dim - 1}")
+    return s
 
 
 def linear_xeb_from_probs(approx_probs: Any, ideal_probs: Any) -> float:
@@ -168,8 +195,7 @@ def log_xeb(samples: Any, ideal_probs: Any) -> float:
     Returns ``-inf`` when a sample has ideal probability 0 (an impossible outcome was drawn).
     """
     p = np.asarray(to_numpy(ideal_probs), dtype=np.float64)
-    s = np.asarray(samples, dtype=np.int64)
-    ps = p[s]
+    ps = p[_checked_samples(samples, p.size)]
     if np.any(ps <= 0.0):
         return float("-inf")
     return float(np.log(p.size) + _EULER_GAMMA + np.mean(np.log(ps)))

@@ -133,3 +133,20 @@ def test_metrics_run_on_the_arrays_device(device):
     assert isinstance(metrics.frobenius_error(u, 2 * u), float)
     assert metrics.aligned_frobenius_error(u, 2 * u) < 1e-14
     assert metrics.haar_input_fidelity(u, u, n_states=4, seed=0) == pytest.approx(1.0)
+
+
+def test_bad_inputs_raise_instead_of_returning_numbers():
+    u = haar_unitary(4, seed=1)
+    with pytest.raises(ValueError, match="shapes"):
+        metrics.state_fidelity(np.ones(4), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="reference is zero"):
+        metrics.frobenius_error(np.zeros((2, 2)), np.eye(2))
+    with pytest.raises(ValueError, match="basis indices"):
+        metrics.linear_xeb([-1], np.full(4, 0.25))
+    with pytest.raises(ValueError, match="at least one sample"):
+        metrics.log_xeb([], np.full(4, 0.25))
+    bad = u.copy()
+    bad[1, 1] = np.nan
+    assert np.isnan(metrics.haar_input_fidelity(u, bad, n_states=4, seed=0))
+    real = np.eye(4)
+    assert metrics.haar_input_fidelity(real, real, n_states=4, seed=0) == pytest.approx(1.0)

@@ -158,7 +158,7 @@ def format_report(r: LayerStackReport) -> str:
         ("linear XEB, infinite samples", r.xeb_infinite),
         ("log XEB", r.log_xeb),
         ("total variation distance", r.tvd),
-        ("flops fraction", r.flops_fraction),
+        ("flops fraction (engine-declared)", r.flops_fraction),
         ("matmul calls", r.matmul_calls),
         ("wall time, engine (s)", r.wall_time_s),
         ("wall time, exact (s)", r.exact_wall_time_s),

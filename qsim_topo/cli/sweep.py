@@ -153,8 +153,11 @@ def _write_report(directory: Path, rows: list[dict[str, Any]], plots: bool) -> i
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     """Run ``qsim-topo sweep``; exit code 0, 1 if any experiment failed, 130 if interrupted."""
-    if args.seeds < 1:
-        raise QsimTopoError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.seeds < 1 or args.first_seed < 0:
+        raise QsimTopoError(
+            f"--seeds must be at least 1 and --first-seed non-negative, got {args.seeds} and "
+            f"{args.first_seed}"
+        )
     spec = SweepSpec(
         qubits=tuple(args.qubits),
         depths=tuple(args.depth),
@@ -167,12 +170,15 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         precision=args.precision,
         mode=args.mode,
     )
-    print(
-        f"sweep: {spec.experiments()} experiments ({len(spec.qubits)} qubit counts x "
-        f"{len(spec.kinds)} kinds x {len(spec.engines)} engines x {len(spec.seeds)} seeds x "
-        f"{len(spec.depths)} depths) into {args.out}",
-        file=sys.stderr,
-    )
+
+    def announce(to_run: int, stored: int) -> None:
+        print(
+            f"sweep: {spec.experiments()} experiments ({len(spec.qubits)} qubit counts x "
+            f"{len(spec.kinds)} kinds x {len(spec.engines)} engines x {len(spec.seeds)} seeds x "
+            f"{len(spec.depths)} depths) into {args.out}: {stored} stored, {to_run} to run",
+            file=sys.stderr,
+        )
+
     try:
         outcome = run_sweep(
             spec,
@@ -183,6 +189,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             progress=progress_printer(),
+            on_start=announce,
         )
     except KeyboardInterrupt:
         print(

@@ -329,11 +329,15 @@ class CheckedEngine:
 
     Each call checks the operand shapes, that the result has shape (m, n), the inputs' dtype
     and device, and that it is finite (a single reduction: NaN and Inf propagate into the sum).
+    With ``check_inputs`` (the default) it also checks that the engine left its operands
+    unchanged, by comparing two checksums taken before and after (sum and squared norm: two
+    reads of each operand, no copy).
     ``calls`` counts products, ``exact_flops`` the m*k*n multiply-adds an exact product would
     do and ``engine_flops`` the same weighted by the engine's ``flops_fraction``.
     """
 
     engine: MatmulEngine
+    check_inputs: bool = True
     calls: int = 0
     exact_flops: float = 0.0
     engine_flops: float = 0.0
@@ -370,7 +374,13 @@ class CheckedEngine:
             raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not chain")
         m, k = a.shape
         n = b.shape[1]
+        before = (_checksum(xp, a), _checksum(xp, b)) if self.check_inputs else None
         out = self.engine.matmul(a, b)
+        if before is not None and before != (_checksum(xp, a), _checksum(xp, b)):
+            raise EngineError(
+                f"engine {self.name!r} modified its input operands, which the MatmulEngine "
+                "contract forbids (the caller's arrays, e.g. a shared layer, would be corrupted)"
+            )
         want_dtype = xp.result_type(a, b)
         if getattr(out, "shape", None) != (m, n) or out.dtype != want_dtype:
             raise EngineError(
@@ -399,6 +409,12 @@ class CheckedEngine:
         raise NonFiniteResultError(
             f"engine {self.name!r} produced {bad} NaN/Inf entries of {out.size} {origin}"
         )
+
+
+def _checksum(xp: Any, x: Any) -> tuple[str, str]:
+    """Two reductions that change when any entry changes, as reprs so that NaN equals NaN."""
+    flat = x.ravel()
+    return (repr(complex(xp.sum(flat))), repr(complex(xp.vdot(flat, flat))))
 
 
 def options_for_report(engine: MatmulEngine) -> Mapping[str, Any]:

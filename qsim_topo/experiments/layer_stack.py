@@ -209,6 +209,8 @@ def iter_layer_stack(
             f"need qubits >= {min_qubits}, depth >= 1, samples >= 1 and haar_states >= 1; got "
             f"qubits={qubits}, depth={list(depths)}, samples={samples}, haar_states={haar_states}"
         )
+    if seed is not None and (int(seed) != seed or seed < 0):
+        raise QsimTopoError(f"seed must be a non-negative integer or None, got {seed!r}")
     dt = np.dtype(dtype)
     if dt not in (np.dtype(np.complex64), np.dtype(np.complex128)):
         raise QsimTopoError(f"dtype must be complex64 or complex128, got {dt}")
@@ -362,10 +364,12 @@ def iter_layer_products(
         else:
             steps = [(op.matrix, op.qubits) for op in layer.ops]
         for matrix, qs in steps:
-            p_apx, dt_apx = _timed_apply(
-                xp, counted, p_apx, matrix.astype(dt, copy=False), qs, qubits, mode
-            )
+            # The reference goes first and the engine under test gets a private copy of the
+            # layer: an engine that writes into its input cannot reach the reference.
             p_ref, dt_ref = _timed_apply(xp, reference, p_ref, matrix, qs, qubits, mode)
+            p_apx, dt_apx = _timed_apply(
+                xp, counted, p_apx, matrix.astype(dt, copy=True), qs, qubits, mode
+            )
             t_apx += dt_apx
             t_ref += dt_ref
         del steps

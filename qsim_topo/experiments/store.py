@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qsim_topo.errors import QsimTopoError
 
 __all__ = ["RESULTS_FILE", "SPEC_FILE", "ResultStore", "SweepSpecMismatchError"]
@@ -41,8 +43,8 @@ def _json_default(value: Any) -> Any:
 def _encode(row: Mapping[str, Any]) -> str:
     # Non-finite floats are written as the strings "nan", "inf", "-inf": plain JSON has none.
     def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return str(v)
+        if isinstance(v, float | np.floating) and not math.isfinite(v):
+            return str(float(v))
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
@@ -59,7 +61,7 @@ def _decode_value(v: Any) -> Any:
 
 
 class ResultStore:
-    """The store in ``directory`` (created if missing).
+    """The store in ``directory`` (created on the first write, not before).
 
     Not safe for several writers at once: a sweep has exactly one writer (the process that
     runs the sweep), whatever executes the experiments.
@@ -67,7 +69,8 @@ class ResultStore:
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if self.directory.exists() and not self.directory.is_dir():
+            raise QsimTopoError(f"cannot use {self.directory} as a result directory: not a folder")
         self.results_path = self.directory / RESULTS_FILE
         self.spec_path = self.directory / SPEC_FILE
         self._fh: Any = None
@@ -79,9 +82,12 @@ class ResultStore:
         if not self.spec_path.exists():
             return None
         try:
-            return dict(json.loads(self.spec_path.read_text()))
-        except ValueError as exc:
-            raise QsimTopoError(f"{self.spec_path} is not valid JSON: {exc}") from exc
+            spec = json.loads(self.spec_path.read_text())
+        except (ValueError, OSError) as exc:
+            raise QsimTopoError(f"{self.spec_path} cannot be read as JSON: {exc}") from exc
+        if not isinstance(spec, dict):
+            raise QsimTopoError(f"{self.spec_path} holds a {type(spec).__name__}, not a sweep spec")
+        return spec
 
     def bind_spec(self, spec: Mapping[str, Any], *, force: bool = False) -> None:
         """Record ``spec`` for this directory, refusing a different one unless ``force``.
@@ -91,6 +97,7 @@ class ResultStore:
         """
         new = json.loads(_encode(spec))
         old = self.read_spec()
+        self._make_directory()
         if old is not None and old != new and not force:
             changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             raise SweepSpecMismatchError(
@@ -149,6 +156,7 @@ class ResultStore:
         if "key" not in row:
             raise ValueError("a stored row needs a 'key'")
         if self._fh is None:
+            self._make_directory()
             self._repair_tail()
             self._fh = open(self.results_path, "a", encoding="utf-8")
         self._fh.write(_encode(row) + "\n")
@@ -167,6 +175,14 @@ class ResultStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _make_directory(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QsimTopoError(
+                f"cannot use {self.directory} as a result directory: {exc}"
+            ) from exc
+
     def _repair_tail(self) -> None:
         """Cut a partial last line left by a crash, so the next row starts on its own line."""
         if not self.results_path.exists():
@@ -182,9 +198,21 @@ class ResultStore:
             fh.seek(0)
             data = fh.read()
             keep = data.rfind(b"\n") + 1
-            fh.truncate(keep)
+            if _is_row(data[keep:]):  # complete but unterminated: rows() counts it, keep it
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
+            else:
+                fh.truncate(keep)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _is_row(raw: bytes) -> bool:
+    try:
+        row = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and "key" in row
 
 
 def _fsync_dir(path: Path) -> None:

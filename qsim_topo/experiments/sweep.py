@@ -15,6 +15,7 @@ back a chain at a time).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -103,6 +104,8 @@ class SweepSpec:
             problems.append("at least one engine is needed")
         if not self.seeds:
             problems.append("at least one seed is needed")
+        elif min(self.seeds) < 0:
+            problems.append(f"seeds must be non-negative, got {list(self.seeds)}")
         if self.samples < 1 or self.haar_states < 1:
             problems.append("samples and haar_states must be >= 1")
         if self.precision not in ("double", "single"):
@@ -247,10 +250,11 @@ def run_chain_to_list(task: ChainTask) -> list[dict[str, Any]]:
     return list(run_chain(task))
 
 
-def _run_chain_to_queue(task: ChainTask, rows: Any) -> int:
+def _run_chain_to_queue(task: ChainTask, index: int, rows: Any) -> int:
+    rows.put(("start", index, None))
     count = 0
     for row in run_chain(task):
-        rows.put(row)
+        rows.put(("row", index, row))
         count += 1
     return count
 
@@ -362,43 +366,87 @@ def _blas_threads(threads: int) -> Iterator[None]:
 def _execute_local(
     tasks: Sequence[ChainTask], workers: int, on_row: Callable[[dict[str, Any]], None]
 ) -> None:
+    """Run chains in a spawn-based process pool; rows stream back through a manager queue.
+
+    If a worker process dies (killed, out of memory), the pool breaks and every chain in flight
+    is lost, the guilty one among them. Chains that had not started are resubmitted as they
+    were. Chains that were in flight become suspects and are rerun one at a time, each alone in
+    a one-worker pool, with their missing depths: a suspect whose lone worker dies is the
+    culprit and gets ``failed`` rows for its missing depths; the others complete. Nothing that
+    never ran is recorded as failed, and no row is written twice.
+    """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")  # no fork of a process with BLAS threads running
     emitted: set[str] = set()
-
-    def take(row: dict[str, Any]) -> None:
-        emitted.add(row["key"])
-        on_row(row)
-
+    remaining: dict[int, ChainTask] = dict(enumerate(tasks))
+    suspects: list[int] = []
     cores = os.cpu_count() or 1
     with ctx.Manager() as manager, _blas_threads(max(1, cores // workers)):
-        rows = manager.Queue()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_run_chain_to_queue, t, rows): t for t in tasks}
-            pending = set(futures)
-            while pending:
-                try:
-                    take(rows.get(timeout=0.1))
-                    continue
-                except queue_mod.Empty:
-                    pass
-                finished = {f for f in pending if f.done()}
-                pending -= finished
-                for fut in finished:
-                    exc = fut.exception()
-                    if exc is not None:  # the worker process died: record what it owed
-                        _drain(rows, take)
-                        task = futures[fut]
-                        for depth in task.depths:
-                            failed = _failed_row(task, depth, f"worker died: {exc!r}")
-                            if failed["key"] not in emitted:
-                                take(failed)
-            _drain(rows, take)
+        messages = manager.Queue()
+
+        def take(message: tuple[str, int, Any], started: set[int]) -> None:
+            kind, index, row = message
+            if kind == "start":
+                started.add(index)
+            elif row["key"] not in emitted:
+                emitted.add(row["key"])
+                on_row(row)
+
+        while remaining:
+            isolated = bool(suspects)
+            batch = {suspects[0]: remaining[suspects[0]]} if isolated else dict(remaining)
+            started: set[int] = set()
+            finished: set[int] = set()
+            broken = False
+            with ProcessPoolExecutor(
+                max_workers=1 if isolated else workers, mp_context=ctx
+            ) as pool:
+                futures = {
+                    pool.submit(_run_chain_to_queue, task, index, messages): index
+                    for index, task in batch.items()
+                }
+                pending = set(futures)
+                while pending:
+                    try:
+                        take(messages.get(timeout=0.1), started)
+                        continue
+                    except queue_mod.Empty:
+                        pass
+                    done = {f for f in pending if f.done()}
+                    pending -= done
+                    for fut in done:
+                        exc = fut.exception()
+                        if exc is None:
+                            finished.add(futures[fut])
+                        elif isinstance(exc, BrokenProcessPool):
+                            broken = True
+                        else:  # run_chain records its own errors; this is unexpected
+                            raise exc
+            _drain(messages, functools.partial(take, started=started))
+            if isolated:
+                suspects.pop(0)
+            for index, task in batch.items():
+                missing = tuple(
+                    d for d in task.depths if experiment_key(task.config(d)) not in emitted
+                )
+                if index in finished or not missing:
+                    remaining.pop(index)
+                elif isolated and broken:  # it died alone: it is the culprit
+                    remaining.pop(index)
+                    for depth in missing:
+                        on_row(_failed_row(task, depth, "its worker process died"))
+                elif broken:
+                    remaining[index] = ChainTask(**{**asdict(task), "depths": missing})
+                    if index in started:
+                        suspects.append(index)
+                else:  # cannot happen: guard against a silent busy loop
+                    raise RuntimeError(f"chain {task} neither finished nor failed")
 
 
-def _drain(rows: Any, take: Callable[[dict[str, Any]], None]) -> None:
+def _drain(rows: Any, take: Callable[[Any], None]) -> None:
     while True:
         try:
             take(rows.get_nowait())
@@ -451,6 +499,7 @@ def run_sweep(
     workers: int | None = None,
     scheduler: str | None = None,
     progress: Callable[[dict[str, Any], int, int], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) the sweep ``spec`` into the store at ``out_dir``.
 
@@ -465,6 +514,7 @@ def run_sweep(
             (one worker on a GPU device).
         scheduler: a dask scheduler address; None starts a LocalCluster.
         progress: called after each stored row with (row, rows done, rows to do).
+        on_start: called once everything is validated, with (rows to do, rows already stored).
 
     Raises:
         QsimTopoError (and subclasses): a bad grid, engine, option, a size that does not fit,
@@ -486,6 +536,8 @@ def run_sweep(
     store.bind_spec(spec.to_json(), force=force)
     outcome = SweepOutcome(skipped=skipped)
     total = sum(len(t.depths) for t in tasks)
+    if on_start is not None:
+        on_start(total, skipped)
     start = time.perf_counter()
 
     def on_row(row: dict[str, Any]) -> None:

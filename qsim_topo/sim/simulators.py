@@ -104,8 +104,9 @@ class _Simulator:
         """Apply ``ops`` (``(matrix, qubits)`` pairs, first op first) and return the result.
 
         ``initial`` defaults to |0...0> (state) or the identity (unitary). Memory is checked
-        before anything is allocated; every op is validated (qubits, shape, unitarity when
-        ``check_unitary``) before it is applied.
+        before anything is allocated; unitarity (when ``check_unitary``) is checked for every
+        op before the first is applied, outside the timed region; qubits and shapes as each op
+        is applied. ``wall_time_s`` covers the op applications only.
 
         Raises:
             InsufficientMemoryError, QsimTopoError, NotUnitaryError, EngineError.
@@ -114,17 +115,23 @@ class _Simulator:
         if int(n_qubits) != n_qubits or n_qubits < 1:
             raise QsimTopoError(f"n_qubits must be a positive integer, got {n_qubits!r}")
         what = f"a {n_qubits}-qubit {'unitary' if self._unitary else 'state-vector'} simulation"
+        op_list = [(matrix, tuple(qubits)) for matrix, qubits in ops]
+        if self.check_unitary and op_list:
+            # The check works on host complex128 copies: U, U^dagger U and the difference.
+            biggest = max(int(np.prod(np.shape(m))) for m, _ in op_list)
+            check_memory(3 * 16 * biggest, "cpu", f"the unitarity check of {what}")
         check_memory(
             simulation_bytes(n_qubits, self.dtype, unitary=self._unitary), self.device, what
         )
+        if self.check_unitary:  # validated before the clock starts: timing covers products only
+            for matrix, qubits in op_list:
+                check_unitary_matrix(matrix, what=f"the operator on qubits {qubits}")
         counted = CheckedEngine(self.engine)
         xp = get_xp(self.device)
         tensor = self._initial(n_qubits, initial)
         synchronize(xp)
         start = time.perf_counter()
-        for matrix, qubits in ops:
-            if self.check_unitary:
-                check_unitary_matrix(matrix, what=f"the operator on qubits {tuple(qubits)}")
+        for matrix, qubits in op_list:
             tensor = apply_operator(counted, tensor, matrix, qubits, n_qubits)
         synchronize(xp)
         return SimulationResult(

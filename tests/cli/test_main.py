@@ -53,11 +53,15 @@ def test_engine_spec_and_options_reach_the_engine(capsys):
         (["layers", "--qubits", "3", "--depth", "1", "--engine", "nope"], "unknown engine 'nope'"),
         (["layers", "--qubits", "15", "--depth", "1"], "needs about"),
         (["layers", "--qubits", "3", "--depth", "1", "--device", "gpu"], "device='gpu'"),
+        (["layers", "--qubits", "3", "--depth", "1", "--seed", "-1"], "non-negative"),
+        (["sweep", "--out", "/dev/null", "--engine", "exact"], "cannot use"),
+        (["sweep", "--out", "/dev/null/x", "--engine", "nope"], "unknown engine 'nope'"),
     ],
 )
-def test_errors_are_one_line_and_exit_2(capsys, argv, message):
+def test_errors_are_one_line_and_exit_2(capsys, monkeypatch, argv, message):
     from qsim_topo.xp import gpu_available
 
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 8 * 2**30)
     if "gpu" in argv and gpu_available():
         pytest.skip("a GPU is present")
     code, out, err = _run(capsys, argv)

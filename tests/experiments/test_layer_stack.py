@@ -148,7 +148,9 @@ def test_report_is_json_serialisable_with_required_keys():
     json.dumps(d)
 
 
-def test_bad_arguments_and_memory_are_refused_early():
+def test_bad_arguments_and_memory_are_refused_early(monkeypatch):
+    # Pretend 8 GiB are free, whatever this machine has, so the refusal is deterministic.
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 8 * 2**30)
     with pytest.raises(QsimTopoError, match="unknown kind"):
         run_layer_stack(3, 2, kind="nope")
     with pytest.raises(QsimTopoError, match="unknown mode"):
@@ -159,6 +161,33 @@ def test_bad_arguments_and_memory_are_refused_early():
         run_layer_stack(3, 2, engine="exact", engine_options={"ratio": 0.5})
     with pytest.raises(InsufficientMemoryError, match="16-qubit dense layer stack"):
         run_layer_stack(16, 2)
+    with pytest.raises(QsimTopoError, match="seed must be a non-negative"):
+        run_layer_stack(3, 1, seed=-1)
+
+
+class MutatingEngine(EngineBase):
+    """Breaks the contract: rounds its first operand in place, then multiplies."""
+
+    name = "test-mutating"
+
+    def matmul(self, a, b, /):
+        a.real[...] = np.round(a.real, 1)
+        a.imag[...] = np.round(a.imag, 1)
+        return a @ b
+
+
+@pytest.mark.parametrize("kind", ["dense", "brickwork"])
+def test_an_engine_writing_into_its_input_cannot_corrupt_the_reference(kind):
+    from qsim_topo.errors import EngineError
+
+    with pytest.raises(EngineError, match="modified its input"):
+        run_layer_stack(4, 3, kind=kind, engine=MutatingEngine(), seed=1)
+    # Even unchecked, the reference never sees the engine's copy of the layer.
+    eng = CheckedEngine(MutatingEngine(), check_inputs=False)
+    out = accumulate_layer_stack(4, 3, kind=kind, mode="dense", engine=eng, seed=1,
+                                 device="cpu")
+    assert np.max(np.abs(out.reference - _explicit_product(4, 3, kind, 1))) < 1e-12
+    assert np.max(np.abs(out.approx - out.reference)) > 1e-3
 
 
 def test_prefix_reuse_gives_the_same_reports_as_separate_runs():

@@ -33,6 +33,27 @@ def test_partial_last_line_from_a_crash_is_ignored_and_repaired(tmp_path):
     assert [r["key"] for r in ResultStore(tmp_path).rows()] == ["a", "c"]
 
 
+def test_complete_row_without_newline_is_kept(tmp_path):
+    (tmp_path / "results.jsonl").write_text('{"key": "a"}\n{"key": "b"}')
+    store = ResultStore(tmp_path)
+    assert [r["key"] for r in store.rows()] == ["a", "b"]
+    store.append({"key": "c"})
+    store.close()
+    assert [r["key"] for r in ResultStore(tmp_path).rows()] == ["a", "b", "c"]
+
+
+def test_unusable_directories_and_specs_are_named(tmp_path):
+    from qsim_topo.errors import QsimTopoError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(QsimTopoError, match="cannot use"):
+        ResultStore(tmp_path / "file")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "sweep.json").write_text("[1, 2]")
+    with pytest.raises(QsimTopoError, match="not a sweep spec"):
+        ResultStore(tmp_path / "d").read_spec()
+
+
 def test_malformed_middle_line_warns_with_its_number(tmp_path):
     (tmp_path / "results.jsonl").write_text('{"key": "a"}\nnot json\n{"key": "b"}\n')
     with pytest.warns(UserWarning, match=r"results.jsonl:2: malformed"):

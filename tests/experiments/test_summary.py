@@ -48,7 +48,10 @@ def test_summarize_groups_over_seeds_and_takes_latest_rows():
     assert deep["haar_input_fidelity_error_per_layer"] == pytest.approx(
         1 - deep["haar_input_fidelity_mean"] ** 0.25
     )
-    assert "e" in format_summary(out) and format_summary([]) == "no results stored"
+    table = format_summary(out).splitlines()
+    assert len(table) == 2 + 2 + 2  # header, rule, two configurations, blank, legend
+    assert table[3].split()[:4] == ["e", "4", "dense", "4"] and "0.726333" in table[3]
+    assert format_summary([]) == "no results stored"
 
 
 def test_failed_rows_are_counted():
