@@ -15,11 +15,11 @@ from typing import Any
 
 from qsim_topo._version import __version__
 from qsim_topo.cli import sweep as _sweep
+from qsim_topo.cli.args import engine_option, positive_int
 from qsim_topo.engines.base import (
     available_engines,
     describe_engine,
     parse_engine_spec,
-    parse_option_value,
 )
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.layer_stack import MODES, LayerStackReport, run_layer_stack
@@ -28,23 +28,6 @@ from qsim_topo.layers import LAYER_KINDS
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _engine_option(text: str) -> tuple[str, Any]:
-    key, eq, value = text.partition("=")
-    if not eq or not key.strip():
-        raise argparse.ArgumentTypeError(f"engine option {text!r} is not key=value")
-    return key.strip(), parse_option_value(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     layers.add_argument(
-        "--qubits", type=_positive_int, required=True, help="n (products are 2^n x 2^n)"
+        "--qubits", type=positive_int, required=True, help="n (products are 2^n x 2^n)"
     )
-    layers.add_argument("--depth", type=_positive_int, required=True, help="number of layers")
+    layers.add_argument("--depth", type=positive_int, required=True, help="number of layers")
     layers.add_argument(
         "--kind", choices=LAYER_KINDS, default="dense", help="layer kind (default dense)"
     )
@@ -88,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine-option",
         action="append",
         default=[],
-        type=_engine_option,
+        type=engine_option,
         metavar="KEY=VALUE",
         help="an engine option (repeatable); values parse as JSON when they can",
     )
@@ -96,11 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of layers and sampling (default 0)"
     )
     layers.add_argument(
-        "--samples", type=_positive_int, default=1000, help="bitstrings for XEB (default 1000)"
+        "--samples", type=positive_int, default=1000, help="bitstrings for XEB (default 1000)"
     )
     layers.add_argument(
         "--haar-states",
-        type=_positive_int,
+        type=positive_int,
         default=16,
         help="random input states for the Haar-input fidelity (default 16)",
     )

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from qsim_topo.cli.args import int_list
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.layer_stack import MODES
 from qsim_topo.experiments.store import ResultStore
@@ -29,18 +30,6 @@ __all__ = ["add_parsers", "run_report", "run_sweep_command"]
 SUMMARY_CSV = "summary.csv"
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of integers"
-        ) from None
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: values must be positive integers")
-    return values
-
-
 def _csv(values: tuple[Any, ...]) -> str:
     return ",".join(str(v) for v in values)
 
@@ -60,13 +49,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--out", required=True, type=Path, help="result directory (created)")
     p.add_argument(
         "--qubits",
-        type=_int_list,
+        type=int_list,
         default=list(DEFAULT_QUBITS),
         help=f"comma-separated qubit counts (default {_csv(DEFAULT_QUBITS)})",
     )
     p.add_argument(
         "--depth",
-        type=_int_list,
+        type=int_list,
         default=list(DEFAULT_DEPTHS),
         help=f"comma-separated depths (default {_csv(DEFAULT_DEPTHS)})",
     )

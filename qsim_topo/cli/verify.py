@@ -14,29 +14,13 @@ import math
 import sys
 from typing import Any
 
-from qsim_topo.engines.base import parse_engine_spec, parse_option_value
+from qsim_topo.cli.args import engine_option, positive_int
+from qsim_topo.engines.base import parse_engine_spec
 from qsim_topo.errors import QsimTopoError
 
 __all__ = ["EXIT_USAGE", "add_parser", "format_verify_report", "run"]
 
 EXIT_USAGE = 2
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def _engine_option(text: str) -> tuple[str, Any]:
-    key, eq, value = text.partition("=")
-    if not eq or not key.strip():
-        raise argparse.ArgumentTypeError(f"engine option {text!r} is not key=value")
-    return key.strip(), parse_option_value(value)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -57,10 +41,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="engine name, optionally with options as NAME:key=value,... (default exact)",
     )
     p.add_argument(
-        "--engine-option", action="append", default=[], type=_engine_option, metavar="KEY=VALUE",
+        "--engine-option", action="append", default=[], type=engine_option, metavar="KEY=VALUE",
         help="an engine option (repeatable); values parse as JSON when they can",
     )
-    p.add_argument("--shots", type=_positive_int, default=1024, help="samples (default 1024)")
+    p.add_argument("--shots", type=positive_int, default=1024, help="samples (default 1024)")
     p.add_argument("--seed", type=int, default=0, help="seed of every draw (default 0)")
     p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
     p.add_argument("--precision", choices=("double", "single"), default="double",
