@@ -161,7 +161,10 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
                 d, m - 2 * s, m + 2 * s, color="0.85", label="ideal sampler, mean ± 2 std"
             )
         for spec, (d, m, c) in _series(summary, q, kind, "xeb").items():
-            ax.errorbar(d, m, yerr=c, fmt="o-", color=color(spec), label=spec, capsize=3, ms=4)
+            label = spec
+            if np.isnan(m).any():  # a seed's state was exactly zero: nothing to sample
+                label = f"{spec} (no XEB where a seed's state was zero)"
+            ax.errorbar(d, m, yerr=c, fmt="o-", color=color(spec), label=label, capsize=3, ms=4)
         ax.axhline(0.0, color="0.5", lw=0.8)
         ax.set_xscale("log", base=2)
         ax.set_title(f"{q} qubits, {kind} layers")
