@@ -398,8 +398,9 @@ class CheckedEngine:
             self._raise_non_finite(xp, a, b, out)
         self.calls += 1
         work = float(m) * k * n
-        self.exact_flops += work
-        self.engine_flops += work * self.flops_fraction(m, k, n)
+        if work:  # an empty product has no work and no meaningful fraction
+            self.exact_flops += work
+            self.engine_flops += work * self.flops_fraction(m, k, n)
         return out
 
     def _raise_non_finite(self, xp: Any, a: Any, b: Any, out: Any) -> None:

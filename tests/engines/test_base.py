@@ -186,3 +186,16 @@ def test_contract_breaches_raise(rng, mode):
 def test_operands_that_do_not_chain(rng):
     with pytest.raises(EngineError, match="do not chain"):
         CheckedEngine(get_engine("exact")).matmul(np.ones((2, 3)), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("shape", [(0, 3, 2), (3, 0, 2), (3, 2, 0)])
+def test_empty_products_pass_through_every_engine(shape):
+    from qsim_topo import available_engines
+
+    m, k, n = shape
+    for name in available_engines():
+        checked = CheckedEngine(get_engine(name))
+        out = checked.matmul(np.ones((m, k), dtype=complex), np.ones((k, n), dtype=complex))
+        assert out.shape == (m, n), name
+        assert np.all(out == 0), name  # an empty inner dimension sums to zero
+        assert checked.calls == 1 and checked.total_flops_fraction == 1.0
