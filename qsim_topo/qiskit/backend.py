@@ -11,11 +11,14 @@ Every gate is applied by :func:`qsim_topo.sim.apply.apply_operator` with the cho
 
 Run options (defaults in :meth:`QsimTopoBackend._default_options`): ``shots``, ``memory``,
 ``seed_simulator`` (None: unset — the backend's default, or a fresh random seed reported in the
-result), ``engine``, ``engine_options`` (a dict), ``method`` (``"statevector"`` or
-``"unitary"``), ``device`` (``"cpu" | "gpu" | "auto"``), ``precision`` (``"double"`` or
-``"single"``). A keyword that is an option of the chosen engine (e.g. ``ratio=0.2``) joins
-``engine_options``; any other unknown keyword warns and is ignored, as with Qiskit's own
-simulators; an invalid value raises :class:`~qsim_topo.qiskit.errors.QsimTopoOptionError`.
+result; circuit ``i`` of a run uses ``seed_simulator + i``, and an engine that takes a ``seed``
+option not given explicitly is built with that same seed, reported as ``engine_seed`` in the
+experiment's metadata, so a seeded run of a random engine is reproducible), ``engine``,
+``engine_options`` (a dict), ``method`` (``"statevector"`` or ``"unitary"``), ``device``
+(``"cpu" | "gpu" | "auto"``), ``precision`` (``"double"`` or ``"single"``). A keyword that is
+an option of the chosen engine (e.g. ``ratio=0.2``) joins ``engine_options``; any other
+unknown keyword warns and is ignored, as with Qiskit's own simulators; an invalid value
+raises :class:`~qsim_topo.qiskit.errors.QsimTopoOptionError`.
 """
 
 from __future__ import annotations
@@ -124,6 +127,33 @@ class RunConfig:
     def report(self) -> dict[str, Any]:
         """The options that go into each experiment's metadata."""
         return {"method": self.method, "device": self.device, "precision": self.precision}
+
+    @property
+    def derives_engine_seed(self) -> bool:
+        """True when the engine takes a ``seed`` option and none was given explicitly.
+
+        Such an engine is rebuilt per run with a seed derived from the run's seed
+        (:meth:`seeded_engine`), so that a seeded run is reproducible end to end.
+        """
+        if not isinstance(self.engine_name, str) or self.engine_options.get("seed") is not None:
+            return False
+        return "seed" in _engine_option_names(self.engine_name)
+
+    def seeded_engine(self, seed: int) -> tuple[MatmulEngine, int | None]:
+        """The engine for a run whose seed is ``seed``, and the engine seed it was given.
+
+        When :attr:`derives_engine_seed`, a new engine built with ``seed=seed``; otherwise the
+        configured engine and its own seed option (None when it has none or it is unset).
+        """
+        if not self.derives_engine_seed:
+            own = self.engine_options.get("seed")
+            return self.engine, int(own) if isinstance(own, (int, np.integer)) else None
+        seed = int(seed) % 2**63
+        try:
+            engine = resolve_engine(self.engine_name, **{**self.engine_options, "seed": seed})
+        except QsimTopoError as exc:
+            raise QsimTopoOptionError(str(exc)) from exc
+        return engine, seed
 
 
 def _engine_option_names(engine: Any) -> set[str]:
@@ -294,14 +324,15 @@ class QsimTopoBackend(BackendV2):
             experiments = []
             for i, (circuit, program) in enumerate(zip(circuits, programs, strict=True)):
                 seed = base_seed + i
+                engine, engine_seed = config.seeded_engine(seed)
                 run = execute(
-                    program, config.engine, shots=config.shots, seed=seed,
+                    program, engine, shots=config.shots, seed=seed,
                     device=config.device, dtype=config.dtype,
                 )
                 experiments.append(
                     experiment_result(
                         circuit, program, run, shots=config.shots, memory=config.memory,
-                        seed=seed, metadata=config.report(),
+                        seed=seed, metadata={**config.report(), "engine_seed": engine_seed},
                     )
                 )
             return job_result(

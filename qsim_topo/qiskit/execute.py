@@ -7,9 +7,11 @@ branches (the state collapsed by a projector, normalised, applied through the en
 are run depth first, so at most one state per pending split is alive. Terminal measurements
 are sampled for all of a branch's shots from its final state.
 
-Every operator application — gates, global phases, projectors of measurements and resets —
-goes through :func:`apply_ops` → :func:`qsim_topo.sim.apply.apply_operator`, the one place a
-faster kernel will plug in later. Probabilities are plain reductions of ``|amplitude|^2``.
+Every operator application — gates, projectors of measurements and resets — goes through
+:func:`apply_ops` → :func:`qsim_topo.sim.apply.apply_operator`, the one place a faster kernel
+will plug in later. A global phase is folded into the next operator's matrix, or, when none
+follows, multiplied into the state as a scalar (not a matrix product, so it costs the engine
+neither work nor error). Probabilities are plain reductions of ``|amplitude|^2``.
 """
 
 from __future__ import annotations
@@ -190,8 +192,10 @@ class _Executor:
         br.tensor = apply_ops(self.engine, br.tensor, matrix, qubits, self.n)
 
     def _flush_phase(self, br: _Branch) -> None:
+        """Multiply a pending global phase into the state: a scalar, not a matrix product."""
         if br.phase != 1.0:
-            self._apply(br, np.eye(2, dtype=np.complex128), (0,))
+            br.tensor = br.tensor * br.phase  # a new array: the tensor may be shared
+            br.phase = 1.0 + 0.0j
 
     def run(self) -> ExecutionResult:
         start = time.perf_counter()

@@ -7,10 +7,17 @@ simulate every bound circuit through the chosen engine, straight from the execut
 
 * :class:`SamplerV2` returns one ``BitArray`` per classical register, shape
   ``pub.shape + (shots,)``; mid-circuit measurement, reset and control flow are supported.
-* :class:`EstimatorV2` computes exact expectation values ``<psi|O|psi>`` from the state vector
-  when the precision is 0 (stds 0); with a precision ``p > 0`` each value gets Gaussian noise of
-  standard deviation ``p`` and ``stds`` is ``p``. Final measurements are removed; other
-  measurements and resets are refused.
+* :class:`EstimatorV2` computes expectation values ``<psi|O|psi> / <psi|psi>`` from the state
+  vector when the precision is 0 (stds 0); with a precision ``p > 0`` each value gets Gaussian
+  noise of standard deviation ``p`` and ``stds`` is ``p``. An approximate engine need not keep
+  the norm: the raw ``<psi|psi>`` of each parameter set is in the pub result's metadata
+  (``state_sq_norms``), and a zero state is an error naming the engine. Terminal measurements
+  are dropped; mid-circuit measurements and resets (a measurement a later condition reads
+  included) are refused.
+
+An engine that takes a ``seed`` option not given explicitly is built, per parameter set, with
+a seed drawn from the primitive's ``seed`` (reported as ``engine_seeds`` in the metadata, -1
+where none was used), so a seeded primitive is reproducible with a random engine too.
 
 The engine is chosen with ``engine=`` / ``engine_options=`` or by passing a configured
 :class:`~qsim_topo.qiskit.backend.QsimTopoBackend` (its engine, device and precision are used).
@@ -18,6 +25,8 @@ The engine is chosen with ``engine=`` / ``engine_options=`` or by passing a conf
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -39,7 +48,7 @@ from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qsim_topo.qiskit.backend import QsimTopoBackend, RunConfig
-from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.qiskit.convert import Program, circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
 from qsim_topo.qiskit.execute import check_program_memory, execute
 
@@ -146,10 +155,14 @@ class SamplerV2(BaseSamplerV2):
             for name, idx in regs
         }
         flops = []
+        engine_seeds = np.full(bound.shape, -1, dtype=np.int64)
         for k, (index, bound_circuit) in enumerate(np.ndenumerate(bound)):
             program = circuit_to_program(bound_circuit, "statevector")
+            engine, engine_seed = config.seeded_engine(seeds[k])
+            if engine_seed is not None:
+                engine_seeds[index] = engine_seed
             run = execute(
-                program, config.engine, shots=pub.shots, seed=seeds[k],
+                program, engine, shots=pub.shots, seed=seeds[k],
                 device=config.device, dtype=config.dtype,
             )
             flops.append(run.flops_fraction)
@@ -171,6 +184,7 @@ class SamplerV2(BaseSamplerV2):
                 "shots": pub.shots,
                 "circuit_metadata": circuit.metadata,
                 "engine": config.engine.name,
+                "engine_seeds": engine_seeds,
                 "flops_fraction": float(np.mean(flops)) if flops else 1.0,
             },
         )
@@ -256,21 +270,37 @@ class EstimatorV2(BaseEstimatorV2):
         bound = pub.parameter_values.bind_all(pub.circuit)
         param_index = np.arange(bound.size, dtype=np.int64).reshape(bound.shape)
         bc_index, bc_obs = np.broadcast_arrays(param_index, pub.observables)
+        # One engine seed per parameter set, drawn before any noise (a seeded estimator is
+        # reproducible with a random engine too); used only when the engine takes a seed.
+        seeds = _seeds(rng, max(bound.size, 1))
         states: dict[int, Statevector] = {}
         flops = []
+        norms = np.ones(bound.shape, dtype=np.float64)
+        engine_seeds = np.full(bound.shape, -1, dtype=np.int64)
         evs = np.zeros(bc_index.shape, dtype=np.float64)
         stds = np.zeros(bc_index.shape, dtype=np.float64)
         for index in np.ndindex(*bc_index.shape):
             k = int(bc_index[index])
             if k not in states:
-                program = _state_program(bound.flat[k], config)
+                bound_circuit = bound.flat[k]
+                program = _state_program(bound_circuit, config)
+                engine, engine_seed = config.seeded_engine(seeds[k])
+                if engine_seed is not None:
+                    engine_seeds.flat[k] = engine_seed
                 run = execute(
-                    program, config.engine, shots=1, seed=0, device=config.device,
-                    dtype=config.dtype,
+                    program, engine, shots=1, seed=0, device=config.device, dtype=config.dtype,
                 )
                 assert run.final is not None  # a program without measurements
                 flops.append(run.flops_fraction)
-                states[k] = Statevector(run.final.astype(np.complex128))
+                data = run.final.astype(np.complex128)
+                norm2 = float(np.vdot(data, data).real)
+                if not math.isfinite(norm2) or norm2 <= 0.0:
+                    raise QsimTopoCircuitError(
+                        f"circuit {bound_circuit.name!r}: engine {engine.name!r} returned a "
+                        f"state of squared norm {norm2}; no expectation value is defined"
+                    )
+                norms.flat[k] = norm2
+                states[k] = Statevector(data / math.sqrt(norm2))
             observable = bc_obs[index]
             paulis, coeffs = zip(*observable.items(), strict=True)
             value = complex(states[k].expectation_value(SparsePauliOp(paulis, coeffs)))
@@ -289,19 +319,31 @@ class EstimatorV2(BaseEstimatorV2):
                 "target_precision": pub.precision,
                 "circuit_metadata": pub.circuit.metadata,
                 "engine": config.engine.name,
+                "state_sq_norms": norms,
+                "engine_seeds": engine_seeds,
                 "flops_fraction": float(np.mean(flops)) if flops else 1.0,
             },
         )
 
 
-def _state_program(circuit: QuantumCircuit, config: RunConfig) -> Any:
-    """The program of ``circuit`` without final measurements; refuses any other measurement."""
-    stripped = circuit.remove_final_measurements(inplace=False)
-    program = circuit_to_program(stripped, "statevector")
-    if program.has_measurements:
+def _state_program(circuit: QuantumCircuit, config: RunConfig) -> Program:
+    """The program of ``circuit`` without its terminal measurements.
+
+    The circuit is converted as it is (not through ``remove_final_measurements``, which also
+    strips a measurement whose clbit a later condition reads): a program that still measures or
+    resets before its end (``is_dynamic``) is refused, and the terminal measurements the
+    converter split off (none when control flow follows them) are dropped.
+
+    Raises:
+        QsimTopoCircuitError: mid-circuit measurement or reset, or a circuit that cannot run.
+    """
+    program = circuit_to_program(circuit, "statevector")
+    if program.is_dynamic:
         raise QsimTopoCircuitError(
             f"circuit {circuit.name!r}: EstimatorV2 needs a pure state; mid-circuit "
-            "measurements and resets are not supported"
+            "measurements and resets (including a measurement whose result a later condition "
+            "reads) are not supported"
         )
+    program = dataclasses.replace(program, terminal_measures=[])
     check_program_memory(program, config.device, config.dtype)
     return program

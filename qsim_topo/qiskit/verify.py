@@ -5,22 +5,29 @@ so real-world files that use ``u1``/``cu1``/... and ``include "qelib1.inc"`` loa
 folder on the include path) or OpenQASM 3 (``qiskit.qasm3``, which needs the
 ``qiskit_qasm3_import`` package). :func:`verify_circuit` reports:
 
-* ``state_fidelity``: |<exact|engine>|^2 of the final states of the circuit with its final
-  measurements removed (None when measurements or resets remain mid-circuit);
+* ``state_fidelity``: |<exact|engine>|^2 of the final states of the circuit with its terminal
+  measurements removed (None for a dynamic circuit: one the converter finds measuring or
+  resetting before its end, a measurement whose clbit a later condition reads included);
+  0 when the engine's final state is zero (or not finite), with the TVD 1, no XEB and a note;
 * ``tvd``: total variation distance between the exact and the engine's distribution of the
   measured outcomes — computed from the two final states (``tvd_kind="exact"``) when the
   circuit's measurements are all terminal (all qubits when it measures none), else from
   ``shots`` sampled shots of each (``tvd_kind="sampled"``, noisy at the level sqrt(K/shots)
-  for K outcomes);
+  for K outcomes; a dynamic circuit without clbits has every qubit measured at the end of
+  each shot, noted in the report);
 * ``xeb``: the linear XEB of ``shots`` outcomes sampled from the engine's distribution, scored
   with the exact probabilities, beside the mean and standard deviation an ideal sampler gets
   (None for circuits with mid-circuit measurement);
+* a random engine (one with a ``seed`` option) not given a seed is seeded with ``seed``, so a
+  report is reproducible;
 * the engine's flops fraction and matmul calls, and the wall times of both runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
+import math
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -38,9 +45,9 @@ from qsim_topo.metrics import (
     total_variation_distance,
 )
 from qsim_topo.qiskit.backend import QsimTopoBackend
-from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.qiskit.convert import Program, circuit_to_program
 from qsim_topo.qiskit.errors import QasmLoadError
-from qsim_topo.qiskit.execute import marginal_probabilities
+from qsim_topo.qiskit.execute import execute, marginal_probabilities
 
 __all__ = ["VerifyReport", "load_qasm", "qasm_version", "verify_circuit", "verify_qasm"]
 
@@ -179,9 +186,31 @@ class VerifyReport:
         return asdict(self)
 
 
-def _final_state(backend: QsimTopoBackend, circuit: QuantumCircuit) -> tuple[Any, dict[str, Any]]:
-    result = backend.run(circuit, shots=1).result()
-    return np.asarray(result.get_statevector(0).data), dict(result.results[0].metadata)
+def _final_state(
+    backend: QsimTopoBackend, program: Program, seed: int
+) -> tuple[np.ndarray, dict[str, Any], float]:
+    """The final state of ``program`` (no measurement left) on ``backend``'s engine.
+
+    Returns (state, metadata with the engine's name, options, flops fraction and matmul calls,
+    wall seconds). A random engine without an explicit seed option is seeded with ``seed``.
+    """
+    config = backend.run_config(shots=1)
+    engine, _ = config.seeded_engine(seed)
+    start = time.perf_counter()
+    run = execute(program, engine, shots=1, seed=seed, device=config.device, dtype=config.dtype)
+    elapsed = time.perf_counter() - start
+    assert run.final is not None  # a program without measurements
+    meta = {
+        "engine": run.engine,
+        "engine_options": dict(run.engine_options),
+        "flops_fraction": run.flops_fraction,
+        "matmul_calls": run.matmul_calls,
+    }
+    return np.asarray(run.final), meta, elapsed
+
+
+def _sq_norm(state: np.ndarray) -> float:
+    return float(np.vdot(state, state).real)
 
 
 def _empirical(counts: dict[str, int]) -> dict[str, float]:
@@ -221,40 +250,58 @@ def verify_circuit(
     exact = QsimTopoBackend("exact", device=device, precision=precision)
     approx = QsimTopoBackend(engine, device=device, precision=precision, **opts)
     program = circuit_to_program(circuit)
-    stripped = circuit.remove_final_measurements(inplace=False)
-    dynamic = circuit_to_program(stripped).has_measurements
+    # Dynamic means what the converter says (a measurement or reset before the end, e.g. one
+    # whose clbit a later condition reads), not what remove_final_measurements leaves.
+    dynamic = program.is_dynamic
     notes: list[str] = []
     fidelity: float | None = None
     xeb = xeb_mean = xeb_std = None
     measured: list[int] = []
     if not dynamic:
-        t0 = time.perf_counter()
-        ref, _ = _final_state(exact, stripped)
-        t1 = time.perf_counter()
-        out, meta = _final_state(approx, stripped)
-        t2 = time.perf_counter()
-        exact_time, engine_time = t1 - t0, t2 - t1
-        fidelity = state_fidelity(ref, out)
+        stripped = dataclasses.replace(program, terminal_measures=[])
+        ref, _, exact_time = _final_state(exact, stripped, seed)
+        out, meta, engine_time = _final_state(approx, stripped, seed)
         n = circuit.num_qubits
         measured = sorted({q for q, _ in program.terminal_measures}) or list(range(n))
         p_ref = marginal_probabilities(ref, measured, n)
-        p_out = marginal_probabilities(out, measured, n)
-        tvd = total_variation_distance(p_ref, p_out)
+        out_norm2 = _sq_norm(out)
+        if math.isfinite(out_norm2) and out_norm2 > 0.0:
+            fidelity = state_fidelity(ref, out)
+            p_out = marginal_probabilities(out, measured, n)
+            tvd = total_variation_distance(p_ref, p_out)
+            # sample_bitstrings draws from |amplitude|^2: sqrt(p) is a state with distribution p
+            samples = sample_bitstrings(np.sqrt(p_out), shots, seed=seed)
+            xeb = linear_xeb(samples, p_ref)
+            xeb_mean, xeb_std = ideal_xeb_band(p_ref, shots)
+        else:
+            fidelity, tvd = 0.0, 1.0
+            xeb_mean, xeb_std = ideal_xeb_band(p_ref, shots)
+            notes.append(
+                f"the engine's final state is {'zero' if out_norm2 == 0.0 else 'not finite'} "
+                f"(squared norm {out_norm2}): it has no distribution, so the state fidelity is "
+                "0, the TVD 1 and there is no XEB (nothing to sample)"
+            )
         tvd_kind = "exact"
-        # sample_bitstrings draws from |amplitude|^2: sqrt(p) is a state with distribution p
-        samples = sample_bitstrings(np.sqrt(p_out), shots, seed=seed)
-        xeb = linear_xeb(samples, p_ref)
-        xeb_mean, xeb_std = ideal_xeb_band(p_ref, shots)
     else:
+        sampled = circuit
+        if circuit.num_clbits == 0:
+            # Nothing is measured: compare the distribution of all qubits at the end of each
+            # shot, as a static circuit without measurements does.
+            sampled = circuit.measure_all(inplace=False)
+            measured = list(range(circuit.num_qubits))
+            notes.append(
+                "the circuit has no classical bits: every qubit is measured at the end of each "
+                "shot and those outcomes are compared"
+            )
         t0 = time.perf_counter()
-        ref_result = exact.run(circuit, shots=shots, seed_simulator=seed).result()
+        ref_result = exact.run(sampled, shots=shots, seed_simulator=seed).result()
         t1 = time.perf_counter()
-        out_result = approx.run(circuit, shots=shots, seed_simulator=seed).result()
+        out_result = approx.run(sampled, shots=shots, seed_simulator=seed).result()
         t2 = time.perf_counter()
         exact_time, engine_time = t1 - t0, t2 - t1
         meta = dict(out_result.results[0].metadata)
-        p_ref_d = _empirical(ref_result.results[0].data.counts)
-        p_out_d = _empirical(out_result.results[0].data.counts)
+        p_ref_d = _empirical(ref_result.get_counts(0))
+        p_out_d = _empirical(out_result.get_counts(0))
         keys = sorted(set(p_ref_d) | set(p_out_d))
         tvd = total_variation_distance(
             [p_ref_d.get(k, 0.0) for k in keys], [p_out_d.get(k, 0.0) for k in keys]
