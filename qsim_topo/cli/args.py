@@ -1,13 +1,14 @@
-"""Argument types shared by the ``qsim-topo`` subcommands."""
+"""Argument types and value formatting shared by the ``qsim-topo`` subcommands."""
 
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from qsim_topo.engines.base import parse_option_value
 
-__all__ = ["engine_option", "int_list", "positive_int"]
+__all__ = ["engine_option", "format_value", "int_list", "positive_int"]
 
 
 def positive_int(text: str) -> int:
@@ -40,3 +41,16 @@ def int_list(text: str) -> list[int]:
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: values must be positive integers")
     return values
+
+
+def format_value(value: Any) -> str:
+    """A report value for a table: floats with 6 decimals or 3 significant digits, None as n/a."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
+            return f"{value:.3e}"
+        return f"{value:.6f}"
+    return str(value)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from qsim_topo._version import __version__
 from qsim_topo.cli import sweep as _sweep
-from qsim_topo.cli.args import engine_option, positive_int
+from qsim_topo.cli.args import engine_option, format_value, positive_int
 from qsim_topo.engines.base import (
     available_engines,
     describe_engine,
@@ -106,16 +104,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-            return f"{value:.3e}"
-        return f"{value:.6f}"
-    return str(value)
-
-
 def format_report(r: LayerStackReport) -> str:
     """A readable table of a layer-stack report, diagnostics last."""
     opts = ",".join(f"{k}={v}" for k, v in r.engine_options.items())
@@ -147,7 +135,7 @@ def format_report(r: LayerStackReport) -> str:
         ("wall time, exact (s)", r.exact_wall_time_s),
     ]
     width = max(len(k) for k, _ in rows)
-    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
+    lines += [f"  {k:<{width}}  {format_value(v)}" for k, v in rows]
     lines.append("")
     if r.diagnostics:
         lines += [f"WARNING: {d}" for d in r.diagnostics]

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import sys
 from typing import Any
 
-from qsim_topo.cli.args import engine_option, positive_int
+from qsim_topo.cli.args import engine_option, format_value, positive_int
 from qsim_topo.engines.base import parse_engine_spec
 from qsim_topo.errors import QsimTopoError
 
@@ -53,18 +52,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e5):
-            return f"{value:.3e}"
-        return f"{value:.6f}"
-    return str(value)
-
-
 def format_verify_report(report: Any) -> str:
     """A readable table of a :class:`~qsim_topo.qiskit.verify.VerifyReport`."""
     opts = ",".join(f"{k}={v}" for k, v in report.engine_options.items())
@@ -90,7 +77,7 @@ def format_verify_report(report: Any) -> str:
         ("wall time, exact (s)", report.exact_time_s),
     ]
     width = max(len(k) for k, _ in rows)
-    lines += [f"  {k:<{width}}  {_fmt(v)}" for k, v in rows]
+    lines += [f"  {k:<{width}}  {format_value(v)}" for k, v in rows]
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)
 
