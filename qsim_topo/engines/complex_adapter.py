@@ -36,6 +36,7 @@ __all__ = [
     "COMPLEX_MODES",
     "RealMatmul",
     "adapter_fraction",
+    "budget_count",
     "check_bool",
     "check_choice",
     "check_int",
@@ -58,6 +59,14 @@ modify its inputs."""
 
 
 # --------------------------------------------------------------------------- options
+
+
+def budget_count(ratio: float, k: int) -> int:
+    """Inner indices a budget ``ratio`` buys out of ``k``: ``max(1, round(ratio * k))``, at most k.
+
+    The one rule behind cr-sampling's sample count and the sketches' sketch size.
+    """
+    return min(k, max(1, round(ratio * k)))
 
 
 def check_ratio(ratio: Any) -> float:

@@ -31,6 +31,7 @@ import numpy as np
 
 from qsim_topo.engines.base import EngineBase, register_engine
 from qsim_topo.engines.complex_adapter import (
+    budget_count,
     check_bool,
     check_ratio,
     exact_complex_flops,
@@ -47,9 +48,8 @@ __all__ = [
 ]
 
 
-def sample_count(ratio: float, k: int) -> int:
-    """Number of sampled outer products: ``max(1, round(ratio * k))``, at most k."""
-    return min(k, max(1, round(ratio * k)))
+#: Number of sampled outer products: ``max(1, round(ratio * k))``, at most k.
+sample_count = budget_count
 
 
 def inclusion_probabilities(p: np.ndarray, c: int) -> np.ndarray:

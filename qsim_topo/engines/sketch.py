@@ -26,6 +26,7 @@ import numpy as np
 
 from qsim_topo.engines.base import EngineBase, register_engine
 from qsim_topo.engines.complex_adapter import (
+    budget_count,
     check_ratio,
     exact_complex_flops,
     log2_ceil,
@@ -45,9 +46,8 @@ __all__ = [
 ]
 
 
-def sketch_size(ratio: float, k: int) -> int:
-    """Sketch size ``max(1, round(ratio * k))``, at most k."""
-    return min(k, max(1, round(ratio * k)))
+#: Sketch size ``max(1, round(ratio * k))``, at most k.
+sketch_size = budget_count
 
 
 def fwht(x: Any, axis: int) -> Any:
