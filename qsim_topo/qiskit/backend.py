@@ -20,7 +20,11 @@ experiment's metadata, so a seeded run of a random engine is reproducible), ``en
 approximate engine always sees the circuit's own gates; the experiment's ``fusion`` metadata
 says what happened), ``fusion_max_qubit`` (the widest fused block, 1..10) and
 ``fusion_threshold`` (fuse only circuits of at least this many qubits, default 14); Aer's names
-and meaning. A keyword that is
+and meaning. ``blocking_enable`` (default True) and ``blocking_qubits`` (2..14, default 10)
+borrow Aer's cache-blocking names: on the CPU with numba installed (the ``fast`` extra), fused
+blocks of at most 2 qubits are grouped into tiles of ``blocking_qubits`` qubits, each applied
+in one pass over the state; the ``fusion`` metadata reports ``blocking`` and ``passes``.
+Without numba, or on a GPU, they have no effect. A keyword that is
 an option of the chosen engine (e.g. ``ratio=0.2``) joins ``engine_options``; any other
 unknown keyword warns and is ignored, as with Qiskit's own simulators; an invalid value
 raises :class:`~qsim_topo.qiskit.errors.QsimTopoOptionError`.
@@ -46,7 +50,12 @@ from qsim_topo.engines.base import MatmulEngine, describe_engine, resolve_engine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.qiskit.convert import METHODS, Program, circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
-from qsim_topo.qiskit.execute import FUSION_THRESHOLD, check_program_memory, execute
+from qsim_topo.qiskit.execute import (
+    BLOCKING_QUBITS,
+    FUSION_THRESHOLD,
+    check_program_memory,
+    execute,
+)
 from qsim_topo.qiskit.job import QsimTopoJob
 from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
@@ -77,8 +86,11 @@ _OPTION_NAMES = (
     "fusion_enable",
     "fusion_max_qubit",
     "fusion_threshold",
+    "blocking_enable",
+    "blocking_qubits",
 )
 MAX_FUSION_QUBITS = 10
+MAX_BLOCKING_QUBITS = 14
 
 
 class RunConfig:
@@ -142,13 +154,30 @@ class RunConfig:
             )
         self.fusion_max_qubit = int(width)
         threshold = values["fusion_threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, np.integer)) or (
-            threshold < 1
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, np.integer))
+            or (threshold < 1)
         ):
             raise QsimTopoOptionError(
                 f"fusion_threshold must be a positive integer, got {threshold!r}"
             )
         self.fusion_threshold = int(threshold)
+        if not isinstance(values["blocking_enable"], (bool, np.bool_)):
+            raise QsimTopoOptionError(
+                f"blocking_enable must be True or False, got {values['blocking_enable']!r}"
+            )
+        self.blocking_enable = bool(values["blocking_enable"])
+        tile = values["blocking_qubits"]
+        if (
+            isinstance(tile, bool)
+            or not isinstance(tile, (int, np.integer))
+            or not 2 <= tile <= MAX_BLOCKING_QUBITS
+        ):
+            raise QsimTopoOptionError(
+                f"blocking_qubits must be an integer in 2..{MAX_BLOCKING_QUBITS}, got {tile!r}"
+            )
+        self.blocking_qubits = int(tile)
         engine = values["engine"]
         engine_options = values["engine_options"]
         if engine_options is None:
@@ -172,6 +201,8 @@ class RunConfig:
             "fusion": self.fusion_enable,
             "fusion_max_qubits": self.fusion_max_qubit,
             "fusion_threshold": self.fusion_threshold,
+            "blocking": self.blocking_enable,
+            "blocking_qubits": self.blocking_qubits,
         }
 
     def report(self) -> dict[str, Any]:
@@ -254,8 +285,12 @@ class QsimTopoBackend(BackendV2):
         self._target: Target | None = None
         run_options = {k: engine_options.pop(k) for k in list(engine_options) if k in _OPTION_NAMES}
         self.set_options(
-            engine=engine, method=method, device=device, precision=precision,
-            engine_options=dict(engine_options), **run_options,
+            engine=engine,
+            method=method,
+            device=device,
+            precision=precision,
+            engine_options=dict(engine_options),
+            **run_options,
         )
 
     @classmethod
@@ -272,6 +307,8 @@ class QsimTopoBackend(BackendV2):
             fusion_enable=True,
             fusion_max_qubit=DEFAULT_FUSION_MAX_QUBITS,
             fusion_threshold=FUSION_THRESHOLD,
+            blocking_enable=True,
+            blocking_qubits=BLOCKING_QUBITS,
         )
 
     @property
@@ -385,8 +422,13 @@ class QsimTopoBackend(BackendV2):
                 )
                 experiments.append(
                     experiment_result(
-                        circuit, program, run, shots=config.shots, memory=config.memory,
-                        seed=seed, metadata={**config.report(), "engine_seed": engine_seed},
+                        circuit,
+                        program,
+                        run,
+                        shots=config.shots,
+                        memory=config.memory,
+                        seed=seed,
+                        metadata={**config.report(), "engine_seed": engine_seed},
                     )
                 )
             return job_result(

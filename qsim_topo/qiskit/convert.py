@@ -64,6 +64,7 @@ __all__ = [
     "SaveOp",
     "StoreOp",
     "SwitchOp",
+    "TileOp",
     "circuit_to_program",
 ]
 
@@ -82,6 +83,20 @@ class GateOp:
     matrix: np.ndarray
     qubits: tuple[int, ...]
     name: str
+
+
+@dataclass(frozen=True)
+class TileOp:
+    """Apply ``gates`` in order, all inside the tile ``qubits`` (ascending), in one pass.
+
+    Never emitted by the converter: :func:`~qsim_topo.qiskit.fuse.fuse_program` groups gates
+    into tiles for the cache-blocked CPU pass
+    (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`). Each gate's qubits are
+    ascending and a subset of ``qubits``.
+    """
+
+    gates: tuple[GateOp, ...]
+    qubits: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -145,7 +160,18 @@ class SwitchOp:
     default: int = -1
 
 
-Op = GateOp | PhaseOp | MeasureOp | ResetOp | StoreOp | SaveOp | JumpOp | BranchOp | SwitchOp
+Op = (
+    GateOp
+    | TileOp
+    | PhaseOp
+    | MeasureOp
+    | ResetOp
+    | StoreOp
+    | SaveOp
+    | JumpOp
+    | BranchOp
+    | SwitchOp
+)
 
 
 @dataclass
@@ -357,9 +383,7 @@ class _Converter:
             blocked_q |= qs
         keep = set(deferred)
         body = [instr for i, instr in enumerate(data) if i not in keep]
-        terminal = [
-            (qmap[data[i].qubits[0]], cmap[data[i].clbits[0]]) for i in sorted(deferred)
-        ]
+        terminal = [(qmap[data[i].qubits[0]], cmap[data[i].clbits[0]]) for i in sorted(deferred)]
         return body, terminal
 
     def _emit_phase(self, phase: Any) -> None:
@@ -441,9 +465,7 @@ class _Converter:
     def _save(self, op: Any, instr: Any, qmap: dict[Qubit, int]) -> None:
         kind = op.kind
         if kind != self.method:
-            raise self._fail(
-                f"{op.name!r} saves a {kind} but the method is {self.method!r}"
-            )
+            raise self._fail(f"{op.name!r} saves a {kind} but the method is {self.method!r}")
         if len({qmap[q] for q in instr.qubits}) != self.circuit.num_qubits:
             raise self._fail(f"{op.name!r} must act on all {self.circuit.num_qubits} qubits")
         self._emit(SaveOp(kind, str(op.label)))

@@ -11,7 +11,10 @@ Every operator application — gates, projectors of measurements and resets — 
 :func:`apply_ops`. With an exact engine it is :func:`qsim_topo.sim.kernels.apply_inplace` (the
 state is updated in place, chunk by chunk, so a run needs one state plus a small workspace)
 and runs of gates are first fused into blocks of up to ``fusion_max_qubits`` qubits
-(:func:`qsim_topo.qiskit.fuse.fuse_program`). With an approximate engine each gate is one
+(:func:`qsim_topo.qiskit.fuse.fuse_program`). On the CPU with numba (the ``fast`` extra) the
+blocks are instead at most :data:`TILE_BLOCK_QUBITS` wide and grouped into tiles of up to
+``blocking_qubits`` qubits, each applied in one cache-blocked pass
+(:func:`qsim_topo.sim.kernels.apply_tile`). With an approximate engine each gate is one
 :func:`qsim_topo.sim.apply.apply_operator` product, as written in the circuit, so the engine
 sees the circuit's own gates whatever the chunk size. A global phase is folded into the next
 operator's matrix, or, when none follows, multiplied into the state as a scalar (not a matrix
@@ -42,21 +45,24 @@ from qsim_topo.qiskit.convert import (
     SaveOp,
     StoreOp,
     SwitchOp,
+    TileOp,
 )
 from qsim_topo.qiskit.errors import QsimTopoCircuitError
 from qsim_topo.qiskit.fuse import fuse_program
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
-from qsim_topo.sim.kernels import apply_inplace
+from qsim_topo.sim.kernels import apply_inplace, apply_tile, blocking_available
 from qsim_topo.sim.measure import marginal_probabilities as _marginal
 from qsim_topo.sim.measure import qubit_weights, sample_outcomes
 from qsim_topo.sim.simulators import simulation_bytes
-from qsim_topo.xp import check_memory, get_xp, synchronize, to_numpy
+from qsim_topo.xp import check_memory, get_xp, resolve_device, synchronize, to_numpy
 
 __all__ = [
+    "BLOCKING_QUBITS",
     "FUSION_DEFAULT",
     "FUSION_THRESHOLD",
     "MAX_BACKWARD_JUMPS",
+    "TILE_BLOCK_QUBITS",
     "ExecutionResult",
     "apply_ops",
     "check_program_memory",
@@ -71,6 +77,16 @@ FUSION_DEFAULT = True
 FUSION_THRESHOLD = 14
 """Fuse only circuits of at least this many qubits (Aer's ``fusion_threshold`` default): below
 it a state is so small that composing the blocks costs about what applying the gates does."""
+
+BLOCKING_QUBITS = 10
+"""Default tile width of the cache-blocked CPU pass (``blocking_qubits``): a tile of 2^10
+amplitudes times 1 KiB of lanes is 1 MiB per thread; measured in benchmarks/RESULTS.md."""
+
+TILE_BLOCK_QUBITS = 2
+"""With tiles, gates are first fused into blocks of at most this many qubits (and at most
+``fusion_max_qubits``): inside a tile a block's cost is its arithmetic, 2^k complex
+multiply-adds per amplitude, so absorbing 1-qubit gates into 2-qubit ones pays and wider
+dense blocks do not (a 5-qubit block costs what eight 2-qubit gates do)."""
 
 MAX_BACKWARD_JUMPS = 1_000_000
 """Loop iterations (over all branches) after which a run is taken to never terminate."""
@@ -171,8 +187,18 @@ class _Branch:
 
 class _Executor:
     def __init__(
-        self, program: Program, engine: MatmulEngine, shots: int, seed: int | None, device: str,
-        dtype: Any, fusion: bool, fusion_max_qubits: int, fusion_threshold: int,
+        self,
+        program: Program,
+        engine: MatmulEngine,
+        shots: int,
+        seed: int | None,
+        device: str,
+        dtype: Any,
+        fusion: bool,
+        fusion_max_qubits: int,
+        fusion_threshold: int,
+        blocking: bool,
+        blocking_qubits: int,
     ) -> None:
         # The input-mutation guard costs two full reductions per operand and product, and the
         # finiteness check one more read of every product; both are kept for approximate
@@ -186,6 +212,14 @@ class _Executor:
             self.fusion["reason"] = (
                 f"{program.n_qubits} qubits < fusion_threshold {fusion_threshold}"
             )
+        elif fusion and engine.exact and blocking and blocking_available(resolve_device(device)):
+            program, report = fuse_program(
+                program,
+                self.engine,
+                min(fusion_max_qubits, TILE_BLOCK_QUBITS),
+                tile_qubits=min(blocking_qubits, program.n_qubits),
+            )
+            self.fusion = report.as_dict()
         elif fusion and engine.exact:
             program, report = fuse_program(program, self.engine, fusion_max_qubits)
             self.fusion = report.as_dict()
@@ -219,6 +253,13 @@ class _Executor:
             matrix = matrix * br.phase
             br.phase = 1.0 + 0.0j
         br.tensor = apply_ops(self.engine, br.tensor, matrix, qubits, self.n)
+
+    def _apply_tile(self, br: _Branch, op: TileOp) -> None:
+        gates = [(g.matrix, g.qubits) for g in op.gates]
+        if br.phase != 1.0:
+            gates[0] = (gates[0][0] * br.phase, gates[0][1])
+            br.phase = 1.0 + 0.0j
+        br.tensor = apply_tile(self.engine, br.tensor, gates, op.qubits, self.n)
 
     def _flush_phase(self, br: _Branch) -> None:
         """Multiply a pending global phase into the state: a scalar, not a matrix product."""
@@ -254,6 +295,8 @@ class _Executor:
             br.pc += 1
             if isinstance(op, GateOp):
                 self._apply(br, op.matrix, op.qubits)
+            elif isinstance(op, TileOp):
+                self._apply_tile(br, op)
             elif isinstance(op, PhaseOp):
                 br.phase *= complex(math.cos(op.phase), math.sin(op.phase))
             elif isinstance(op, MeasureOp):
@@ -426,6 +469,8 @@ def execute(
     fusion: bool | None = None,
     fusion_max_qubits: int = DEFAULT_FUSION_MAX_QUBITS,
     fusion_threshold: int | None = None,
+    blocking: bool = True,
+    blocking_qubits: int = BLOCKING_QUBITS,
 ) -> ExecutionResult:
     """Simulate ``program`` for ``shots`` shots with ``engine``.
 
@@ -443,6 +488,10 @@ def execute(
         fusion_max_qubits: the widest fused block.
         fusion_threshold: fuse only circuits of at least this many qubits; None:
             :data:`FUSION_THRESHOLD`.
+        blocking: when fusing on the CPU with numba installed, group the blocks (of at most
+            :data:`TILE_BLOCK_QUBITS` qubits) into tiles of ``blocking_qubits`` qubits, each
+            applied in one cache-blocked pass (:func:`qsim_topo.sim.kernels.apply_tile`).
+        blocking_qubits: the widest tile.
 
     Returns:
         An :class:`ExecutionResult`.
@@ -460,5 +509,15 @@ def execute(
     if fusion_threshold is None:
         fusion_threshold = FUSION_THRESHOLD
     return _Executor(
-        program, engine, shots, seed, device, dtype, fusion, fusion_max_qubits, fusion_threshold
+        program,
+        engine,
+        shots,
+        seed,
+        device,
+        dtype,
+        fusion,
+        fusion_max_qubits,
+        fusion_threshold,
+        blocking,
+        blocking_qubits,
     ).run()

@@ -4,6 +4,12 @@ Maximal runs of :class:`GateOp` (and :class:`PhaseOp`, a scalar that commutes wi
 them) are fused by :func:`qsim_topo.sim.fusion.fuse_gates`. A run ends at anything else
 (measure, reset, save, classical control) and at every op a jump may land on, so control flow
 is untouched; jump targets are renumbered to the fused program.
+
+With ``tile_qubits`` (the cache-blocked CPU pass), the fused blocks are then grouped into
+tiles of at most that many qubits by the same planner, with every pass costing the same
+(:func:`~qsim_topo.sim.fusion.tile_cost`); each tile becomes one
+:class:`~qsim_topo.qiskit.convert.TileOp`, applied in one pass over the state (a gate wider
+than a tile stays a :class:`~qsim_topo.qiskit.convert.GateOp` of its own).
 """
 
 from __future__ import annotations
@@ -12,30 +18,50 @@ import math
 from dataclasses import dataclass, replace
 
 from qsim_topo.engines.base import MatmulEngine
-from qsim_topo.qiskit.convert import BranchOp, GateOp, JumpOp, Op, PhaseOp, Program, SwitchOp
-from qsim_topo.sim.fusion import fuse_gates
+from qsim_topo.qiskit.convert import (
+    BranchOp,
+    GateOp,
+    JumpOp,
+    Op,
+    PhaseOp,
+    Program,
+    SwitchOp,
+    TileOp,
+)
+from qsim_topo.sim.fusion import fuse_gates, plan_fusion, tile_cost
 
 __all__ = ["FusionReport", "fuse_program"]
 
 
 @dataclass(frozen=True)
 class FusionReport:
-    """What fusion did: gates in, blocks out, the widest block, and the width limit."""
+    """What fusion did: gates in, blocks out, the widest block, and the width limit.
+
+    With tiles: ``tile_qubits`` (the limit) and ``passes``, the state passes the gates take
+    (one per tile, one per block outside any tile); without, both are None.
+    """
 
     gates: int
     blocks: int
     max_block_qubits: int
     max_qubits: int
+    tile_qubits: int | None = None
+    passes: int | None = None
 
     def as_dict(self) -> dict[str, int | bool]:
         """The report as metadata (``enabled`` is always True here)."""
-        return {
+        out: dict[str, int | bool] = {
             "enabled": True,
             "gates": self.gates,
             "blocks": self.blocks,
             "max_block_qubits": self.max_block_qubits,
             "max_qubits": self.max_qubits,
+            "blocking": self.tile_qubits is not None,
         }
+        if self.tile_qubits is not None and self.passes is not None:
+            out["blocking_qubits"] = self.tile_qubits
+            out["passes"] = self.passes
+        return out
 
 
 def _targets(ops: list[Op]) -> set[int]:
@@ -50,7 +76,7 @@ def _targets(ops: list[Op]) -> set[int]:
 
 
 def fuse_program(
-    program: Program, engine: MatmulEngine, max_qubits: int
+    program: Program, engine: MatmulEngine, max_qubits: int, *, tile_qubits: int | None = None
 ) -> tuple[Program, FusionReport]:
     """A new program whose gate runs are fused into blocks of at most ``max_qubits`` qubits.
 
@@ -58,6 +84,8 @@ def fuse_program(
         program: a converted program (not modified; its control-flow ops are copied).
         engine: composes the block matrices (see :func:`~qsim_topo.sim.fusion.fuse_gates`).
         max_qubits: the widest block.
+        tile_qubits: group the blocks into :class:`~qsim_topo.qiskit.convert.TileOp` tiles
+            of at most this many qubits (None: no tiles).
 
     Returns:
         The fused program (same name, registers, terminal measures and method) and a report.
@@ -79,9 +107,7 @@ def fuse_program(
         gates: list[GateOp] = []
         phase = 0.0
         while (
-            j < len(ops)
-            and isinstance(ops[j], (GateOp, PhaseOp))
-            and (j == i or j not in targets)
+            j < len(ops) and isinstance(ops[j], (GateOp, PhaseOp)) and (j == i or j not in targets)
         ):
             op = ops[j]
             if isinstance(op, GateOp):
@@ -92,13 +118,24 @@ def fuse_program(
             j += 1
         if phase:
             new_ops.append(PhaseOp(math.remainder(phase, 2 * math.pi)))
-        for block in fuse_gates([(g.matrix, g.qubits) for g in gates], engine,
-                                max_qubits=max_qubits):
+        blocks: list[GateOp] = []
+        for block in fuse_gates(
+            [(g.matrix, g.qubits) for g in gates], engine, max_qubits=max_qubits
+        ):
             names = [gates[s].name for s in block.sources]
             name = names[0] if len(names) == 1 else f"fused[{len(names)}]"
-            new_ops.append(GateOp(block.matrix, block.qubits, name))
+            blocks.append(GateOp(block.matrix, block.qubits, name))
             widest = max(widest, len(block.qubits))
-            blocks_out += 1
+        if tile_qubits is None:
+            new_ops.extend(blocks)
+        else:
+            for tile in plan_fusion([b.qubits for b in blocks], tile_qubits, cost=tile_cost):
+                if len(blocks[tile[0]].qubits) > tile_qubits:  # a gate wider than a tile
+                    new_ops.append(blocks[tile[0]])
+                else:
+                    qubits = tuple(sorted({q for i in tile for q in blocks[i].qubits}))
+                    new_ops.append(TileOp(tuple(blocks[i] for i in tile), qubits))
+        blocks_out += len(blocks)
         gates_in += len(gates)
         i = j
     index_map[len(ops)] = len(new_ops)
@@ -121,4 +158,9 @@ def fuse_program(
         terminal_measures=program.terminal_measures,
         method=program.method,
     )
+    if tile_qubits is not None:
+        passes = sum(isinstance(op, (GateOp, TileOp)) for op in remapped)
+        return fused, FusionReport(
+            gates_in, blocks_out, widest, max_qubits, tile_qubits=tile_qubits, passes=passes
+        )
     return fused, FusionReport(gates_in, blocks_out, widest, max_qubits)

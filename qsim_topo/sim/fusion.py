@@ -21,7 +21,7 @@ approximate engines unless asked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -39,6 +39,7 @@ __all__ = [
     "block_cost",
     "fuse_gates",
     "plan_fusion",
+    "tile_cost",
 ]
 
 DEFAULT_FUSION_MAX_QUBITS = 5
@@ -75,17 +76,25 @@ class _Open:
     gates: list[int] = field(default_factory=list)
 
 
-def plan_fusion(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[list[int]]:
+def plan_fusion(
+    qubit_sets: Sequence[Sequence[int]],
+    max_qubits: int,
+    *,
+    cost: Callable[[int], float] = block_cost,
+) -> list[list[int]]:
     """Group gate indices into blocks; returns the blocks in a valid application order.
 
     Args:
         qubit_sets: the qubits of each gate, in circuit order.
         max_qubits: the widest block allowed (>= 1). A gate wider than this is a block alone.
+        cost: relative time of one pass of a block of k qubits. The default,
+            :func:`block_cost`, is that of a dense block; :func:`tile_cost` (every pass the
+            same) plans the tiles of the cache-blocked pass, whose gates stay separate.
 
     Returns:
         Lists of gate indices; each list is applied in its own order, the lists in order.
-        A block is kept only when :func:`block_cost` says one pass of it is cheaper than
-        its gates planned again with a narrower limit (or applied one by one).
+        A block is kept only when ``cost`` says one pass of it is cheaper than its gates
+        planned again with a narrower limit (or applied one by one).
     """
     if max_qubits < 1:
         raise QsimTopoError(f"fusion max_qubits must be >= 1, got {max_qubits}")
@@ -93,7 +102,7 @@ def plan_fusion(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[li
     emitted: list[list[int]] = []
 
     def emit(block: _Open) -> None:
-        emitted.extend(_cheapest(block, qubit_sets))
+        emitted.extend(_cheapest(block, qubit_sets, cost))
 
     def close(block: _Open) -> None:
         for q in block.qubits:
@@ -118,7 +127,7 @@ def plan_fusion(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[li
             gain, host = 0.0, None
             for b in {id(b): b for b in owner.values()}.values():
                 width = len(b.qubits) + len(qs)
-                saved = block_cost(len(b.qubits)) + block_cost(len(qs)) - block_cost(width)
+                saved = cost(len(b.qubits)) + cost(len(qs)) - cost(width)
                 if width <= max_qubits and saved > gain:
                     gain, host = saved, b
             if host is not None:
@@ -154,25 +163,39 @@ def plan_fusion(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[li
     return emitted
 
 
-def _plan_cost(blocks: list[list[int]], qubit_sets: Sequence[Sequence[int]]) -> float:
-    return sum(block_cost(len({q for i in b for q in qubit_sets[i]})) for b in blocks)
+def tile_cost(k: int) -> float:
+    """Relative cost of one cache-blocked pass: the same for every tile width k.
+
+    The gates of a tile are applied one by one inside it
+    (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`), so their arithmetic does not
+    depend on the grouping; what the grouping saves is passes.
+    """
+    return 1.0
 
 
-def _cheapest(block: _Open, qubit_sets: Sequence[Sequence[int]]) -> list[list[int]]:
+def _plan_cost(
+    blocks: list[list[int]], qubit_sets: Sequence[Sequence[int]], cost: Callable[[int], float]
+) -> float:
+    return sum(cost(len({q for i in b for q in qubit_sets[i]})) for b in blocks)
+
+
+def _cheapest(
+    block: _Open, qubit_sets: Sequence[Sequence[int]], cost: Callable[[int], float]
+) -> list[list[int]]:
     """The block itself, or its gates re-planned one qubit narrower, whichever costs less."""
     width = len(block.qubits)
     if len(block.gates) == 1 or width <= 1:
         return [block.gates]
     # Any narrower plan has at least two blocks covering the width's qubits; when even the
     # cheapest such pair costs more than the block, the block stays without re-planning.
-    if block_cost(width) <= min(block_cost(a) + block_cost(width - a) for a in range(1, width)):
+    if cost(width) <= min(cost(a) + cost(width - a) for a in range(1, width)):
         return [block.gates]
     sub_sets = [qubit_sets[i] for i in block.gates]
     if max(len(s) for s in sub_sets) >= width:
         return [block.gates]  # a gate as wide as the block: nothing narrower exists
-    sub = plan_fusion(sub_sets, width - 1)
+    sub = plan_fusion(sub_sets, width - 1, cost=cost)
     resolved = [[block.gates[j] for j in b] for b in sub]
-    if _plan_cost(resolved, qubit_sets) < block_cost(width):
+    if _plan_cost(resolved, qubit_sets, cost) < cost(width):
         return resolved
     return [block.gates]
 

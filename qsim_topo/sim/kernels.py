@@ -38,13 +38,15 @@ import numpy as np
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.sim.apply import check_qubits
-from qsim_topo.sim.numba_kernels import apply_block_numba, numba_available
+from qsim_topo.sim.numba_kernels import apply_block_numba, apply_sequence_numba, numba_available
 from qsim_topo.xp import array_namespace, device_of
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "USE_NUMBA",
     "apply_inplace",
+    "apply_tile",
+    "blocking_available",
     "inplace_workspace_bytes",
     "sort_gate_qubits",
 ]
@@ -173,9 +175,77 @@ def apply_inplace(
     return tensor
 
 
+def blocking_available(device: str) -> bool:
+    """True when :func:`apply_tile` runs its cache-blocked pass (CPU, numba, ``USE_NUMBA``)."""
+    return device == "cpu" and USE_NUMBA and numba_available()
+
+
+def apply_tile(
+    engine: MatmulEngine,
+    tensor: Any,
+    gates: Sequence[tuple[Any, Sequence[int]]],
+    qubits: Sequence[int],
+    n_qubits: int,
+) -> Any:
+    """Overwrite ``tensor`` with ``G_m ... G_1 @ tensor``: the gates all act inside ``qubits``.
+
+    On the CPU with numba, one cache-blocked pass
+    (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`): the state is read and
+    written once for the whole sequence. Elsewhere, each gate is one :func:`apply_inplace`.
+
+    Args:
+        engine: an exact engine, as for :func:`apply_inplace`.
+        tensor: as for :func:`apply_inplace`; modified in place (the caller owns it).
+        gates: ``(matrix, gate_qubits)`` in application order; ``matrix`` (2^g, 2^g) with
+            bit j on ``gate_qubits[j]``, every gate qubit in ``qubits``.
+        qubits: the tile, distinct qubits in 0..n-1.
+        n_qubits: n.
+
+    Returns:
+        ``tensor``.
+
+    Raises:
+        QsimTopoError: bad qubits, a gate outside the tile, shapes, an approximate engine.
+    """
+    tile = check_qubits(qubits, n_qubits)
+    inside = set(tile)
+    prepared = []
+    for matrix, gate_qubits in gates:
+        qs = check_qubits(gate_qubits, n_qubits)
+        if not inside.issuperset(qs):
+            raise QsimTopoError(f"gate on qubits {qs} is not inside the tile {tile}")
+        if getattr(matrix, "shape", None) != (2 ** len(qs), 2 ** len(qs)):
+            raise QsimTopoError(
+                f"a {len(qs)}-qubit gate needs a ({2 ** len(qs)}, {2 ** len(qs)}) matrix, "
+                f"got {getattr(matrix, 'shape', None)}"
+            )
+        prepared.append(sort_gate_qubits(matrix, qs))
+    if not (
+        engine.exact
+        and blocking_available(device_of(tensor))
+        and tensor.ndim in (1, 2)
+        and tensor.shape[0] == 2**n_qubits
+        and tensor.flags.c_contiguous
+        and tensor.dtype in (np.complex64, np.complex128)
+    ):
+        for matrix, qs in prepared:
+            apply_inplace(engine, tensor, matrix, qs, n_qubits)  # validates what is left
+        return tensor
+    cols = 1 if tensor.ndim == 1 else int(tensor.shape[1])
+    if cols & (cols - 1):
+        raise QsimTopoError(f"apply_tile needs a power-of-two column count, got {cols}")
+    apply_sequence_numba(engine, tensor, prepared, tuple(sorted(tile)), cols)
+    return tensor
+
+
 def _apply_chunks(
-    engine: MatmulEngine, xp: Any, tensor: Any, mat: Any, qs: tuple[int, ...],
-    runs: list[tuple[int, bool]], chunk_bytes: int,
+    engine: MatmulEngine,
+    xp: Any,
+    tensor: Any,
+    mat: Any,
+    qs: tuple[int, ...],
+    runs: list[tuple[int, bool]],
+    chunk_bytes: int,
 ) -> None:
     """Chunked application; ``runs`` is :func:`_runs` of the tensor for the targets ``qs``."""
     k = len(qs)

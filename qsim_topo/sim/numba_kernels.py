@@ -11,10 +11,20 @@ each amplitude, in parallel over tiles.
 It is the exact engine's product for that case, like the CUDA kernels of
 :mod:`qsim_topo.sim.gpu_kernels`; one product is counted per block. Optional: installed with
 the ``fast`` extra (``numba``); without numba the numpy path does the work.
+
+:func:`apply_sequence_numba` is the cache-blocked pass: it applies a *sequence* of small gates
+whose qubits all lie in one tile of ``kt`` qubits, in one read and one write of the state.
+Each parallel task copies a tile (the 2^kt amplitudes of its group times ``2^w`` consecutive
+"lane" indices, about 256 KiB: the core's L2 cache) into split real and imaginary arrays,
+applies every gate to it there (1- and 2-qubit gates unrolled, with the lanes as the
+vectorised inner loop; wider gates by a generic loop), and writes it back. A 2-qubit gate then
+costs its 4 complex multiply-adds per amplitude and no memory traffic, where a dense fused
+block of k qubits costs 2^k of them per amplitude (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +32,7 @@ import numpy as np
 
 from qsim_topo.engines.base import MatmulEngine
 
-__all__ = ["TILE", "apply_block_numba", "numba_available"]
+__all__ = ["TILE", "apply_block_numba", "apply_sequence_numba", "lane_bits", "numba_available"]
 
 TILE = 128
 """Consecutive groups per tile: the vectorised inner loop of the kernel."""
@@ -123,3 +133,58 @@ def apply_block_numba(
     if count is not None:
         k = len(qubits)
         count(2**k, 2**k, tensor.size >> k)
+
+
+LANE_BYTES = 1024
+"""Bytes of one tile row (``2^w`` lanes of one amplitude index): 128 complex64 or 64
+complex128 lanes, the widths measured fastest at 24 qubits (benchmarks/RESULTS.md)."""
+
+
+def lane_bits(itemsize: int, free_bits: int) -> int:
+    """Lane bits ``w`` of a tile: ``LANE_BYTES`` worth, at most the ``free_bits`` available."""
+    return max(0, min(free_bits, (LANE_BYTES // itemsize).bit_length() - 1))
+
+
+def apply_sequence_numba(
+    engine: MatmulEngine,
+    tensor: Any,
+    gates: Sequence[tuple[Any, tuple[int, ...]]],
+    qubits: tuple[int, ...],
+    cols: int,
+) -> None:
+    """Overwrite the numpy ``tensor`` with ``G_m ... G_1 @ tensor`` in one cache-blocked pass.
+
+    Args:
+        engine: the exact engine on whose behalf the pass runs; a
+            :class:`~qsim_topo.engines.base.CheckedEngine` counts one product per gate.
+        tensor: C-contiguous numpy (2^n,) or (2^n, cols), complex64 or complex128; modified.
+        gates: ``(matrix, gate_qubits)`` in application order; ``matrix`` (2^g, 2^g) with bit
+            j on ``gate_qubits[j]`` (ascending, a subset of ``qubits``).
+        qubits: the tile: ascending qubits, at most n of them.
+        cols: the number of columns (a power of two; 1 for a state).
+
+    Peak extra memory: one tile (``2^len(qubits)`` rows of :func:`lane_bits` lanes) per thread.
+    """
+    real = np.float32 if tensor.dtype == np.complex64 else np.float64
+    shift = cols.bit_length() - 1  # column bits are the low bits of the flat index
+    total_bits = tensor.size.bit_length() - 1
+    local = {q: i for i, q in enumerate(qubits)}
+    gk = np.array([len(qs) for _, qs in gates], dtype=np.int64)
+    gbits = np.zeros((len(gates), max(1, int(gk.max()))), dtype=np.int64)
+    flat = []
+    goff = np.zeros(len(gates), dtype=np.int64)
+    start = 0
+    for g, (mat, qs) in enumerate(gates):
+        gbits[g, : len(qs)] = [local[q] for q in qs]
+        flat.append(np.asarray(mat, dtype=tensor.dtype).reshape(-1))
+        goff[g] = start
+        start += flat[-1].size
+    pos = np.array([q + shift for q in qubits], dtype=np.int64)
+    wbits = lane_bits(tensor.itemsize, total_bits - len(qubits))
+    from qsim_topo.sim._numba_sequence import apply_sequence
+
+    apply_sequence(tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, np.concatenate(flat))
+    count = getattr(engine, "count_product", None)
+    if count is not None:
+        for g in gk.tolist():
+            count(2**g, 2**g, tensor.size >> g)

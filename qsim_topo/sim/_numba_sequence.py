@@ -1,0 +1,305 @@
+"""The compiled kernels of :func:`qsim_topo.sim.numba_kernels.apply_sequence_numba`.
+
+A module of its own so that numba compiles (and caches on disk) module-level functions, and
+so that only a caller that has checked :func:`~qsim_topo.sim.numba_kernels.numba_available`
+imports numba: ``import qsim_topo`` never does. The contract of every function is in
+:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+_FM = {"contract"}  # FMA contraction: rounding differs from numpy's only in the last bits
+
+
+@njit(inline="always")
+def insert_zero(v: Any, p: Any) -> Any:
+    return ((v >> p) << (p + 1)) | (v & ((np.int64(1) << p) - 1))
+
+
+@njit(fastmath=_FM, nogil=True)
+def gate1(xr: Any, xi: Any, b0: Any, m: Any, lanes: Any) -> None:
+    s0 = np.int64(1) << b0
+    a00r = m[0].real
+    a00i = m[0].imag
+    a01r = m[1].real
+    a01i = m[1].imag
+    a10r = m[2].real
+    a10i = m[2].imag
+    a11r = m[3].real
+    a11i = m[3].imag
+    for h in range(xr.shape[0] >> 1):
+        r0 = insert_zero(np.int64(h), b0)
+        r1 = r0 | s0
+        for b in range(lanes):
+            p0 = xr[r0, b]
+            q0 = xi[r0, b]
+            p1 = xr[r1, b]
+            q1 = xi[r1, b]
+            xr[r0, b] = a00r * p0 - a00i * q0 + a01r * p1 - a01i * q1
+            xi[r0, b] = a00r * q0 + a00i * p0 + a01r * q1 + a01i * p1
+            xr[r1, b] = a10r * p0 - a10i * q0 + a11r * p1 - a11i * q1
+            xi[r1, b] = a10r * q0 + a10i * p0 + a11r * q1 + a11i * p1
+
+
+@njit(fastmath=_FM, nogil=True)
+def gate2(xr: Any, xi: Any, b0: Any, b1: Any, m: Any, lanes: Any) -> None:
+    # Unrolled so that the 32 matrix scalars stay in registers across the lane loop.
+    s0 = np.int64(1) << b0
+    s1 = np.int64(1) << b1
+    m00r = m[0].real
+    m00i = m[0].imag
+    m01r = m[1].real
+    m01i = m[1].imag
+    m02r = m[2].real
+    m02i = m[2].imag
+    m03r = m[3].real
+    m03i = m[3].imag
+    m10r = m[4].real
+    m10i = m[4].imag
+    m11r = m[5].real
+    m11i = m[5].imag
+    m12r = m[6].real
+    m12i = m[6].imag
+    m13r = m[7].real
+    m13i = m[7].imag
+    m20r = m[8].real
+    m20i = m[8].imag
+    m21r = m[9].real
+    m21i = m[9].imag
+    m22r = m[10].real
+    m22i = m[10].imag
+    m23r = m[11].real
+    m23i = m[11].imag
+    m30r = m[12].real
+    m30i = m[12].imag
+    m31r = m[13].real
+    m31i = m[13].imag
+    m32r = m[14].real
+    m32i = m[14].imag
+    m33r = m[15].real
+    m33i = m[15].imag
+    for h in range(xr.shape[0] >> 2):
+        r0 = insert_zero(insert_zero(np.int64(h), b0), b1)
+        r1 = r0 | s0
+        r2 = r0 | s1
+        r3 = r2 | s0
+        for b in range(lanes):
+            p0 = xr[r0, b]
+            q0 = xi[r0, b]
+            p1 = xr[r1, b]
+            q1 = xi[r1, b]
+            p2 = xr[r2, b]
+            q2 = xi[r2, b]
+            p3 = xr[r3, b]
+            q3 = xi[r3, b]
+            xr[r0, b] = (
+                m00r * p0
+                - m00i * q0
+                + m01r * p1
+                - m01i * q1
+                + m02r * p2
+                - m02i * q2
+                + m03r * p3
+                - m03i * q3
+            )
+            xi[r0, b] = (
+                m00r * q0
+                + m00i * p0
+                + m01r * q1
+                + m01i * p1
+                + m02r * q2
+                + m02i * p2
+                + m03r * q3
+                + m03i * p3
+            )
+            xr[r1, b] = (
+                m10r * p0
+                - m10i * q0
+                + m11r * p1
+                - m11i * q1
+                + m12r * p2
+                - m12i * q2
+                + m13r * p3
+                - m13i * q3
+            )
+            xi[r1, b] = (
+                m10r * q0
+                + m10i * p0
+                + m11r * q1
+                + m11i * p1
+                + m12r * q2
+                + m12i * p2
+                + m13r * q3
+                + m13i * p3
+            )
+            xr[r2, b] = (
+                m20r * p0
+                - m20i * q0
+                + m21r * p1
+                - m21i * q1
+                + m22r * p2
+                - m22i * q2
+                + m23r * p3
+                - m23i * q3
+            )
+            xi[r2, b] = (
+                m20r * q0
+                + m20i * p0
+                + m21r * q1
+                + m21i * p1
+                + m22r * q2
+                + m22i * p2
+                + m23r * q3
+                + m23i * p3
+            )
+            xr[r3, b] = (
+                m30r * p0
+                - m30i * q0
+                + m31r * p1
+                - m31i * q1
+                + m32r * p2
+                - m32i * q2
+                + m33r * p3
+                - m33i * q3
+            )
+            xi[r3, b] = (
+                m30r * q0
+                + m30i * p0
+                + m31r * q1
+                + m31i * p1
+                + m32r * q2
+                + m32i * p2
+                + m33r * q3
+                + m33i * p3
+            )
+
+
+@njit(fastmath=_FM, nogil=True)
+def gatek(
+    xr: Any, xi: Any, bits: Any, m: Any, lanes: Any, tr: Any, ti: Any, yr: Any, yi: Any
+) -> None:
+    k = bits.size
+    dg = 1 << k
+    roff = np.zeros(dg, np.int64)
+    for j in range(dg):
+        o = np.int64(0)
+        for i in range(k):
+            if (j >> i) & 1:
+                o += np.int64(1) << bits[i]
+        roff[j] = o
+    for h in range(xr.shape[0] >> k):
+        r = np.int64(h)
+        for i in range(k):
+            r = insert_zero(r, bits[i])
+        for c in range(dg):
+            for b in range(lanes):
+                tr[c, b] = xr[r + roff[c], b]
+                ti[c, b] = xi[r + roff[c], b]
+        for o in range(dg):
+            for b in range(lanes):
+                yr[b] = 0.0
+                yi[b] = 0.0
+            for c in range(dg):
+                ar = m[o * dg + c].real
+                ai = m[o * dg + c].imag
+                for b in range(lanes):
+                    yr[b] += ar * tr[c, b] - ai * ti[c, b]
+                    yi[b] += ar * ti[c, b] + ai * tr[c, b]
+            for b in range(lanes):
+                xr[r + roff[o], b] = yr[b]
+                xi[r + roff[o], b] = yi[b]
+
+
+@njit(parallel=True, fastmath=_FM, nogil=True, cache=True)
+def apply_sequence(
+    sv: Any, pos: Any, wbits: Any, gk: Any, gbits: Any, goff: Any, mats: Any
+) -> None:
+    # sv: flat real view (2N) of the complex state; pos: ascending tile bit positions;
+    # gate g: gk[g] qubits on local tile bits gbits[g, :gk[g]] (ascending), its matrix
+    # row-major in mats[goff[g]:goff[g] + 4**gk[g]].
+    kt = pos.size
+    dim = np.int64(1) << kt
+    lanepos = np.empty(wbits, np.int64)  # the wbits lowest positions outside the tile
+    j = 0
+    p = 0
+    while j < wbits:
+        inside = False
+        for i in range(kt):
+            if pos[i] == p:
+                inside = True
+        if not inside:
+            lanepos[j] = p
+            j += 1
+        p += 1
+    lanes = np.int64(1) << wbits
+    # Lanes on the lowest bits are consecutive amplitudes: plain (vectorised) copies.
+    contiguous = wbits == 0 or lanepos[wbits - 1] == wbits - 1
+    lane = np.empty(lanes, np.int64)
+    for b in range(lanes):
+        a = np.int64(0)
+        for i in range(wbits):
+            if (b >> i) & 1:
+                a += np.int64(1) << lanepos[i]
+        lane[b] = a
+    off = np.zeros(dim, np.int64)
+    for jj in range(dim):
+        o = np.int64(0)
+        for i in range(kt):
+            if (jj >> i) & 1:
+                o += np.int64(1) << pos[i]
+        off[jj] = o
+    fixed = np.sort(np.concatenate((pos, lanepos)))
+    kmax = 1
+    for g in range(gk.size):
+        kmax = max(kmax, gk[g])
+    tiles = (sv.shape[0] // 2) >> (kt + wbits)
+    for t in prange(tiles):
+        xr = np.empty((dim, lanes), sv.dtype)
+        xi = np.empty((dim, lanes), sv.dtype)
+        tr = np.empty((1 << kmax, lanes), sv.dtype)
+        ti = np.empty((1 << kmax, lanes), sv.dtype)
+        yr = np.empty(lanes, sv.dtype)
+        yi = np.empty(lanes, sv.dtype)
+        base = np.int64(t)
+        for i in range(fixed.size):
+            base = insert_zero(base, fixed[i])
+        # Unsigned indices: numba then skips the negative-index wraparound, which would
+        # stop LLVM from vectorising the copies.
+        for c in range(dim):
+            a = base + off[c]
+            if contiguous:
+                for b in range(lanes):
+                    u = np.uint64(2 * (a + b))
+                    xr[c, b] = sv[u]
+                    xi[c, b] = sv[u + np.uint64(1)]
+            else:
+                for b in range(lanes):
+                    u = np.uint64(2 * (a + lane[b]))
+                    xr[c, b] = sv[u]
+                    xi[c, b] = sv[u + np.uint64(1)]
+        for g in range(gk.size):
+            k = gk[g]
+            m = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
+            if k == 1:
+                gate1(xr, xi, gbits[g, 0], m, lanes)
+            elif k == 2:
+                gate2(xr, xi, gbits[g, 0], gbits[g, 1], m, lanes)
+            else:
+                gatek(xr, xi, gbits[g, :k], m, lanes, tr, ti, yr, yi)
+        for c in range(dim):
+            a = base + off[c]
+            if contiguous:
+                for b in range(lanes):
+                    u = np.uint64(2 * (a + b))
+                    sv[u] = xr[c, b]
+                    sv[u + np.uint64(1)] = xi[c, b]
+            else:
+                for b in range(lanes):
+                    u = np.uint64(2 * (a + lane[b]))
+                    sv[u] = xr[c, b]
+                    sv[u + np.uint64(1)] = xi[c, b]
