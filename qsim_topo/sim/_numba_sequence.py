@@ -239,6 +239,9 @@ def apply_sequence(
     lanes = np.int64(1) << wbits
     # Lanes on the lowest bits are consecutive amplitudes: plain (vectorised) copies.
     contiguous = wbits == 0 or lanepos[wbits - 1] == wbits - 1
+    # A tile on qubit 0 has no lane on consecutive amplitudes: lane-inner copies would touch
+    # a page per lane, so the copies run along the tile's rows (consecutive in memory) instead.
+    rows_first = kt > 0 and pos[0] == 0
     lane = np.empty(lanes, np.int64)
     for b in range(lanes):
         a = np.int64(0)
@@ -270,18 +273,26 @@ def apply_sequence(
             base = insert_zero(base, fixed[i])
         # Unsigned indices: numba then skips the negative-index wraparound, which would
         # stop LLVM from vectorising the copies.
-        for c in range(dim):
-            a = base + off[c]
-            if contiguous:
-                for b in range(lanes):
-                    u = np.uint64(2 * (a + b))
+        if rows_first:
+            for b in range(lanes):
+                a = base + lane[b]
+                for c in range(dim):
+                    u = np.uint64(2 * (a + off[c]))
                     xr[c, b] = sv[u]
                     xi[c, b] = sv[u + np.uint64(1)]
-            else:
-                for b in range(lanes):
-                    u = np.uint64(2 * (a + lane[b]))
-                    xr[c, b] = sv[u]
-                    xi[c, b] = sv[u + np.uint64(1)]
+        else:
+            for c in range(dim):
+                a = base + off[c]
+                if contiguous:
+                    for b in range(lanes):
+                        u = np.uint64(2 * (a + b))
+                        xr[c, b] = sv[u]
+                        xi[c, b] = sv[u + np.uint64(1)]
+                else:
+                    for b in range(lanes):
+                        u = np.uint64(2 * (a + lane[b]))
+                        xr[c, b] = sv[u]
+                        xi[c, b] = sv[u + np.uint64(1)]
         for g in range(gk.size):
             k = gk[g]
             m = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
@@ -291,15 +302,23 @@ def apply_sequence(
                 gate2(xr, xi, gbits[g, 0], gbits[g, 1], m, lanes)
             else:
                 gatek(xr, xi, gbits[g, :k], m, lanes, tr, ti, yr, yi)
-        for c in range(dim):
-            a = base + off[c]
-            if contiguous:
-                for b in range(lanes):
-                    u = np.uint64(2 * (a + b))
+        if rows_first:
+            for b in range(lanes):
+                a = base + lane[b]
+                for c in range(dim):
+                    u = np.uint64(2 * (a + off[c]))
                     sv[u] = xr[c, b]
                     sv[u + np.uint64(1)] = xi[c, b]
-            else:
-                for b in range(lanes):
-                    u = np.uint64(2 * (a + lane[b]))
-                    sv[u] = xr[c, b]
-                    sv[u + np.uint64(1)] = xi[c, b]
+        else:
+            for c in range(dim):
+                a = base + off[c]
+                if contiguous:
+                    for b in range(lanes):
+                        u = np.uint64(2 * (a + b))
+                        sv[u] = xr[c, b]
+                        sv[u + np.uint64(1)] = xi[c, b]
+                else:
+                    for b in range(lanes):
+                        u = np.uint64(2 * (a + lane[b]))
+                        sv[u] = xr[c, b]
+                        sv[u + np.uint64(1)] = xi[c, b]

@@ -25,6 +25,11 @@ On the CPU, a block whose targets form several runs goes to a compiled numba pas
 such chunks cost more than the product. On a GPU with an exact engine, one pass of a custom
 CUDA kernel (:mod:`qsim_topo.sim.gpu_kernels`) does the product instead: each thread reads the
 2^k amplitudes of one group, multiplies them by the block's matrix, and writes them back.
+
+:func:`apply_tile` applies a *sequence* of gates that all act inside one set of qubits (a
+tile). On the CPU with numba it is one cache-blocked pass for the whole sequence
+(:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`); elsewhere it is one
+:func:`apply_inplace` per gate.
 """
 
 from __future__ import annotations
@@ -220,6 +225,8 @@ def apply_tile(
                 f"got {getattr(matrix, 'shape', None)}"
             )
         prepared.append(sort_gate_qubits(matrix, qs))
+    if not prepared:
+        return tensor
     if not (
         engine.exact
         and blocking_available(device_of(tensor))

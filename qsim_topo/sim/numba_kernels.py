@@ -32,7 +32,15 @@ import numpy as np
 
 from qsim_topo.engines.base import MatmulEngine
 
-__all__ = ["TILE", "apply_block_numba", "apply_sequence_numba", "lane_bits", "numba_available"]
+__all__ = [
+    "LANE_BYTES",
+    "MAX_TILE_BYTES",
+    "TILE",
+    "apply_block_numba",
+    "apply_sequence_numba",
+    "lane_bits",
+    "numba_available",
+]
 
 TILE = 128
 """Consecutive groups per tile: the vectorised inner loop of the kernel."""
@@ -137,12 +145,20 @@ def apply_block_numba(
 
 LANE_BYTES = 1024
 """Bytes of one tile row (``2^w`` lanes of one amplitude index): 128 complex64 or 64
-complex128 lanes, the widths measured fastest at 24 qubits (benchmarks/RESULTS.md)."""
+complex128 lanes, the widths measured fastest at 22-24 qubits (benchmarks/RESULTS.md)."""
+
+MAX_TILE_BYTES = 2 * 2**20
+"""Upper bound of one tile (each thread holds one): wide tiles get fewer lanes."""
 
 
-def lane_bits(itemsize: int, free_bits: int) -> int:
-    """Lane bits ``w`` of a tile: ``LANE_BYTES`` worth, at most the ``free_bits`` available."""
-    return max(0, min(free_bits, (LANE_BYTES // itemsize).bit_length() - 1))
+def lane_bits(itemsize: int, free_bits: int, tile_qubits: int = 0) -> int:
+    """Lane bits ``w`` of a tile of ``tile_qubits`` qubits.
+
+    ``LANE_BYTES`` worth of lanes, fewer when the tile would exceed ``MAX_TILE_BYTES``, and
+    at most the ``free_bits`` (the index bits outside the tile) available.
+    """
+    row_bytes = min(LANE_BYTES, MAX_TILE_BYTES >> tile_qubits)
+    return max(0, min(free_bits, (row_bytes // itemsize).bit_length() - 1))
 
 
 def apply_sequence_numba(
@@ -163,7 +179,8 @@ def apply_sequence_numba(
         qubits: the tile: ascending qubits, at most n of them.
         cols: the number of columns (a power of two; 1 for a state).
 
-    Peak extra memory: one tile (``2^len(qubits)`` rows of :func:`lane_bits` lanes) per thread.
+    Peak extra memory: one tile (``2^len(qubits)`` rows of :func:`lane_bits` lanes, at most
+    ``MAX_TILE_BYTES``) per thread.
     """
     real = np.float32 if tensor.dtype == np.complex64 else np.float64
     shift = cols.bit_length() - 1  # column bits are the low bits of the flat index
@@ -180,7 +197,7 @@ def apply_sequence_numba(
         goff[g] = start
         start += flat[-1].size
     pos = np.array([q + shift for q in qubits], dtype=np.int64)
-    wbits = lane_bits(tensor.itemsize, total_bits - len(qubits))
+    wbits = lane_bits(tensor.itemsize, total_bits - len(qubits), len(qubits))
     from qsim_topo.sim._numba_sequence import apply_sequence
 
     apply_sequence(tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, np.concatenate(flat))

@@ -8,10 +8,15 @@ from qiskit import QuantumCircuit
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Operator, Statevector
 
+from qsim_topo.engines import get_engine
 from qsim_topo.qiskit import QsimTopoBackend
-from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.qiskit.convert import GateOp, PhaseOp, TileOp, circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
-from qsim_topo.qiskit.execute import check_program_memory
+from qsim_topo.qiskit.execute import BLOCKING_QUBITS, check_program_memory
+from qsim_topo.qiskit.fuse import fuse_program
+from qsim_topo.sim import kernels
+from qsim_topo.sim.apply import apply_operator
+from qsim_topo.sim.numba_kernels import numba_available
 
 FUSED = {"fusion_enable": True, "fusion_threshold": 1}  # fuse even these small circuits
 
@@ -181,3 +186,157 @@ def test_same_named_custom_gates_are_not_mixed_up_across_runs():
         qc.append(PauliEvolutionGate(SparsePauliOp(pauli), 0.3), [0])
         got = backend.run(qc).result().get_statevector().data
         np.testing.assert_allclose(got, Statevector(qc).data, atol=1e-12)
+
+
+# Cache blocking (tiles of fused 1-/2-qubit blocks, one numba pass each): it is only in effect on
+# the CPU with numba installed; without numba the same options must give the dense fusion.
+BLOCKING = numba_available()
+
+
+def _fusion_meta(result):
+    return result.results[0].metadata["fusion"]
+
+
+@pytest.mark.parametrize("n, seed", [(14, 3), (16, 5)])
+def test_blocking_on_and_off_match_statevector(n, seed):
+    qc = random_circuit(n, 8, max_operands=3, seed=seed)
+    qc.global_phase = 0.7  # folded into the first gate of a tile
+    want = Statevector(qc).data
+    for precision, atol in (("double", 1e-12), ("single", 2e-6)):
+        states = {}
+        for blocking in (True, False):
+            result = (
+                QsimTopoBackend(
+                    device="cpu", precision=precision, blocking_enable=blocking, **FUSED
+                )
+                .run(qc)
+                .result()
+            )
+            states[blocking] = result.get_statevector().data
+            np.testing.assert_allclose(
+                states[blocking], want, rtol=0, atol=atol, err_msg=f"{precision} {blocking=}"
+            )
+            fusion = _fusion_meta(result)
+            assert fusion["enabled"] is True and fusion["gates"] == len(qc.data)
+            assert fusion["blocking"] is (blocking and BLOCKING)
+            if blocking and BLOCKING:
+                assert fusion["blocking_qubits"] == BLOCKING_QUBITS
+                assert fusion["max_qubits"] == 2  # blocks of at most TILE_BLOCK_QUBITS
+                assert 1 <= fusion["passes"] < fusion["blocks"] <= fusion["gates"]
+            else:
+                assert "passes" not in fusion and "blocking_qubits" not in fusion
+        np.testing.assert_allclose(states[True], states[False], rtol=0, atol=atol)
+
+
+def test_blocking_metadata_follows_the_options(monkeypatch):
+    qc = random_circuit(8, 8, max_operands=2, seed=7)
+    backend = QsimTopoBackend(device="cpu", **FUSED)
+    off = _fusion_meta(backend.run(qc, blocking_enable=False).result())
+    assert off["blocking"] is False and "passes" not in off and off["max_qubits"] == 5
+    if BLOCKING:
+        wide = _fusion_meta(backend.run(qc).result())
+        narrow = _fusion_meta(backend.run(qc, blocking_qubits=2).result())
+        assert wide["blocking_qubits"] == 8  # the default 10, capped at the circuit's width
+        assert narrow["blocking_qubits"] == 2
+        assert wide["passes"] < narrow["passes"] <= narrow["blocks"]
+    monkeypatch.setattr(kernels, "USE_NUMBA", False)  # no numba pass: dense fusion
+    dense = backend.run(qc).result()
+    assert _fusion_meta(dense)["blocking"] is False and _fusion_meta(dense)["max_qubits"] == 5
+    np.testing.assert_allclose(dense.get_statevector().data, Statevector(qc).data, atol=1e-12)
+
+
+@pytest.mark.parametrize("tile_qubits", [2, 3, 6])
+def test_fuse_program_tiles_replayed_by_reference(tile_qubits):
+    # The fused program replayed gate by gate with apply_operator (no tile pass, no numba):
+    # the tiles hold the circuit's gates in a valid order, with the stated qubits.
+    qc = random_circuit(7, 12, max_operands=3, seed=8)  # with 3-qubit gates (ccx, cswap, ...)
+    qc.global_phase = 0.4
+    engine = get_engine("exact")
+    program, report = fuse_program(circuit_to_program(qc), engine, 2, tile_qubits=tile_qubits)
+    state = np.zeros(2**7, dtype=np.complex128)
+    state[0] = 1
+    lone = tiled = 0
+    for op in program.ops:
+        if isinstance(op, TileOp):
+            assert list(op.qubits) == sorted(set(op.qubits)) and len(op.qubits) <= tile_qubits
+            for gate in op.gates:
+                assert list(gate.qubits) == sorted(gate.qubits)
+                assert set(gate.qubits) <= set(op.qubits)
+                state = apply_operator(engine, state, gate.matrix, gate.qubits, 7)
+            tiled += len(op.gates)
+        elif isinstance(op, GateOp):
+            assert len(op.qubits) > tile_qubits  # only a gate wider than a tile stays alone
+            state = apply_operator(engine, state, op.matrix, op.qubits, 7)
+            lone += 1
+        else:
+            assert isinstance(op, PhaseOp)
+            state = state * np.exp(1j * op.phase)
+    np.testing.assert_allclose(state, Statevector(qc).data, atol=1e-12)
+    assert report.tile_qubits == tile_qubits and report.max_qubits == 2
+    assert report.blocks == tiled + lone and report.passes == report.blocks - tiled + sum(
+        isinstance(op, TileOp) for op in program.ops
+    )
+    assert report.passes < report.blocks < report.gates
+    assert report.as_dict()["blocking"] is True and report.as_dict()["passes"] == report.passes
+
+
+def test_blocked_unitary_matches_operator():
+    qc = random_circuit(5, 10, max_operands=3, seed=4)
+    result = (
+        QsimTopoBackend(method="unitary", device="cpu", blocking_qubits=3, **FUSED).run(qc).result()
+    )
+    np.testing.assert_allclose(result.get_unitary().data, Operator(qc).data, atol=1e-12)
+    assert _fusion_meta(result)["blocking"] is BLOCKING
+
+
+def test_dynamic_circuit_memory_identical_with_and_without_blocking():
+    qc = _dynamic_circuit()
+    runs = [
+        QsimTopoBackend(device="cpu", fusion_threshold=1, **options)
+        .run(qc, shots=400, seed_simulator=11, memory=True)
+        .result()
+        for options in (
+            {"fusion_enable": True, "blocking_enable": True, "blocking_qubits": 2},
+            {"fusion_enable": True, "blocking_enable": True},
+            {"fusion_enable": True, "blocking_enable": False},
+            {"fusion_enable": False},
+        )
+    ]
+    memory = runs[0].get_memory()
+    assert len(set(memory)) > 2  # a random outcome, not a constant
+    for run in runs[1:]:
+        assert run.get_memory() == memory
+    for run in runs[:2]:
+        assert _fusion_meta(run)["blocking"] is BLOCKING
+        if BLOCKING:
+            assert _fusion_meta(run)["passes"] >= 1
+
+
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"blocking_qubits": 1}, "blocking_qubits"),
+        ({"blocking_qubits": 15}, "blocking_qubits"),
+        ({"blocking_qubits": 2.5}, "blocking_qubits"),
+        ({"blocking_qubits": True}, "blocking_qubits"),
+        ({"blocking_qubits": "4"}, "blocking_qubits"),
+        ({"blocking_enable": "yes"}, "blocking_enable"),
+        ({"blocking_enable": 1}, "blocking_enable"),
+    ],
+)
+def test_bad_blocking_options_refused(options, match):
+    with pytest.raises(QsimTopoOptionError, match=match):
+        QsimTopoBackend(device="cpu").run(QuantumCircuit(1), **options)
+    with pytest.raises(QsimTopoOptionError, match=match):
+        QsimTopoBackend(device="cpu", **options)
+
+
+def test_numpy_blocking_options_accepted():
+    qc = random_circuit(4, 4, max_operands=2, seed=9)
+    for options in (
+        {"blocking_qubits": np.int64(2)},
+        {"blocking_qubits": 14},
+        {"blocking_enable": np.bool_(False)},
+    ):
+        got = QsimTopoBackend(device="cpu", **FUSED, **options).run(qc).result()
+        np.testing.assert_allclose(got.get_statevector().data, Statevector(qc).data, atol=1e-12)

@@ -10,7 +10,7 @@ from qsim_topo.engines import get_engine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
 from qsim_topo.sim.apply import apply_operator
-from qsim_topo.sim.fusion import block_cost, fuse_gates, plan_fusion
+from qsim_topo.sim.fusion import block_cost, fuse_gates, plan_fusion, tile_cost
 
 EXACT = get_engine("exact")
 
@@ -45,14 +45,20 @@ def test_fused_circuit_equals_unfused(rng, max_qubits):
         np.testing.assert_allclose(got, want, atol=1e-12)
 
 
+def _check_plan(sets, blocks, n):
+    """Every gate exactly once, and on every qubit the gates keep their circuit order."""
+    order = [i for block in blocks for i in block]
+    assert sorted(order) == list(range(len(sets)))
+    for q in range(n):
+        on_q = [i for i in order if q in sets[i]]
+        assert on_q == sorted(on_q), f"qubit {q}: gates reordered"
+
+
 def test_plan_keeps_every_qubits_order(rng):
     for _ in range(50):
         n = int(rng.integers(2, 10))
         sets = [tuple(rng.choice(n, int(rng.integers(1, 3)), replace=False)) for _ in range(60)]
-        order = [i for block in plan_fusion(sets, 4) for i in block]
-        for q in range(n):
-            on_q = [i for i in order if q in sets[i]]
-            assert on_q == sorted(on_q), f"qubit {q}: gates reordered"
+        _check_plan(sets, plan_fusion(sets, 4), n)
 
 
 def test_brickwork_fuses_into_few_wide_blocks():
@@ -94,3 +100,34 @@ def test_single_gate_block_keeps_matrix_with_sorted_qubits():
         apply_operator(EXACT, psi, block.matrix, block.qubits, 4),
         apply_operator(EXACT, psi, cx, (3, 1), 4),
     )
+
+
+def _width(block, sets):
+    return len({q for i in block for q in sets[i]})
+
+
+@pytest.mark.parametrize("limit", [2, 3, 5, 10])
+def test_tile_plan_keeps_order_and_width(rng, limit):
+    for _ in range(30):
+        n = int(rng.integers(2, 14))
+        widths = rng.integers(1, min(n, 3) + 1, size=int(rng.integers(1, 80)))
+        sets = [tuple(int(q) for q in rng.choice(n, int(k), replace=False)) for k in widths]
+        tiles = plan_fusion(sets, limit, cost=tile_cost)
+        _check_plan(sets, tiles, n)
+        for tile in tiles:  # a gate wider than the limit is a tile alone
+            assert _width(tile, sets) <= limit or len(tile) == 1, f"{limit=} {tile=}"
+
+
+def test_tile_plan_needs_fewer_passes_than_dense_blocks():
+    # A tile costs one pass whatever its width, so the planner fills tiles where the dense
+    # cost model stops (a 5-qubit dense block costs more than two narrower ones).
+    n, depth, limit = 20, 20, 10
+    sets = [(a, a + 1) for d in range(depth) for a in range(d % 2, n - 1, 2)]
+    tiles = plan_fusion(sets, limit, cost=tile_cost)
+    dense = plan_fusion(sets, limit)
+    _check_plan(sets, tiles, n)
+    _check_plan(sets, dense, n)
+    assert all(_width(t, sets) <= limit for t in tiles)
+    assert len(tiles) < len(dense) < len(sets)
+    assert max(_width(t, sets) for t in tiles) == limit
+    assert tile_cost(1) == tile_cost(limit)

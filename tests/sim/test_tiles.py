@@ -1,0 +1,232 @@
+"""apply_tile (a sequence of gates inside one tile of qubits) against the reference: each gate
+applied in turn by apply_operator in complex128 (or the embed() matrix), on both CPU paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsim_topo.engines import get_engine
+from qsim_topo.engines.base import CheckedEngine
+from qsim_topo.errors import QsimTopoError
+from qsim_topo.layers import haar_unitary
+from qsim_topo.sim import kernels
+from qsim_topo.sim.apply import apply_operator
+from qsim_topo.sim.fusion import plan_fusion, tile_cost
+from qsim_topo.sim.kernels import apply_tile
+from qsim_topo.sim.numba_kernels import LANE_BYTES, lane_bits
+from tests.conftest import embed
+
+EXACT = get_engine("exact")
+DTYPES = [(np.complex128, 1e-12), (np.complex64, 1e-5)]
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("apply_tile took the other path")
+
+
+@pytest.fixture(params=["numpy", "numba"])
+def use_numba(request, monkeypatch):
+    """Both CPU paths of apply_tile: one apply_inplace per gate, or the numba tile pass."""
+    if request.param == "numba":
+        pytest.importorskip("numba")
+    monkeypatch.setattr(kernels, "USE_NUMBA", request.param == "numba")
+    assert kernels.blocking_available("cpu") is (request.param == "numba")
+    return request.param
+
+
+@pytest.fixture
+def path(use_numba, monkeypatch):
+    """As ``use_numba``, and the other path's worker fails if called (valid inputs only)."""
+    if use_numba == "numba":
+        monkeypatch.setattr(kernels, "apply_inplace", _refuse)
+    else:
+        monkeypatch.setattr(kernels, "apply_sequence_numba", _refuse)
+    return use_numba
+
+
+# (n, tile, columns); a tile may be given in any order. The numba pass copies a tile with its
+# "lanes" (the lowest index bits outside the tile) in one of three ways: rows first when the
+# tile holds index bit 0, consecutive lanes when the lanes are the lowest bits, gathered lanes
+# otherwise (test_cases_cover_every_lane_layout checks that each is reached).
+CASES = {
+    "qubit0-in-tile": (8, (0, 3, 5), 1),
+    "unsorted-tile": (8, (5, 0, 3), 1),
+    "many-tiles-qubit0": (12, (0, 3, 7, 9), 1),
+    "high-tile": (12, (8, 10, 11), 1),
+    "low-tile-not-0": (8, (1, 4, 6), 1),
+    "few-free-bits-qubit0": (6, (0, 1, 2, 3, 4), 1),  # 1 free bit (qubit 5) < lane width
+    "few-free-bits-low": (6, (1, 2, 3, 4, 5), 1),  # 1 free bit (qubit 0)
+    "whole-register": (6, (0, 1, 2, 3, 4, 5), 1),  # no lane bits at all
+    "wide-tile": (19, tuple(range(18, 4, -1)), 1),  # 14 qubits: lanes capped by tile size
+    "columns-qubit0": (9, (0, 4, 8), 4),
+    "columns-high": (9, (5, 6, 7), 4),
+    "columns-whole-register": (5, (4, 3, 2, 1, 0), 4),  # the 2 column bits are the lanes
+}
+
+
+def _layout(n, tile, cols, itemsize):
+    """How the numba pass copies this tile, and its lanes (index bits, lowest first)."""
+    shift = cols.bit_length() - 1
+    inside = {q + shift for q in tile}
+    free = [p for p in range(n + shift) if p not in inside]
+    lanes = free[: lane_bits(itemsize, len(free), len(tile))]
+    if 0 in inside:
+        return "rows-first", lanes
+    return ("consecutive" if lanes == list(range(len(lanes))) else "gathered"), lanes
+
+
+def test_cases_cover_every_lane_layout():
+    for dtype, _ in DTYPES:
+        itemsize = np.dtype(dtype).itemsize
+        layouts = {name: _layout(n, t, c, itemsize) for name, (n, t, c) in CASES.items()}
+        kinds = {kind for kind, _ in layouts.values()}
+        assert kinds == {"rows-first", "consecutive", "gathered"}
+        assert layouts["few-free-bits-qubit0"] == ("rows-first", [5])
+        assert layouts["few-free-bits-low"] == ("consecutive", [0])
+        assert layouts["whole-register"] == ("rows-first", [])
+        assert layouts["low-tile-not-0"][0] == layouts["columns-qubit0"][0] == "gathered"
+        # A full lane row is LANE_BYTES; a 14-qubit tile gets fewer lanes than its 5 free bits.
+        assert 2 ** len(layouts["high-tile"][1]) * itemsize == LANE_BYTES
+        assert layouts["wide-tile"][0] == "consecutive" and len(layouts["wide-tile"][1]) < 5
+
+
+def _tile_gates(rng, tile, count):
+    """A random sequence of 1-, 2-, 3- (and 4-) qubit Haar gates inside ``tile``, with a
+    2- and a 3-qubit gate whose qubits are given in descending order."""
+    tile = sorted(tile)
+    gates = [(haar_unitary(4, seed=int(rng.integers(2**31))), (tile[-1], tile[0]))]
+    if len(tile) >= 3:
+        gates.append((haar_unitary(8, seed=int(rng.integers(2**31))), tuple(tile[2::-1])))
+    for _ in range(count):
+        k = int(rng.integers(1, min(len(tile), 4) + 1))
+        qs = tuple(int(q) for q in rng.choice(tile, k, replace=False))  # any order
+        gates.append((haar_unitary(2**k, seed=int(rng.integers(2**31))), qs))
+    rng.shuffle(gates)
+    return gates
+
+
+def _reference(psi, gates, n):
+    want = psi.astype(np.complex128)
+    for matrix, qubits in gates:
+        want = apply_operator(EXACT, want, matrix, qubits, n)
+    return want
+
+
+def _random_tensor(rng, n, cols, dtype):
+    shape = (2**n,) if cols == 1 else (2**n, cols)
+    return (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype,atol", DTYPES, ids=["c128", "c64"])
+def test_tile_matches_reference(rng, path, case, dtype, atol):
+    n, tile, cols = CASES[case]
+    gates = _tile_gates(rng, tile, 10)
+    assert any(len(qs) == 3 for _, qs in gates) and any(len(qs) == 1 for _, qs in gates)
+    psi = _random_tensor(rng, n, cols, dtype)
+    want = _reference(psi, gates, n)
+    state = psi.copy()
+    engine = CheckedEngine(EXACT)
+    out = apply_tile(engine, state, gates, tile, n)
+    assert out is state and state.dtype == dtype and state.shape == psi.shape
+    np.testing.assert_allclose(state, want, rtol=0, atol=atol, err_msg=f"{case} {path}")
+    # The tile pass counts one product per gate, with the work of (2^k, 2^k) @ (2^k, rest);
+    # apply_inplace counts one per chunk (several on the 8 MiB wide-tile state), same work.
+    if path == "numba":
+        assert engine.calls == len(gates)
+    else:
+        assert engine.calls >= len(gates)
+    assert engine.exact_flops == sum(4 ** len(qs) * (psi.size >> len(qs)) for _, qs in gates)
+
+
+@pytest.mark.parametrize("dtype,atol", DTYPES, ids=["c128", "c64"])
+def test_single_gate_tiles_against_full_matrix(rng, path, dtype, atol):
+    n = 7
+    for gate_qubits, tile in [
+        ((3,), (3,)),  # a 1-qubit tile
+        ((0,), (0,)),
+        ((2,), (6, 2, 0)),  # a gate on part of its tile
+        ((6, 1), (1, 6)),  # descending gate qubits, the whole tile
+        ((5, 0, 3), (0, 3, 4, 5)),
+    ]:
+        matrix = haar_unitary(2 ** len(gate_qubits), seed=len(tile))
+        psi = _random_tensor(rng, n, 1, dtype)
+        state = psi.copy()
+        engine = CheckedEngine(EXACT)
+        apply_tile(engine, state, [(matrix, gate_qubits)], tile, n)
+        want = embed(matrix, gate_qubits, n) @ psi.astype(np.complex128)
+        np.testing.assert_allclose(state, want, rtol=0, atol=atol, err_msg=f"{tile}")
+        assert engine.calls == 1
+    one = _random_tensor(rng, 1, 1, dtype)  # a 1-qubit register: the tile is all of it
+    state = one.copy()
+    apply_tile(EXACT, state, [(haar_unitary(2, seed=5), (0,))], (0,), 1)
+    np.testing.assert_allclose(state, haar_unitary(2, seed=5) @ one, rtol=0, atol=atol)
+
+
+def test_planned_tiles_reproduce_the_circuit(rng, path):
+    # The fusion planner's tiles, each applied by apply_tile in the planned order, are the
+    # circuit: the plan and the pass together, as the Qiskit executor uses them.
+    n = 10
+    gates = []
+    for _ in range(80):
+        k = int(rng.integers(1, 3))
+        qs = tuple(int(q) for q in rng.choice(n, k, replace=False))
+        gates.append((haar_unitary(2**k, seed=int(rng.integers(2**31))), qs))
+    psi = _random_tensor(rng, n, 1, np.complex128)
+    want = _reference(psi, gates, n)
+    tiles = plan_fusion([qs for _, qs in gates], 5, cost=tile_cost)
+    assert len(tiles) < len(gates)
+    state = psi.copy()
+    for tile in tiles:
+        qubits = sorted({q for i in tile for q in gates[i][1]})
+        assert len(qubits) <= 5
+        apply_tile(EXACT, state, [gates[i] for i in tile], qubits, n)
+    np.testing.assert_allclose(state, want, rtol=0, atol=1e-12)
+
+
+def test_gate_outside_tile_and_bad_matrix_refused(path):
+    state = np.zeros(2**4, dtype=np.complex128)
+    state[0] = 1
+    with pytest.raises(QsimTopoError, match=r"gate on qubits \(1, 3\) is not inside the tile"):
+        apply_tile(EXACT, state, [(np.eye(2), (0,)), (np.eye(4), (1, 3))], (0, 1, 2), 4)
+    with pytest.raises(QsimTopoError, match=r"2-qubit gate needs a \(4, 4\) matrix, got \(2, 2\)"):
+        apply_tile(EXACT, state, [(np.eye(2), (0, 1))], (0, 1), 4)
+    with pytest.raises(QsimTopoError, match="repeat"):
+        apply_tile(EXACT, state, [(np.eye(2), (0,))], (0, 0), 4)
+    with pytest.raises(QsimTopoError, match="outside the register"):
+        apply_tile(EXACT, state, [(np.eye(2), (4,))], (0, 4), 4)
+    # A validation failure leaves the state alone, even when the bad gate is not the first.
+    expected = np.zeros_like(state)
+    expected[0] = 1
+    np.testing.assert_array_equal(state, expected)
+
+
+def test_bad_tensors_refused(use_numba):
+    with pytest.raises(QsimTopoError, match=r"column count, got 3|got shape \(8, 3\)"):
+        apply_tile(EXACT, np.zeros((8, 3), dtype=complex), [(np.eye(2), (0,))], (0, 1), 3)
+    with pytest.raises(QsimTopoError, match=r"\(16,\)"):  # 2^4 amplitudes for 3 qubits
+        apply_tile(EXACT, np.zeros(16, dtype=complex), [(np.eye(2), (0,))], (0, 1), 3)
+
+
+def test_approximate_engine_refused(use_numba):
+    state = np.zeros(8, dtype=np.complex64)
+    state[0] = 1
+    with pytest.raises(QsimTopoError, match="approximate"):
+        apply_tile(get_engine("fp16"), state, [(haar_unitary(2, seed=1), (1,))], (0, 1), 3)
+    assert state[0] == 1 and not state[1:].any()
+
+
+def test_empty_sequence_is_the_identity_without_numba(monkeypatch):
+    monkeypatch.setattr(kernels, "USE_NUMBA", False)
+    state = np.arange(8, dtype=np.complex128)
+    assert apply_tile(EXACT, state, [], (0, 1), 3) is state
+    np.testing.assert_array_equal(state, np.arange(8))
+
+
+def test_empty_sequence_is_the_identity_with_numba(monkeypatch):
+    pytest.importorskip("numba")
+    monkeypatch.setattr(kernels, "USE_NUMBA", True)
+    state = np.arange(8, dtype=np.complex128)
+    assert apply_tile(EXACT, state, [], (0, 1), 3) is state
+    np.testing.assert_array_equal(state, np.arange(8))
