@@ -217,7 +217,7 @@ def gatek(
 
 @njit(parallel=True, fastmath=_FM, nogil=True, cache=True)
 def apply_sequence(
-    sv: Any, pos: Any, wbits: Any, gk: Any, gbits: Any, goff: Any, mats: Any
+    sv: Any, pos: Any, wbits: Any, gk: Any, gbits: Any, goff: Any, mats: Any, max_chunks: Any
 ) -> None:
     # sv: flat real view (2N) of the complex state; pos: ascending tile bit positions;
     # gate g: gk[g] qubits on local tile bits gbits[g, :gk[g]] (ascending), its matrix
@@ -261,64 +261,68 @@ def apply_sequence(
     for g in range(gk.size):
         kmax = max(kmax, gk[g])
     tiles = (sv.shape[0] // 2) >> (kt + wbits)
-    for t in prange(tiles):
+    # A few chunks of consecutive tiles per thread: the scratch arrays are allocated once per
+    # chunk, not once per tile (narrow tiles are small and many).
+    chunks = max(1, min(tiles, max_chunks))
+    for ch in prange(chunks):
         xr = np.empty((dim, lanes), sv.dtype)
         xi = np.empty((dim, lanes), sv.dtype)
         tr = np.empty((1 << kmax, lanes), sv.dtype)
         ti = np.empty((1 << kmax, lanes), sv.dtype)
         yr = np.empty(lanes, sv.dtype)
         yi = np.empty(lanes, sv.dtype)
-        base = np.int64(t)
-        for i in range(fixed.size):
-            base = insert_zero(base, fixed[i])
-        # Unsigned indices: numba then skips the negative-index wraparound, which would
-        # stop LLVM from vectorising the copies.
-        if rows_first:
-            for b in range(lanes):
-                a = base + lane[b]
-                for c in range(dim):
-                    u = np.uint64(2 * (a + off[c]))
-                    xr[c, b] = sv[u]
-                    xi[c, b] = sv[u + np.uint64(1)]
-        else:
-            for c in range(dim):
-                a = base + off[c]
-                if contiguous:
-                    for b in range(lanes):
-                        u = np.uint64(2 * (a + b))
+        for t in range(tiles * ch // chunks, tiles * (ch + 1) // chunks):
+            base = np.int64(t)
+            for i in range(fixed.size):
+                base = insert_zero(base, fixed[i])
+            # Unsigned indices: numba then skips the negative-index wraparound, which would
+            # stop LLVM from vectorising the copies.
+            if rows_first:
+                for b in range(lanes):
+                    a = base + lane[b]
+                    for c in range(dim):
+                        u = np.uint64(2 * (a + off[c]))
                         xr[c, b] = sv[u]
                         xi[c, b] = sv[u + np.uint64(1)]
-                else:
-                    for b in range(lanes):
-                        u = np.uint64(2 * (a + lane[b]))
-                        xr[c, b] = sv[u]
-                        xi[c, b] = sv[u + np.uint64(1)]
-        for g in range(gk.size):
-            k = gk[g]
-            m = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
-            if k == 1:
-                gate1(xr, xi, gbits[g, 0], m, lanes)
-            elif k == 2:
-                gate2(xr, xi, gbits[g, 0], gbits[g, 1], m, lanes)
             else:
-                gatek(xr, xi, gbits[g, :k], m, lanes, tr, ti, yr, yi)
-        if rows_first:
-            for b in range(lanes):
-                a = base + lane[b]
                 for c in range(dim):
-                    u = np.uint64(2 * (a + off[c]))
-                    sv[u] = xr[c, b]
-                    sv[u + np.uint64(1)] = xi[c, b]
-        else:
-            for c in range(dim):
-                a = base + off[c]
-                if contiguous:
-                    for b in range(lanes):
-                        u = np.uint64(2 * (a + b))
-                        sv[u] = xr[c, b]
-                        sv[u + np.uint64(1)] = xi[c, b]
+                    a = base + off[c]
+                    if contiguous:
+                        for b in range(lanes):
+                            u = np.uint64(2 * (a + b))
+                            xr[c, b] = sv[u]
+                            xi[c, b] = sv[u + np.uint64(1)]
+                    else:
+                        for b in range(lanes):
+                            u = np.uint64(2 * (a + lane[b]))
+                            xr[c, b] = sv[u]
+                            xi[c, b] = sv[u + np.uint64(1)]
+            for g in range(gk.size):
+                k = gk[g]
+                m = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
+                if k == 1:
+                    gate1(xr, xi, gbits[g, 0], m, lanes)
+                elif k == 2:
+                    gate2(xr, xi, gbits[g, 0], gbits[g, 1], m, lanes)
                 else:
-                    for b in range(lanes):
-                        u = np.uint64(2 * (a + lane[b]))
+                    gatek(xr, xi, gbits[g, :k], m, lanes, tr, ti, yr, yi)
+            if rows_first:
+                for b in range(lanes):
+                    a = base + lane[b]
+                    for c in range(dim):
+                        u = np.uint64(2 * (a + off[c]))
                         sv[u] = xr[c, b]
                         sv[u + np.uint64(1)] = xi[c, b]
+            else:
+                for c in range(dim):
+                    a = base + off[c]
+                    if contiguous:
+                        for b in range(lanes):
+                            u = np.uint64(2 * (a + b))
+                            sv[u] = xr[c, b]
+                            sv[u + np.uint64(1)] = xi[c, b]
+                    else:
+                        for b in range(lanes):
+                            u = np.uint64(2 * (a + lane[b]))
+                            sv[u] = xr[c, b]
+                            sv[u + np.uint64(1)] = xi[c, b]

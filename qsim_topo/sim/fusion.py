@@ -155,11 +155,20 @@ def plan_fusion(
         merged.gates.append(index)
         for q in merged.qubits:
             owner[q] = merged
-    seen: set[int] = set()
-    for b in owner.values():
-        if id(b) not in seen:
-            seen.add(id(b))
-            emit(b)
+    # The blocks still open at the end act on disjoint qubits, so they commute: pack them
+    # into fewer blocks where the cost model says one wider pass is cheaper.
+    packed: list[_Open] = []
+    for b in {id(b): b for b in owner.values()}.values():
+        for p in packed:
+            width = len(p.qubits) + len(b.qubits)
+            if width <= max_qubits and cost(width) < cost(len(p.qubits)) + cost(len(b.qubits)):
+                p.qubits |= b.qubits
+                p.gates.extend(b.gates)
+                break
+        else:
+            packed.append(_Open(set(b.qubits), list(b.gates)))
+    for p in packed:
+        emit(p)
     return emitted
 
 

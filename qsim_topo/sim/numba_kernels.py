@@ -198,9 +198,13 @@ def apply_sequence_numba(
         start += flat[-1].size
     pos = np.array([q + shift for q in qubits], dtype=np.int64)
     wbits = lane_bits(tensor.itemsize, total_bits - len(qubits), len(qubits))
+    import numba
+
     from qsim_topo.sim._numba_sequence import apply_sequence
 
-    apply_sequence(tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, np.concatenate(flat))
+    mats = np.concatenate(flat)
+    chunks = 8 * numba.get_num_threads()  # per-chunk scratch; 8 per thread for balance
+    apply_sequence(tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, mats, chunks)
     count = getattr(engine, "count_product", None)
     if count is not None:
         for g in gk.tolist():
