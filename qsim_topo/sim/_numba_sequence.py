@@ -239,16 +239,6 @@ def apply_sequence(
     lanes = np.int64(1) << wbits
     # Lanes on the lowest bits are consecutive amplitudes: plain (vectorised) copies.
     contiguous = wbits == 0 or lanepos[wbits - 1] == wbits - 1
-    # A tile on qubit 0 has no lane on consecutive amplitudes: lane-inner copies would touch
-    # a page per lane, so the copies run along the tile's rows (consecutive in memory) instead.
-    rows_first = kt > 0 and pos[0] == 0
-    lane = np.empty(lanes, np.int64)
-    for b in range(lanes):
-        a = np.int64(0)
-        for i in range(wbits):
-            if (b >> i) & 1:
-                a += np.int64(1) << lanepos[i]
-        lane[b] = a
     off = np.zeros(dim, np.int64)
     for jj in range(dim):
         o = np.int64(0)
@@ -257,6 +247,48 @@ def apply_sequence(
                 o += np.int64(1) << pos[i]
         off[jj] = o
     fixed = np.sort(np.concatenate((pos, lanepos)))
+    # Otherwise the tile is copied in runs of consecutive amplitudes: the lanes fill the gaps
+    # between the tile's low qubits, so positions 0..m-1 all belong to the tile or the lanes
+    # and a tile is 2^(kt + wbits - m) runs of 2^m amplitudes. Reading runs streams memory
+    # (one page after another); each amplitude's (row, lane) slot comes from two small
+    # tables, since a slot is a sum over the run index's bits.
+    m = 0
+    while m < fixed.size and fixed[m] == m:
+        m += 1
+    slot_of_bit = np.zeros(max(m, 1), np.int64)
+    for p in range(m):
+        for i in range(kt):
+            if pos[i] == p:
+                slot_of_bit[p] = (np.int64(1) << i) * lanes
+        for i in range(wbits):
+            if lanepos[i] == p:
+                slot_of_bit[p] = np.int64(1) << i
+    mlo = min(m, 8)
+    mhi = m - mlo
+    t_lo = np.zeros(np.int64(1) << mlo, np.int64)
+    for i in range(t_lo.size):
+        for p in range(mlo):
+            if (i >> p) & 1:
+                t_lo[i] += slot_of_bit[p]
+    t_hi = np.zeros(np.int64(1) << mhi, np.int64)
+    for i in range(t_hi.size):
+        for p in range(mhi):
+            if (i >> p) & 1:
+                t_hi[i] += slot_of_bit[mlo + p]
+    kh = 0
+    for i in range(kt):
+        if pos[i] >= m:
+            kh += 1
+    h_addr = np.zeros(np.int64(1) << kh, np.int64)  # the tile's qubits above the runs
+    h_slot = np.zeros(np.int64(1) << kh, np.int64)
+    for h in range(h_addr.size):
+        b = 0
+        for i in range(kt):
+            if pos[i] >= m:
+                if (h >> b) & 1:
+                    h_addr[h] += np.int64(1) << pos[i]
+                    h_slot[h] += (np.int64(1) << i) * lanes
+                b += 1
     kmax = 1
     for g in range(gk.size):
         kmax = max(kmax, gk[g])
@@ -267,6 +299,8 @@ def apply_sequence(
     for ch in prange(chunks):
         xr = np.empty((dim, lanes), sv.dtype)
         xi = np.empty((dim, lanes), sv.dtype)
+        xrf = xr.reshape(dim * lanes)  # the same buffers, indexed by slot
+        xif = xi.reshape(dim * lanes)
         tr = np.empty((1 << kmax, lanes), sv.dtype)
         ti = np.empty((1 << kmax, lanes), sv.dtype)
         yr = np.empty(lanes, sv.dtype)
@@ -277,26 +311,23 @@ def apply_sequence(
                 base = insert_zero(base, fixed[i])
             # Unsigned indices: numba then skips the negative-index wraparound, which would
             # stop LLVM from vectorising the copies.
-            if rows_first:
-                for b in range(lanes):
-                    a = base + lane[b]
-                    for c in range(dim):
-                        u = np.uint64(2 * (a + off[c]))
+            if contiguous:
+                for c in range(dim):
+                    a = base + off[c]
+                    for b in range(lanes):
+                        u = np.uint64(2 * (a + b))
                         xr[c, b] = sv[u]
                         xi[c, b] = sv[u + np.uint64(1)]
             else:
-                for c in range(dim):
-                    a = base + off[c]
-                    if contiguous:
-                        for b in range(lanes):
-                            u = np.uint64(2 * (a + b))
-                            xr[c, b] = sv[u]
-                            xi[c, b] = sv[u + np.uint64(1)]
-                    else:
-                        for b in range(lanes):
-                            u = np.uint64(2 * (a + lane[b]))
-                            xr[c, b] = sv[u]
-                            xi[c, b] = sv[u + np.uint64(1)]
+                for h in range(h_addr.size):
+                    for ih in range(t_hi.size):
+                        a = base + h_addr[h] + (np.int64(ih) << mlo)
+                        d = h_slot[h] + t_hi[ih]
+                        for il in range(t_lo.size):
+                            u = np.uint64(2 * (a + il))
+                            v = np.uint64(d + t_lo[il])
+                            xrf[v] = sv[u]
+                            xif[v] = sv[u + np.uint64(1)]
             for g in range(gk.size):
                 k = gk[g]
                 m = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
@@ -306,23 +337,20 @@ def apply_sequence(
                     gate2(xr, xi, gbits[g, 0], gbits[g, 1], m, lanes)
                 else:
                     gatek(xr, xi, gbits[g, :k], m, lanes, tr, ti, yr, yi)
-            if rows_first:
-                for b in range(lanes):
-                    a = base + lane[b]
-                    for c in range(dim):
-                        u = np.uint64(2 * (a + off[c]))
+            if contiguous:
+                for c in range(dim):
+                    a = base + off[c]
+                    for b in range(lanes):
+                        u = np.uint64(2 * (a + b))
                         sv[u] = xr[c, b]
                         sv[u + np.uint64(1)] = xi[c, b]
             else:
-                for c in range(dim):
-                    a = base + off[c]
-                    if contiguous:
-                        for b in range(lanes):
-                            u = np.uint64(2 * (a + b))
-                            sv[u] = xr[c, b]
-                            sv[u + np.uint64(1)] = xi[c, b]
-                    else:
-                        for b in range(lanes):
-                            u = np.uint64(2 * (a + lane[b]))
-                            sv[u] = xr[c, b]
-                            sv[u + np.uint64(1)] = xi[c, b]
+                for h in range(h_addr.size):
+                    for ih in range(t_hi.size):
+                        a = base + h_addr[h] + (np.int64(ih) << mlo)
+                        d = h_slot[h] + t_hi[ih]
+                        for il in range(t_lo.size):
+                            u = np.uint64(2 * (a + il))
+                            v = np.uint64(d + t_lo[il])
+                            sv[u] = xrf[v]
+                            sv[u + np.uint64(1)] = xif[v]

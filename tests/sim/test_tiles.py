@@ -46,15 +46,18 @@ def path(use_numba, monkeypatch):
 
 
 # (n, tile, columns); a tile may be given in any order. The numba pass copies a tile with its
-# "lanes" (the lowest index bits outside the tile) in one of three ways: rows first when the
-# tile holds index bit 0, consecutive lanes when the lanes are the lowest bits, gathered lanes
-# otherwise (test_cases_cover_every_lane_layout checks that each is reached).
+# "lanes" (the lowest index bits outside the tile) in one of two ways: consecutive lanes when
+# the lanes are the lowest bits, else in runs of consecutive amplitudes (the index bits
+# 0..m-1, all in the tile or the lanes), each amplitude to its (row, lane) slot, the tile's
+# bits above m selecting the run (test_cases_cover_every_lane_layout checks that each way and
+# both kinds of run are reached).
 CASES = {
     "qubit0-in-tile": (8, (0, 3, 5), 1),
     "unsorted-tile": (8, (5, 0, 3), 1),
     "many-tiles-qubit0": (12, (0, 3, 7, 9), 1),
     "high-tile": (12, (8, 10, 11), 1),
     "low-tile-not-0": (8, (1, 4, 6), 1),
+    "long-runs": (14, (0, 8, 9, 12), 1),  # runs of 2^10 (complex64) above a tile bit
     "few-free-bits-qubit0": (6, (0, 1, 2, 3, 4), 1),  # 1 free bit (qubit 5) < lane width
     "few-free-bits-low": (6, (1, 2, 3, 4, 5), 1),  # 1 free bit (qubit 0)
     "whole-register": (6, (0, 1, 2, 3, 4, 5), 1),  # no lane bits at all
@@ -66,26 +69,32 @@ CASES = {
 
 
 def _layout(n, tile, cols, itemsize):
-    """How the numba pass copies this tile, and its lanes (index bits, lowest first)."""
+    """How the numba pass copies this tile: ``(kind, lanes, m, tile bits above m)``."""
     shift = cols.bit_length() - 1
     inside = {q + shift for q in tile}
     free = [p for p in range(n + shift) if p not in inside]
     lanes = free[: lane_bits(itemsize, len(free), len(tile))]
-    if 0 in inside:
-        return "rows-first", lanes
-    return ("consecutive" if lanes == list(range(len(lanes))) else "gathered"), lanes
+    if lanes == list(range(len(lanes))):  # no lanes at all counts as consecutive
+        return "consecutive", lanes, None, None
+    fixed = inside | set(lanes)
+    m = 0
+    while m in fixed:
+        m += 1
+    return "runs", lanes, m, sorted(p for p in inside if p >= m)
 
 
 def test_cases_cover_every_lane_layout():
     for dtype, _ in DTYPES:
         itemsize = np.dtype(dtype).itemsize
         layouts = {name: _layout(n, t, c, itemsize) for name, (n, t, c) in CASES.items()}
-        kinds = {kind for kind, _ in layouts.values()}
-        assert kinds == {"rows-first", "consecutive", "gathered"}
-        assert layouts["few-free-bits-qubit0"] == ("rows-first", [5])
-        assert layouts["few-free-bits-low"] == ("consecutive", [0])
-        assert layouts["whole-register"] == ("rows-first", [])
-        assert layouts["low-tile-not-0"][0] == layouts["columns-qubit0"][0] == "gathered"
+        assert {kind for kind, *_ in layouts.values()} == {"runs", "consecutive"}
+        assert layouts["few-free-bits-qubit0"][:3] == ("runs", [5], 6)
+        assert layouts["few-free-bits-low"][:2] == ("consecutive", [0])
+        assert layouts["whole-register"] == ("consecutive", [], None, None)
+        assert layouts["low-tile-not-0"][0] == layouts["columns-qubit0"][0] == "runs"
+        # Runs shorter than the tile (tile bits above them) and runs longer than 2^8.
+        assert any(layout[0] == "runs" and layout[3] for layout in layouts.values())
+        assert any(layout[0] == "runs" and layout[2] > 8 for layout in layouts.values())
         # A full lane row is LANE_BYTES; a 14-qubit tile gets fewer lanes than its 5 free bits.
         assert 2 ** len(layouts["high-tile"][1]) * itemsize == LANE_BYTES
         assert layouts["wide-tile"][0] == "consecutive" and len(layouts["wide-tile"][1]) < 5
