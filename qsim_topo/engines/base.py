@@ -56,7 +56,9 @@ class MatmulEngine(Protocol):
 
     Attributes:
         name: the registry key, e.g. ``"exact"``.
-        exact: True when ``matmul`` equals ``a @ b`` up to the dtype's rounding.
+        exact: True when ``matmul`` equals ``a @ b`` up to the dtype's rounding. The simulator
+            then may apply gates with its own kernels instead of calling ``matmul`` (the engine
+            composes fused blocks only); an engine that must see every product says False.
 
     """
 

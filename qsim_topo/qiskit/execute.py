@@ -491,7 +491,8 @@ def execute(
         blocking: when fusing on the CPU with numba installed, group the blocks (of at most
             :data:`TILE_BLOCK_QUBITS` qubits) into tiles of ``blocking_qubits`` qubits, each
             applied in one cache-blocked pass (:func:`qsim_topo.sim.kernels.apply_tile`).
-        blocking_qubits: the widest tile.
+        blocking_qubits: the widest tile (>= 1; tiles too wide for the per-thread scratch
+            bound, :func:`qsim_topo.sim.numba_kernels.tile_fits`, run gate by gate).
 
     Returns:
         An :class:`ExecutionResult`.
@@ -503,6 +504,14 @@ def execute(
     """
     if shots < 1:
         raise QsimTopoCircuitError(f"shots must be >= 1, got {shots}")
+    if (
+        isinstance(blocking_qubits, bool)
+        or not isinstance(blocking_qubits, (int, np.integer))
+        or blocking_qubits < 1
+    ):
+        raise QsimTopoCircuitError(
+            f"blocking_qubits must be a positive integer, got {blocking_qubits!r}"
+        )
     check_program_memory(program, device, dtype, inplace=engine.exact)
     if fusion is None:
         fusion = FUSION_DEFAULT

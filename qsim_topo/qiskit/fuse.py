@@ -37,8 +37,9 @@ __all__ = ["FusionReport", "fuse_program"]
 class FusionReport:
     """What fusion did: gates in, blocks out, the widest block, and the width limit.
 
-    With tiles: ``tile_qubits`` (the limit) and ``passes``, the state passes the gates take
-    (one per tile, one per block outside any tile); without, both are None.
+    With tiles: ``tile_qubits`` (the limit) and ``passes``, the passes over the state in the
+    program (one per tile, one per block outside any tile; a loop body counts once); without,
+    both are None.
     """
 
     gates: int

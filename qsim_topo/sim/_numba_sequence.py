@@ -248,23 +248,23 @@ def apply_sequence(
         off[jj] = o
     fixed = np.sort(np.concatenate((pos, lanepos)))
     # Otherwise the tile is copied in runs of consecutive amplitudes: the lanes fill the gaps
-    # between the tile's low qubits, so positions 0..m-1 all belong to the tile or the lanes
-    # and a tile is 2^(kt + wbits - m) runs of 2^m amplitudes. Reading runs streams memory
-    # (one page after another); each amplitude's (row, lane) slot comes from two small
-    # tables, since a slot is a sum over the run index's bits.
-    m = 0
-    while m < fixed.size and fixed[m] == m:
-        m += 1
-    slot_of_bit = np.zeros(max(m, 1), np.int64)
-    for p in range(m):
+    # between the tile's low qubits, so positions 0..run_bits-1 all belong to the tile or the
+    # lanes and a tile is 2^(kt + wbits - run_bits) runs of 2^run_bits amplitudes. Reading
+    # runs streams memory (one page after another); each amplitude's (row, lane) slot comes
+    # from two small tables, since a slot is a sum over the run index's bits.
+    run_bits = 0
+    while run_bits < fixed.size and fixed[run_bits] == run_bits:
+        run_bits += 1
+    slot_of_bit = np.zeros(max(run_bits, 1), np.int64)
+    for p in range(run_bits):
         for i in range(kt):
             if pos[i] == p:
                 slot_of_bit[p] = (np.int64(1) << i) * lanes
         for i in range(wbits):
             if lanepos[i] == p:
                 slot_of_bit[p] = np.int64(1) << i
-    mlo = min(m, 8)
-    mhi = m - mlo
+    mlo = min(run_bits, 8)
+    mhi = run_bits - mlo
     t_lo = np.zeros(np.int64(1) << mlo, np.int64)
     for i in range(t_lo.size):
         for p in range(mlo):
@@ -277,18 +277,18 @@ def apply_sequence(
                 t_hi[i] += slot_of_bit[mlo + p]
     kh = 0
     for i in range(kt):
-        if pos[i] >= m:
+        if pos[i] >= run_bits:
             kh += 1
     h_addr = np.zeros(np.int64(1) << kh, np.int64)  # the tile's qubits above the runs
     h_slot = np.zeros(np.int64(1) << kh, np.int64)
     for h in range(h_addr.size):
-        b = 0
+        bit = 0
         for i in range(kt):
-            if pos[i] >= m:
-                if (h >> b) & 1:
+            if pos[i] >= run_bits:
+                if (h >> bit) & 1:
                     h_addr[h] += np.int64(1) << pos[i]
                     h_slot[h] += (np.int64(1) << i) * lanes
-                b += 1
+                bit += 1
     kmax = 1
     for g in range(gk.size):
         kmax = max(kmax, gk[g])
@@ -330,13 +330,13 @@ def apply_sequence(
                             xif[v] = sv[u + np.uint64(1)]
             for g in range(gk.size):
                 k = gk[g]
-                m = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
+                mat = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
                 if k == 1:
-                    gate1(xr, xi, gbits[g, 0], m, lanes)
+                    gate1(xr, xi, gbits[g, 0], mat, lanes)
                 elif k == 2:
-                    gate2(xr, xi, gbits[g, 0], gbits[g, 1], m, lanes)
+                    gate2(xr, xi, gbits[g, 0], gbits[g, 1], mat, lanes)
                 else:
-                    gatek(xr, xi, gbits[g, :k], m, lanes, tr, ti, yr, yi)
+                    gatek(xr, xi, gbits[g, :k], mat, lanes, tr, ti, yr, yi)
             if contiguous:
                 for c in range(dim):
                     a = base + off[c]

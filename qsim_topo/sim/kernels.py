@@ -43,7 +43,12 @@ import numpy as np
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.sim.apply import check_qubits
-from qsim_topo.sim.numba_kernels import apply_block_numba, apply_sequence_numba, numba_available
+from qsim_topo.sim.numba_kernels import (
+    apply_block_numba,
+    apply_sequence_numba,
+    numba_available,
+    tile_fits,
+)
 from qsim_topo.xp import array_namespace, device_of
 
 __all__ = [
@@ -196,7 +201,8 @@ def apply_tile(
 
     On the CPU with numba, one cache-blocked pass
     (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`): the state is read and
-    written once for the whole sequence. Elsewhere, each gate is one :func:`apply_inplace`.
+    written once for the whole sequence. Elsewhere, or for a tile too wide for
+    :func:`~qsim_topo.sim.numba_kernels.tile_fits`, each gate is one :func:`apply_inplace`.
 
     Args:
         engine: an exact engine, as for :func:`apply_inplace`.
@@ -215,16 +221,18 @@ def apply_tile(
     tile = check_qubits(qubits, n_qubits)
     inside = set(tile)
     prepared = []
+    xp = array_namespace(tensor)
     for matrix, gate_qubits in gates:
         qs = check_qubits(gate_qubits, n_qubits)
         if not inside.issuperset(qs):
             raise QsimTopoError(f"gate on qubits {qs} is not inside the tile {tile}")
-        if getattr(matrix, "shape", None) != (2 ** len(qs), 2 ** len(qs)):
+        mat = xp.asarray(matrix)
+        if mat.shape != (2 ** len(qs), 2 ** len(qs)):
             raise QsimTopoError(
                 f"a {len(qs)}-qubit gate needs a ({2 ** len(qs)}, {2 ** len(qs)}) matrix, "
-                f"got {getattr(matrix, 'shape', None)}"
+                f"got {tuple(mat.shape)}"
             )
-        prepared.append(sort_gate_qubits(matrix, qs))
+        prepared.append(sort_gate_qubits(mat, qs))
     if not prepared:
         return tensor
     if not (
@@ -234,6 +242,7 @@ def apply_tile(
         and tensor.shape[0] == 2**n_qubits
         and tensor.flags.c_contiguous
         and tensor.dtype in (np.complex64, np.complex128)
+        and tile_fits(tensor.itemsize, len(tile))
     ):
         for matrix, qs in prepared:
             apply_inplace(engine, tensor, matrix, qs, n_qubits)  # validates what is left

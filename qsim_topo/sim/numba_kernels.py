@@ -14,8 +14,9 @@ the ``fast`` extra (``numba``); without numba the numpy path does the work.
 
 :func:`apply_sequence_numba` is the cache-blocked pass: it applies a *sequence* of small gates
 whose qubits all lie in one tile of ``kt`` qubits, in one read and one write of the state.
-Each parallel task copies a tile (the 2^kt amplitudes of its group times ``2^w`` consecutive
-"lane" indices, about 256 KiB: the core's L2 cache) into split real and imaginary arrays,
+Each parallel task copies a tile (the 2^kt amplitudes of its group times ``2^w`` "lane"
+indices: 1 MiB at the default 10 qubits, at most ``MAX_TILE_BYTES``, about the core's L2
+cache) into split real and imaginary arrays,
 applies every gate to it there (1- and 2-qubit gates unrolled, with the lanes as the
 vectorised inner loop; wider gates by a generic loop), and writes it back. A 2-qubit gate then
 costs its 4 complex multiply-adds per amplitude and no memory traffic, where a dense fused
@@ -40,6 +41,7 @@ __all__ = [
     "apply_sequence_numba",
     "lane_bits",
     "numba_available",
+    "tile_fits",
 ]
 
 TILE = 128
@@ -161,6 +163,11 @@ def lane_bits(itemsize: int, free_bits: int, tile_qubits: int = 0) -> int:
     return max(0, min(free_bits, (row_bytes // itemsize).bit_length() - 1))
 
 
+def tile_fits(itemsize: int, tile_qubits: int) -> bool:
+    """True when a tile of ``tile_qubits`` qubits keeps within ``MAX_TILE_BYTES`` per thread."""
+    return (itemsize << tile_qubits) <= MAX_TILE_BYTES
+
+
 def apply_sequence_numba(
     engine: MatmulEngine,
     tensor: Any,
@@ -179,9 +186,16 @@ def apply_sequence_numba(
         qubits: the tile: ascending qubits, at most n of them.
         cols: the number of columns (a power of two; 1 for a state).
 
-    Peak extra memory: one tile (``2^len(qubits)`` rows of :func:`lane_bits` lanes, at most
-    ``MAX_TILE_BYTES``) per thread.
+    Peak extra memory per thread: one tile (``2^len(qubits)`` rows of :func:`lane_bits`
+    lanes, at most ``MAX_TILE_BYTES`` while ``2^len(qubits)`` amplitudes fit in it: callers
+    check :func:`tile_fits`) and the rows of the widest gate (at most as much again).
     """
+    if not gates:
+        return
+    import numba
+
+    from qsim_topo.sim._numba_sequence import apply_sequence
+
     real = np.float32 if tensor.dtype == np.complex64 else np.float64
     shift = cols.bit_length() - 1  # column bits are the low bits of the flat index
     total_bits = tensor.size.bit_length() - 1
@@ -197,13 +211,13 @@ def apply_sequence_numba(
         goff[g] = start
         start += flat[-1].size
     pos = np.array([q + shift for q in qubits], dtype=np.int64)
+    threads = numba.get_num_threads()
     wbits = lane_bits(tensor.itemsize, total_bits - len(qubits), len(qubits))
-    import numba
-
-    from qsim_topo.sim._numba_sequence import apply_sequence
-
+    # A small state would be one tile on one thread: fewer lanes (down to 8), more tiles.
+    while wbits > 3 and total_bits - len(qubits) - wbits < (2 * threads).bit_length():
+        wbits -= 1
     mats = np.concatenate(flat)
-    chunks = 8 * numba.get_num_threads()  # per-chunk scratch; 8 per thread for balance
+    chunks = 8 * threads  # per-chunk scratch; 8 per thread for balance
     apply_sequence(tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, mats, chunks)
     count = getattr(engine, "count_product", None)
     if count is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import numpy as np
 from qsim_topo.engines.base import CheckedEngine, MatmulEngine, options_for_report, resolve_engine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.sim.apply import apply_operator, check_unitary_matrix
+from qsim_topo.sim.numba_kernels import MAX_TILE_BYTES
 from qsim_topo.xp import check_memory, get_xp, resolve_device, synchronize
 
 __all__ = [
@@ -35,15 +37,17 @@ def _check_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
-# The in-place path (exact engines): the tensor, chunk temporaries, and reductions of one chunk.
-_INPLACE_WORKSPACE_BYTES = 128 * 2**20
+# The in-place path (exact engines): the tensor, chunk temporaries, and reductions of one chunk,
+# or, in the tile pass, one tile and the rows of its widest gate per thread.
+_INPLACE_WORKSPACE_BYTES = max(128 * 2**20, 2 * MAX_TILE_BYTES * (os.cpu_count() or 1))
 
 
 def simulation_bytes(n_qubits: int, dtype: Any, *, unitary: bool, inplace: bool = False) -> int:
     """Peak bytes a run needs: a few (2^n,) states, or (2^n, 2^n) matrices when ``unitary``.
 
     With ``inplace`` (the chunked path of :func:`qsim_topo.sim.kernels.apply_inplace`, used
-    with exact engines) one tensor plus a fixed workspace.
+    with exact engines) one tensor plus a fixed workspace: 128 MiB, or two tiles per CPU core
+    (:data:`~qsim_topo.sim.numba_kernels.MAX_TILE_BYTES` each) where that is more.
     """
     itemsize = _check_dtype(dtype).itemsize
     elements = 4**n_qubits if unitary else 2**n_qubits

@@ -340,3 +340,14 @@ def test_numpy_blocking_options_accepted():
     ):
         got = QsimTopoBackend(device="cpu", **FUSED, **options).run(qc).result()
         np.testing.assert_allclose(got.get_statevector().data, Statevector(qc).data, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "4"])
+def test_execute_refuses_a_bad_blocking_qubits(bad):
+    from qsim_topo.qiskit.execute import execute
+
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    program = circuit_to_program(qc)
+    with pytest.raises(QsimTopoCircuitError, match="blocking_qubits"):
+        execute(program, get_engine("exact"), shots=1, blocking_qubits=bad)

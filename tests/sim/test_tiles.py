@@ -239,3 +239,31 @@ def test_empty_sequence_is_the_identity_with_numba(monkeypatch):
     state = np.arange(8, dtype=np.complex128)
     assert apply_tile(EXACT, state, [], (0, 1), 3) is state
     np.testing.assert_array_equal(state, np.arange(8))
+    from qsim_topo.sim.numba_kernels import apply_sequence_numba
+
+    apply_sequence_numba(EXACT, state, [], (0, 1), 1)  # the public pass itself: a no-op
+    np.testing.assert_array_equal(state, np.arange(8))
+
+
+def test_tile_too_wide_for_the_scratch_bound_runs_gate_by_gate(rng, monkeypatch):
+    """A complex128 tile of 18 qubits (4 MiB of rows) exceeds MAX_TILE_BYTES: the numba pass
+    is not called, the gates still apply."""
+    pytest.importorskip("numba")
+    from qsim_topo.sim.numba_kernels import MAX_TILE_BYTES, tile_fits
+
+    n = 18
+    assert not tile_fits(16, n) and tile_fits(16, 16) and (16 << 17) == MAX_TILE_BYTES
+    monkeypatch.setattr(kernels, "USE_NUMBA", True)
+    monkeypatch.setattr(kernels, "apply_sequence_numba", _refuse)
+    psi = rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)
+    gates = [(haar_unitary(4, seed=1), (0, 17)), (haar_unitary(2, seed=2), (9,))]
+    got = apply_tile(EXACT, psi.copy(), gates, tuple(range(n)), n)
+    np.testing.assert_allclose(got, _reference(psi, gates, n), atol=1e-12)
+
+
+def test_nested_list_matrix_accepted(path):
+    state = np.zeros(4, dtype=np.complex128)
+    state[0] = 1
+    x = [[0, 1], [1, 0]]
+    apply_tile(EXACT, state, [(x, (1,))], (0, 1), 2)
+    np.testing.assert_allclose(state, [0, 0, 1, 0])
