@@ -100,6 +100,7 @@ def plan_fusion(
         raise QsimTopoError(f"fusion max_qubits must be >= 1, got {max_qubits}")
     owner: dict[int, _Open] = {}
     emitted: list[list[int]] = []
+    uniform = len({cost(k) for k in range(1, max_qubits + 1)}) == 1
 
     def emit(block: _Open) -> None:
         emitted.extend(_cheapest(block, qubit_sets, cost))
@@ -133,14 +134,23 @@ def plan_fusion(
             if host is not None:
                 touched = [host]
         best: tuple[_Open, ...] = ()
-        best_score = (-1, 0)
+        best_score: tuple[int, ...] = ()
         for r in range(len(touched), -1, -1):
             for subset in combinations(touched, r):
                 width = len(qs.union(*(b.qubits for b in subset)))
                 if width > max_qubits:
                     continue
-                # Most gates absorbed; on a tie the narrower block (cheaper to apply).
-                score = (sum(len(b.gates) for b in subset), -width)
+                if uniform:
+                    # Every pass costs the same: close (emit) the fewest blocks now, and of
+                    # those the widest, which have the least room left to grow; keep the
+                    # narrow ones open (measured: fewer passes and no slower tiles).
+                    closed = [b for b in touched if all(b is not x for x in subset)]
+                    score: tuple[int, ...] = (
+                        -len(closed), sum(len(b.qubits) for b in closed), -width
+                    )
+                else:
+                    # Most gates absorbed; on a tie the narrower block (cheaper to apply).
+                    score = (sum(len(b.gates) for b in subset), -width)
                 if score > best_score:
                     best, best_score = subset, score
         for b in touched:
