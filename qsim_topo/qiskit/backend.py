@@ -93,6 +93,28 @@ MAX_FUSION_QUBITS = 10
 MAX_BLOCKING_QUBITS = 14
 
 
+def _flag(values: dict[str, Any], name: str) -> bool:
+    """The boolean option ``name``; QsimTopoOptionError for anything but a bool."""
+    value = values[name]
+    if not isinstance(value, (bool, np.bool_)):
+        raise QsimTopoOptionError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _integer(values: dict[str, Any], name: str, low: int, high: int | None = None) -> int:
+    """The integer option ``name`` in low..high; with ``high`` None, low is 1 (positive)."""
+    value = values[name]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < low
+        or (high is not None and value > high)
+    ):
+        want = f"an integer in {low}..{high}" if high is not None else "a positive integer"
+        raise QsimTopoOptionError(f"{name} must be {want}, got {value!r}")
+    return int(value)
+
+
 class RunConfig:
     """Validated options of one run.
 
@@ -138,46 +160,11 @@ class RunConfig:
             )
         self.precision = str(values["precision"])
         self.dtype = np.dtype(PRECISIONS[self.precision])
-        if not isinstance(values["fusion_enable"], (bool, np.bool_)):
-            raise QsimTopoOptionError(
-                f"fusion_enable must be True or False, got {values['fusion_enable']!r}"
-            )
-        self.fusion_enable = bool(values["fusion_enable"])
-        width = values["fusion_max_qubit"]
-        if (
-            isinstance(width, bool)
-            or not isinstance(width, (int, np.integer))
-            or not 1 <= width <= MAX_FUSION_QUBITS
-        ):
-            raise QsimTopoOptionError(
-                f"fusion_max_qubit must be an integer in 1..{MAX_FUSION_QUBITS}, got {width!r}"
-            )
-        self.fusion_max_qubit = int(width)
-        threshold = values["fusion_threshold"]
-        if (
-            isinstance(threshold, bool)
-            or not isinstance(threshold, (int, np.integer))
-            or (threshold < 1)
-        ):
-            raise QsimTopoOptionError(
-                f"fusion_threshold must be a positive integer, got {threshold!r}"
-            )
-        self.fusion_threshold = int(threshold)
-        if not isinstance(values["blocking_enable"], (bool, np.bool_)):
-            raise QsimTopoOptionError(
-                f"blocking_enable must be True or False, got {values['blocking_enable']!r}"
-            )
-        self.blocking_enable = bool(values["blocking_enable"])
-        tile = values["blocking_qubits"]
-        if (
-            isinstance(tile, bool)
-            or not isinstance(tile, (int, np.integer))
-            or not 2 <= tile <= MAX_BLOCKING_QUBITS
-        ):
-            raise QsimTopoOptionError(
-                f"blocking_qubits must be an integer in 2..{MAX_BLOCKING_QUBITS}, got {tile!r}"
-            )
-        self.blocking_qubits = int(tile)
+        self.fusion_enable = _flag(values, "fusion_enable")
+        self.fusion_max_qubit = _integer(values, "fusion_max_qubit", 1, MAX_FUSION_QUBITS)
+        self.fusion_threshold = _integer(values, "fusion_threshold", 1)
+        self.blocking_enable = _flag(values, "blocking_enable")
+        self.blocking_qubits = _integer(values, "blocking_qubits", 2, MAX_BLOCKING_QUBITS)
         engine = values["engine"]
         engine_options = values["engine_options"]
         if engine_options is None:
