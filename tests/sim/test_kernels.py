@@ -45,9 +45,20 @@ NUMBA = pytest.mark.skipif(not numba_available(), reason="numba is not installed
 
 @pytest.fixture(params=[False, pytest.param(True, marks=NUMBA)], ids=["numpy", "numba"])
 def use_numba(request, monkeypatch):
-    """Both CPU paths for blocks on scattered qubits: numpy gathers, or the numba pass."""
+    """Both CPU paths for blocks on scattered qubits: numpy gathers, or the numba pass (on
+    these small states too, which by default take the numpy path)."""
     monkeypatch.setattr(kernels, "USE_NUMBA", request.param)
-    return request.param
+    monkeypatch.setattr(kernels, "NUMBA_MIN_AMPLITUDES", 0 if request.param else 2**62)
+    calls = []
+    real = kernels.apply_block_numba
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "apply_block_numba", spy)
+    yield request.param
+    assert bool(calls) is request.param, "the numba pass was not (or wrongly) taken"
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=str)

@@ -31,6 +31,8 @@ def use_numba(request, monkeypatch):
     if request.param == "numba":
         pytest.importorskip("numba")
     monkeypatch.setattr(kernels, "USE_NUMBA", request.param == "numba")
+    # The test states are small; by default those take the numpy path.
+    monkeypatch.setattr(kernels, "NUMBA_MIN_AMPLITUDES", 0)
     assert kernels.blocking_available("cpu") is (request.param == "numba")
     return request.param
 
