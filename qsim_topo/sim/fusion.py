@@ -261,21 +261,32 @@ def fuse_gates(
 
 
 @lru_cache(maxsize=1024)
-def _embedding_index(positions: tuple[int, ...], k: int) -> np.ndarray:
-    """Index ``idx`` with ``embed = kron(I, G)[idx][:, idx]`` for G on local ``positions``."""
-    rest = [j for j in range(k) if j not in positions]
-    order = list(positions) + rest  # bit b of the kron index acts on local qubit order[b]
-    idx = np.zeros(2**k, dtype=np.intp)
-    for i in range(2**k):  # i: block index; gather its bits into the kron index
-        idx[i] = sum(((i >> q) & 1) << b for b, q in enumerate(order))
-    idx.setflags(write=False)
-    return idx
+def _embedding_scatter(positions: tuple[int, ...], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(dst, src)``: ``embed.flat[dst] = G.flat[src]``, zeros elsewhere, G on ``positions``.
+
+    Entry (i, j) of the embedded matrix is nonzero only where i and j agree on the qubits
+    outside ``positions``; it is then G's entry at the bits of i and j on ``positions`` (bit b
+    of G's index on local qubit ``positions[b]``).
+    """
+    dim = 2**k
+    rest = sum(1 << q for q in range(k) if q not in positions)
+    i = np.arange(dim)[:, None]
+    j = np.arange(dim)[None, :]
+    gi = sum(((i >> q) & 1) << b for b, q in enumerate(positions))
+    gj = sum(((j >> q) & 1) << b for b, q in enumerate(positions))
+    mask = ((i ^ j) & rest) == 0
+    dst = np.flatnonzero(mask)
+    src = (gi * 2 ** len(positions) + gj)[mask]
+    dst.setflags(write=False)
+    src.setflags(write=False)
+    return dst, src
 
 
 def _embed(gate: np.ndarray, positions: tuple[int, ...], k: int) -> np.ndarray:
     """The (2^k, 2^k) matrix of ``gate`` acting on local qubits ``positions`` of k."""
     if positions == tuple(range(k)):
         return gate
-    full = np.kron(np.eye(2 ** (k - len(positions)), dtype=np.complex128), gate)
-    idx = _embedding_index(positions, k)
-    return full[np.ix_(idx, idx)]
+    dst, src = _embedding_scatter(positions, k)
+    full = np.zeros(4**k, dtype=np.complex128)
+    full[dst] = gate.reshape(-1)[src]
+    return full.reshape(2**k, 2**k)
