@@ -48,7 +48,14 @@ from qiskit.transpiler import Target
 from qsim_topo._version import __version__
 from qsim_topo.engines.base import MatmulEngine, describe_engine, resolve_engine
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.qiskit.convert import METHODS, Program, circuit_to_program
+from qsim_topo.qiskit.convert import (
+    METHODS,
+    BranchOp,
+    JumpOp,
+    Program,
+    SwitchOp,
+    circuit_to_program,
+)
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
 from qsim_topo.qiskit.execute import (
     BLOCKING_QUBITS,
@@ -113,6 +120,33 @@ def _integer(values: dict[str, Any], name: str, low: int, high: int | None = Non
         want = f"an integer in {low}..{high}" if high is not None else "a positive integer"
         raise QsimTopoOptionError(f"{name} must be {want}, got {value!r}")
     return int(value)
+
+
+# A job within all of these bounds is simulated in the caller's thread: it takes well under a
+# millisecond, about what handing it to the worker thread and back costs (two wake-ups).
+INLINE_MAX_QUBITS = 12  # state width (method="unitary" counts 2n); below the numba threshold
+INLINE_MAX_OPS = 256  # ops over all circuits of the job
+INLINE_MAX_SHOTS = 2**14
+_CONTROL_FLOW = (BranchOp, JumpOp, SwitchOp)
+
+
+def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
+    """Whether a job is small enough to simulate in the caller's thread.
+
+    True for the CPU with an exact engine, at most ``INLINE_MAX_SHOTS`` shots, and circuits
+    totalling at most ``INLINE_MAX_OPS`` ops on states of at most ``INLINE_MAX_QUBITS`` qubits,
+    none with mid-circuit measurement or reset (whose branches multiply the work) or control
+    flow (a while loop may not end): those always go to the worker thread.
+    """
+    if config.device != "cpu" or not config.engine.exact or config.shots > INLINE_MAX_SHOTS:
+        return False
+    width = 2 if config.method == "unitary" else 1
+    return sum(len(p.ops) for p in programs) <= INLINE_MAX_OPS and all(
+        width * p.n_qubits <= INLINE_MAX_QUBITS
+        and not p.is_dynamic
+        and not any(isinstance(op, _CONTROL_FLOW) for op in p.ops)
+        for p in programs
+    )
 
 
 class RunConfig:
@@ -384,7 +418,8 @@ class QsimTopoBackend(BackendV2):
             **options: run options overriding the backend's (see the module docstring).
 
         Returns:
-            A submitted :class:`~qsim_topo.qiskit.job.QsimTopoJob`; ``job.result()`` is a
+            A submitted :class:`~qsim_topo.qiskit.job.QsimTopoJob` (already finished when
+            :func:`runs_inline` holds); ``job.result()`` is a
             ``qiskit.result.Result`` with one experiment per circuit, in order.
 
         Raises:
@@ -428,7 +463,10 @@ class QsimTopoBackend(BackendV2):
             )
 
         job = QsimTopoJob(self, str(uuid.uuid4()), simulate)
-        job.submit()
+        if runs_inline(programs, config):
+            job.run_now()
+        else:
+            job.submit()
         return job
 
 

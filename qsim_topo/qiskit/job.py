@@ -3,7 +3,11 @@
 ``backend.run`` validates and converts the circuits in the caller's thread (so a bad circuit
 raises at once), then returns a submitted job whose simulation runs in a worker thread of a
 shared single-worker executor: jobs of a process run one after the other, each one using all
-the cores numpy gives it, and the caller is never blocked until it asks for ``result()``.
+the cores numpy gives it, and the caller is not blocked until it asks for ``result()``.
+A job too small to be worth a thread hand-off (see
+:func:`~qsim_topo.qiskit.backend.runs_inline`) is simulated by :meth:`QsimTopoJob.run_now` in
+the caller's thread instead: ``run()`` returns it finished, and a failure still surfaces at
+``result()``, as for a queued job.
 """
 
 from __future__ import annotations
@@ -55,6 +59,26 @@ class QsimTopoJob(JobV1):
         if self._future is not None:
             raise QsimTopoJobError(f"job {self.job_id()} was already submitted")
         self._future = _executor().submit(self._fn, self.job_id())
+
+    def run_now(self) -> None:
+        """Simulate in the calling thread; the job is DONE (or ERROR) when this returns.
+
+        An exception of the simulation is kept for :meth:`result`, as for a submitted job.
+
+        Raises:
+            QsimTopoJobError: the job was submitted before.
+        """
+        if self._future is not None:
+            raise QsimTopoJobError(f"job {self.job_id()} was already submitted")
+        future: futures.Future[Result] = futures.Future()
+        future.set_running_or_notify_cancel()
+        self._future = future
+        try:
+            result = self._fn(self.job_id())
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
 
     def _require_future(self) -> futures.Future[Result]:
         if self._future is None:

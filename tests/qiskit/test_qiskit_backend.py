@@ -28,6 +28,8 @@ from qsim_topo.qiskit import (
     save_statevector,
     save_unitary,
 )
+from qsim_topo.qiskit.backend import runs_inline
+from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.execute import ExecutionResult
 
 
@@ -184,6 +186,15 @@ def test_unknown_options_warn_and_invalid_values_raise(backend):
         backend.set_options(shots=-3)
 
 
+def _ghz(n: int) -> QuantumCircuit:
+    qc = QuantumCircuit(n, n, name=f"ghz{n}")
+    qc.h(0)
+    for q in range(n - 1):
+        qc.cx(q, q + 1)
+    qc.measure(range(n), range(n))
+    return qc
+
+
 def test_job_runs_asynchronously(backend, monkeypatch):
     gate = threading.Event()
     import qsim_topo.qiskit.backend as backend_module
@@ -195,8 +206,10 @@ def test_job_runs_asynchronously(backend, monkeypatch):
         return real_execute(*args, **kwargs)
 
     monkeypatch.setattr(backend_module, "execute", slow_execute)
+    # one qubit more than a job run in the caller's thread may have
+    qc = _ghz(backend_module.INLINE_MAX_QUBITS + 1)
     start = time.perf_counter()
-    job = backend.run(_bell(), shots=10)
+    job = backend.run(qc, shots=10)
     assert time.perf_counter() - start < 5  # returned while the simulation waits
     assert isinstance(job, JobV1) and job.job_id()
     assert job.status() in (JobStatus.QUEUED, JobStatus.RUNNING)
@@ -205,7 +218,48 @@ def test_job_runs_asynchronously(backend, monkeypatch):
     result = job.result(timeout=30)
     assert job.status() is JobStatus.DONE and job.done()
     assert result.job_id == job.job_id()
+    assert set(result.get_counts()) <= {"0" * qc.num_qubits, "1" * qc.num_qubits}
     assert sum(result.get_counts().values()) == 10
+
+
+def test_small_job_runs_in_the_callers_thread(backend, monkeypatch):
+    import qsim_topo.qiskit.backend as backend_module
+
+    threads = []
+    real_execute = backend_module.execute
+
+    def recording_execute(*args, **kwargs) -> ExecutionResult:
+        threads.append(threading.current_thread())
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(backend_module, "execute", recording_execute)
+    job = backend.run(_bell(), shots=10)
+    assert threads == [threading.current_thread()]
+    assert job.status() is JobStatus.DONE and job.done()
+    assert sum(job.result().get_counts().values()) == 10
+    with pytest.raises(QsimTopoJobError, match="already submitted"):
+        job.submit()
+    # each bound: one past it, and the job goes to the worker thread
+    config = backend.run_config(shots=10)
+    small = [circuit_to_program(_ghz(3), "statevector")]
+    assert runs_inline(small, config)
+    assert not runs_inline(small, backend.run_config(shots=backend_module.INLINE_MAX_SHOTS + 1))
+    assert not runs_inline(small, backend.run_config(shots=10, engine="bf16"))
+    assert not runs_inline(small * (backend_module.INLINE_MAX_OPS // len(small[0].ops) + 1), config)
+    wide = [circuit_to_program(_ghz(backend_module.INLINE_MAX_QUBITS + 1), "statevector")]
+    assert not runs_inline(wide, config)
+    unitary = QsimTopoBackend(method="unitary", device="cpu")
+    half = QuantumCircuit(backend_module.INLINE_MAX_QUBITS // 2 + 1)
+    half.h(0)
+    assert not runs_inline([circuit_to_program(half, "unitary")], unitary.run_config())
+    mid = QuantumCircuit(1, 1)
+    mid.measure(0, 0)
+    mid.x(0)
+    assert not runs_inline([circuit_to_program(mid, "statevector")], config)
+    loop = QuantumCircuit(1, 1)
+    with loop.while_loop((loop.clbits[0], 1)):
+        loop.x(0)
+    assert not runs_inline([circuit_to_program(loop, "statevector")], config)
 
 
 def test_failed_job_raises_with_cause(backend, monkeypatch):
