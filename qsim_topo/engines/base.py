@@ -419,7 +419,7 @@ class CheckedEngine:
             )
         if array_namespace(out) is not xp:
             raise EngineError(f"engine {self.name!r} returned its result on another device")
-        if self.check_finite and not bool(xp.isfinite(xp.sum(out))):
+        if self.check_finite and not bool(xp.isfinite(out.sum())):
             self._raise_non_finite(xp, a, b, out)
         self.count_product(m, k, n)
         return out
@@ -445,7 +445,7 @@ class CheckedEngine:
                 f"({m}, {k}) @ ({batch}, {k}, {n}) product; expected ({batch}, {m}, {n}) "
                 f"{want_dtype}"
             )
-        if self.check_finite and not bool(xp.isfinite(xp.sum(out))):
+        if self.check_finite and not bool(xp.isfinite(out.sum())):
             self._raise_non_finite(xp, a, b, out)
         self.count_product(m, k, n * batch)
         return out

@@ -43,12 +43,15 @@ ENGINES = {
 NUMBA = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
 
 
-@pytest.fixture(params=[False, pytest.param(True, marks=NUMBA)], ids=["numpy", "numba"])
+@pytest.fixture(params=["small", "numpy", pytest.param("numba", marks=NUMBA)], ids=str)
 def use_numba(request, monkeypatch):
-    """Both CPU paths for blocks on scattered qubits: numpy gathers, or the numba pass (on
-    these small states too, which by default take the numpy path)."""
-    monkeypatch.setattr(kernels, "USE_NUMBA", request.param)
-    monkeypatch.setattr(kernels, "NUMBA_MIN_AMPLITUDES", 0 if request.param else 2**62)
+    """Every CPU path of apply_inplace on these small states: the gather of small tensors
+    (their default), numpy's chunks (gathering blocks on scattered qubits), or the numba pass
+    (which by default only larger states take). Yields whether the numba pass is on."""
+    numba_on = request.param == "numba"
+    monkeypatch.setattr(kernels, "USE_NUMBA", numba_on)
+    monkeypatch.setattr(kernels, "NUMBA_MIN_AMPLITUDES", 0 if numba_on else 2**62)
+    monkeypatch.setattr(kernels, "SMALL_AMPLITUDES", 2**62 if request.param == "small" else 0)
     calls = []
     real = kernels.apply_block_numba
 
@@ -57,8 +60,14 @@ def use_numba(request, monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(kernels, "apply_block_numba", spy)
-    yield request.param
-    assert bool(calls) is request.param, "the numba pass was not (or wrongly) taken"
+    if request.param == "small":
+        monkeypatch.setattr(kernels, "_runs", _refuse_chunks)
+    yield numba_on
+    assert bool(calls) is numba_on, "the numba pass was not (or wrongly) taken"
+
+
+def _refuse_chunks(*args, **kwargs):
+    raise AssertionError("a small tensor took the chunked path")
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=str)
@@ -99,15 +108,20 @@ def test_numba_pass_against_full_matrix(rng, dtype, atol):
     np.testing.assert_allclose(unitary, embed(haar_unitary(4, seed=2), (0, 4), 5), atol=atol * 10)
 
 
-def test_middle_block_is_one_stacked_product():
+def test_middle_block_is_one_stacked_product(monkeypatch):
+    monkeypatch.setattr(kernels, "SMALL_AMPLITUDES", 0)  # not the gather of small tensors
     engine = CheckedEngine(EXACT, check_inputs=False)
+    stacked = []
+    real = engine.matmul_stack
+    monkeypatch.setattr(engine, "matmul_stack", lambda a, b: stacked.append(1) or real(a, b))
     state = np.zeros(2**8, dtype=complex)
     state[0] = 1
     apply_inplace(engine, state, haar_unitary(8, seed=1), (3, 4, 5), 8)
-    assert engine.calls == 1 and engine.exact_flops == 8 * 8 * 2**5
+    assert stacked == [1] and engine.calls == 1 and engine.exact_flops == 8 * 8 * 2**5
 
 
-def test_inplace_against_full_matrix(rng):
+def test_inplace_against_full_matrix(rng, monkeypatch):
+    monkeypatch.setattr(kernels, "SMALL_AMPLITUDES", 0)  # chunks of 4 amplitudes, not a gather
     n = 5
     for qubits in [(0,), (4,), (2, 0), (1, 3, 4), (4, 0, 2, 1)]:
         matrix = haar_unitary(2 ** len(qubits), seed=len(qubits))
