@@ -72,10 +72,11 @@ def experiment_result(
     """
     data: dict[str, Any] = {}
     if program.n_clbits:
-        hexes = [hex(v) for v in run.memory]
-        data["counts"] = dict(Counter(hexes))
+        # Counted as ints, so that only distinct outcomes are formatted (the same dict,
+        # first-seen order, as counting the hex strings).
+        data["counts"] = {hex(v): c for v, c in Counter(run.memory).items()}
         if memory:
-            data["memory"] = hexes
+            data["memory"] = [hex(v) for v in run.memory]
     if run.final is not None:
         if program.method == "unitary":
             data["unitary"] = Operator(run.final)

@@ -121,6 +121,11 @@ def sample_outcomes(
     xp = array_namespace(tensor)
     flat = tensor.reshape(-1)
     size = min(flat.size, _chunk(xp))
+    if size == flat.size:  # one chunk: the same draws as below, without choosing the chunk
+        sq = _abs2(xp, flat)
+        total = _check_total(float(to_numpy(xp.sum(sq))), "the state")
+        cdf = np.cumsum(to_numpy(sq))
+        return np.minimum(np.searchsorted(cdf, u * total, side="right"), _last_positive(cdf))
     # float64 sums, the same arithmetic as the cumulative sums inside a chunk below.
     totals = np.array(
         [float(to_numpy(xp.sum(_abs2(xp, c)))) for _, c in _chunks(flat, size)], dtype=np.float64

@@ -81,3 +81,18 @@ def test_zero_and_nan_states_refused(chunk):
     bad = np.full(8, np.nan, dtype=complex)
     with pytest.raises(QsimTopoError, match="squared norm"):
         marginal_probabilities(bad, [0], 3)
+
+
+def test_one_chunk_draws_are_the_inverse_cdf(rng):
+    """A state within one chunk: each draw is the first index whose cumulative weight passes
+    u * total, u being the generator's uniforms in order (a zero-weight tail is never drawn)."""
+    n = 6
+    psi = _state(rng, n)
+    psi[-5:] = 0
+    weights = np.abs(psi) ** 2
+    u = np.random.default_rng(11).random(5000)
+    want = np.minimum(
+        np.searchsorted(np.cumsum(weights), u * weights.sum(), side="right"), 2**n - 6
+    )
+    got = sample_outcomes(psi, list(range(n)), n, 5000, np.random.default_rng(11))
+    np.testing.assert_array_equal(got, want)
