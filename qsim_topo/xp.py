@@ -32,6 +32,7 @@ __all__ = [
     "synchronize",
     "to_device",
     "to_numpy",
+    "widen_complex64_inplace",
 ]
 
 Device = Literal["cpu", "gpu", "auto"]
@@ -130,6 +131,38 @@ def to_device(x: Any, device: str, dtype: Any = None) -> Any:
     if xp is np:
         return np.asarray(to_numpy(x), dtype=dtype)
     return xp.asarray(x, dtype=dtype)
+
+
+def widen_complex64_inplace(buffer: np.ndarray) -> np.ndarray:
+    """Convert, in place, a complex64 array held in the first half of a complex128 buffer.
+
+    Args:
+        buffer: a C-contiguous 1-D complex128 numpy array of N entries whose first 8N bytes
+            hold N complex64 values (``buffer.view(np.complex64)[:N]``); owned by the caller.
+
+    Returns:
+        ``buffer``, now holding the same N values as complex128 (exactly: widening rounds
+        nothing).
+
+    The values are moved from the top down in halves: entries [lo, hi) are read from bytes
+    [8 lo, 8 hi) and written to bytes [16 lo, 16 hi), which do not overlap while
+    2 lo >= hi, and every byte they overwrite was read by an earlier step. So no second array
+    of the state's size is ever allocated, and numpy's copies see no overlap.
+    """
+    if buffer.dtype != np.complex128 or buffer.ndim != 1 or not buffer.flags.c_contiguous:
+        raise QsimTopoError(
+            "widen_complex64_inplace needs a C-contiguous 1-D complex128 buffer, got "
+            f"{buffer.dtype} of shape {buffer.shape}"
+        )
+    narrow = buffer.view(np.complex64)
+    hi = buffer.size
+    while hi > 1:
+        lo = (hi + 1) // 2
+        buffer[lo:hi] = narrow[lo:hi]
+        hi = lo
+    if buffer.size:
+        buffer[0] = complex(narrow[0])  # read before the write that overlaps it
+    return buffer
 
 
 def synchronize(xp: ModuleType) -> None:

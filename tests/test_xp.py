@@ -64,3 +64,36 @@ def test_gpu_namespace_round_trip():
     a = cp.arange(4, dtype=cp.complex128)
     assert xpmod.array_namespace(a) is cp and xpmod.device_of(a) == "gpu"
     assert np.array_equal(xpmod.to_numpy(a), np.arange(4))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 5, 7, 64, 1000, 2**16])
+def test_widen_complex64_inplace_is_astype(size):
+    rng = np.random.default_rng(size)
+    values = (rng.standard_normal(size) + 1j * rng.standard_normal(size)).astype(np.complex64)
+    buffer = np.full(size, np.nan + 1j * np.nan)  # the back half must not leak through
+    buffer.view(np.complex64)[:size] = values
+    out = xpmod.widen_complex64_inplace(buffer)
+    assert out is buffer and out.dtype == np.complex128
+    np.testing.assert_array_equal(out, values.astype(np.complex128))
+
+
+def test_widen_complex64_inplace_allocates_no_second_state():
+    import tracemalloc
+
+    size = 2**20  # 16 MiB of complex128
+    buffer = np.zeros(size, dtype=np.complex128)
+    buffer.view(np.complex64)[:size] = np.arange(size, dtype=np.float32)
+    tracemalloc.start()
+    try:
+        xpmod.widen_complex64_inplace(buffer)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < size  # bytes: under 1/16 of the buffer (astype would need all 16 MiB)
+    np.testing.assert_array_equal(buffer, np.arange(size, dtype=np.complex128))
+
+
+def test_widen_complex64_inplace_refuses_other_buffers():
+    for bad in (np.zeros(4, np.complex64), np.zeros((2, 2), complex), np.zeros(8, complex)[::2]):
+        with pytest.raises(QsimTopoError, match="C-contiguous 1-D complex128 buffer"):
+            xpmod.widen_complex64_inplace(bad)

@@ -224,6 +224,8 @@ class RunConfig:
             "fusion_threshold": self.fusion_threshold,
             "blocking": self.blocking_enable,
             "blocking_qubits": self.blocking_qubits,
+            # results hold Statevector / Operator, complex128 whatever the precision
+            "widen_final": True,
         }
 
     def report(self) -> dict[str, Any]:
@@ -405,7 +407,9 @@ class QsimTopoBackend(BackendV2):
                 )
         programs = [circuit_to_program(c, config.method) for c in circuits]
         for p in programs:
-            check_program_memory(p, config.device, config.dtype, inplace=config.engine.exact)
+            check_program_memory(
+                p, config.device, config.dtype, inplace=config.engine.exact, widen_final=True
+            )
         return circuits, programs
 
     def run(

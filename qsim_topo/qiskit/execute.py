@@ -55,7 +55,14 @@ from qsim_topo.sim.kernels import apply_inplace, apply_tile, blocking_available
 from qsim_topo.sim.measure import marginal_probabilities as _marginal
 from qsim_topo.sim.measure import qubit_weights, sample_outcomes
 from qsim_topo.sim.simulators import simulation_bytes
-from qsim_topo.xp import check_memory, get_xp, resolve_device, synchronize, to_numpy
+from qsim_topo.xp import (
+    check_memory,
+    get_xp,
+    resolve_device,
+    synchronize,
+    to_numpy,
+    widen_complex64_inplace,
+)
 
 __all__ = [
     "BLOCKING_QUBITS",
@@ -68,6 +75,7 @@ __all__ = [
     "check_program_memory",
     "execute",
     "marginal_probabilities",
+    "widens_in_place",
 ]
 
 _SMALL_RUN_BYTES = 256 * 2**20  # above the in-place workspace alone
@@ -100,7 +108,8 @@ class ExecutionResult:
         memory: per-shot classical memory in shot order (Python ints, bit i = clbit i);
             all zeros for a circuit without clbits.
         final: the final state (2^n,) or unitary (2^n, 2^n) as a numpy array, only when the
-            circuit neither measures nor resets (its end state is the same for every shot).
+            circuit neither measures nor resets (its end state is the same for every shot);
+            in the run's dtype, or complex128 when :func:`execute` was asked to widen it.
         saved: snapshots of :class:`~qsim_topo.qiskit.instructions.SaveStatevector` /
             ``SaveUnitary`` by label, numpy arrays.
         branches: how many branches ended (1 for a circuit without mid-circuit randomness).
@@ -121,10 +130,34 @@ class ExecutionResult:
     fusion: dict[str, Any] = field(default_factory=dict)
 
 
+def widens_in_place(program: Program, device: str, dtype: Any, *, inplace: bool) -> bool:
+    """Whether :func:`execute` with ``widen_final`` simulates in a complex128 buffer.
+
+    True for a complex64 run on the CPU with an exact (in-place) engine whose final state is
+    kept (no measurement or reset): the state lives in the first half of a complex128 buffer
+    and is widened in place at the end (:func:`~qsim_topo.xp.widen_complex64_inplace`), so
+    the complex128 result costs no second allocation.
+    """
+    return (
+        inplace
+        and np.dtype(dtype) == np.complex64
+        and resolve_device(device) == "cpu"
+        and not program.has_measurements
+    )
+
+
 def check_program_memory(
-    program: Program, device: str, dtype: Any, *, inplace: bool = False
+    program: Program,
+    device: str,
+    dtype: Any,
+    *,
+    inplace: bool = False,
+    widen_final: bool = False,
 ) -> None:
     """Refuse, before allocating, a program whose state/unitary does not fit in memory.
+
+    With ``widen_final`` (as for :func:`execute`), a complex64 final state is counted as the
+    complex128 array it becomes (or the buffer it is simulated in, :func:`widens_in_place`).
 
     Raises:
         QsimTopoCircuitError: wrapping the :class:`~qsim_topo.errors.InsufficientMemoryError`
@@ -138,6 +171,12 @@ def check_program_memory(
     if program.n_qubits > 60:  # 2^n overflows any memory; keep the arithmetic small
         raise QsimTopoCircuitError(f"{what} is far beyond any machine's memory")
     required = simulation_bytes(program.n_qubits, dtype, unitary=unitary, inplace=inplace)
+    if widen_final and np.dtype(dtype) == np.complex64 and not program.has_measurements:
+        elements = 4**program.n_qubits if unitary else 2**program.n_qubits
+        if widens_in_place(program, device, dtype, inplace=inplace):
+            required += 8 * elements  # the complex64 state is half of its complex128 buffer
+        elif resolve_device(device) == "cpu":
+            required += 16 * elements  # the widened copy (a GPU's is in host memory)
     if inplace and program.is_dynamic:
         # A measurement split copies the state for its second branch, which waits on a stack.
         required += simulation_bytes(program.n_qubits, dtype, unitary=unitary, inplace=True)
@@ -199,6 +238,7 @@ class _Executor:
         fusion_threshold: int,
         blocking: bool,
         blocking_qubits: int,
+        widen_final: bool = False,
     ) -> None:
         # The input-mutation guard costs two full reductions per operand and product, and the
         # finiteness check one more read of every product; both are kept for approximate
@@ -237,16 +277,45 @@ class _Executor:
         self.memory = np.zeros(self.shots, dtype=np.int64 if program.n_clbits <= 62 else object)
         self.saved: dict[str, np.ndarray] = {}
         self.final: np.ndarray | None = None
+        self.widen_final = widen_final
+        # With widen_in_place: the complex128 buffer and the complex64 state inside it.
+        self.widen_in_place = widen_final and widens_in_place(
+            program, device, self.dtype, inplace=engine.exact
+        )
+        self._wide: np.ndarray | None = None
+        self._narrow: np.ndarray | None = None
         self.branches = 0
         self.backward_jumps = 0
 
     def _initial(self) -> Any:
         dim = 2**self.n
-        if self.program.method == "unitary":
+        unitary = self.program.method == "unitary"
+        if self.widen_in_place:
+            elements = dim * dim if unitary else dim
+            self._wide = np.zeros(elements, dtype=np.complex128)
+            flat = self._wide.view(np.complex64)[:elements]
+            if unitary:
+                flat[:: dim + 1] = 1  # the identity's diagonal
+            else:
+                flat[0] = 1
+            self._narrow = flat.reshape(dim, dim) if unitary else flat
+            return self._narrow
+        if unitary:
             return self.xp.eye(dim, dtype=self.dtype)
         out = self.xp.zeros(dim, dtype=self.dtype)
         out[0] = 1
         return out
+
+    def _final_array(self, tensor: Any) -> np.ndarray:
+        """The final state as a numpy array (complex128 with ``widen_final``).
+
+        ``tensor`` is the run's own, not used afterwards.
+        """
+        shape = tensor.shape
+        if self._wide is not None and tensor is self._narrow:
+            return widen_complex64_inplace(self._wide).reshape(shape)
+        final = to_numpy(tensor)
+        return final.astype(np.complex128, copy=False) if self.widen_final else final
 
     def _apply(self, br: _Branch, matrix: np.ndarray, qubits: tuple[int, ...]) -> None:
         if br.phase != 1.0:
@@ -402,7 +471,7 @@ class _Executor:
             self._flush_phase(br)
             self._check_finite(br.tensor)
             # The branch's tensor is the run's own (never shared, never saved uncopied).
-            self.final = to_numpy(br.tensor)
+            self.final = self._final_array(br.tensor)
         terminal = program.terminal_measures
         if not terminal:
             self.memory[br.shots] = br.state.bits
@@ -471,6 +540,7 @@ def execute(
     fusion_threshold: int | None = None,
     blocking: bool = True,
     blocking_qubits: int = BLOCKING_QUBITS,
+    widen_final: bool = False,
 ) -> ExecutionResult:
     """Simulate ``program`` for ``shots`` shots with ``engine``.
 
@@ -493,6 +563,11 @@ def execute(
             applied in one cache-blocked pass (:func:`qsim_topo.sim.kernels.apply_tile`).
         blocking_qubits: the widest tile (>= 1; tiles too wide for the per-thread scratch
             bound, :func:`qsim_topo.sim.numba_kernels.tile_fits`, run gate by gate).
+        widen_final: return the final state or unitary as complex128 (what Qiskit's
+            ``Statevector`` and ``Operator`` hold) whatever ``dtype`` the run used. Where
+            :func:`widens_in_place` holds, the complex64 run takes place in the first half of
+            the complex128 result, widened in place at the end: one allocation of 16 bytes
+            per amplitude in all, instead of 8 for the run and 16 for the copy.
 
     Returns:
         An :class:`ExecutionResult`.
@@ -512,7 +587,7 @@ def execute(
         raise QsimTopoCircuitError(
             f"blocking_qubits must be a positive integer, got {blocking_qubits!r}"
         )
-    check_program_memory(program, device, dtype, inplace=engine.exact)
+    check_program_memory(program, device, dtype, inplace=engine.exact, widen_final=widen_final)
     if fusion is None:
         fusion = FUSION_DEFAULT
     if fusion_threshold is None:
@@ -529,4 +604,5 @@ def execute(
         fusion_threshold,
         blocking,
         blocking_qubits,
+        widen_final,
     ).run()

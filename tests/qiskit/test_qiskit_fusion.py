@@ -154,6 +154,25 @@ def test_memory_check_uses_the_in_place_footprint(monkeypatch):
         check_program_memory(circuit_to_program(dynamic), "cpu", np.complex128, inplace=True)
 
 
+def test_memory_check_counts_the_widened_single_precision_state(monkeypatch):
+    # 25 qubits: a complex64 state of 256 MiB becomes a 512 MiB complex128 Statevector. In
+    # place (exact engine, CPU) that is the whole footprint (plus the 128 MiB workspace): 640
+    # MiB, within 90% of 800 MiB. An approximate engine keeps its complex64 states, then copies.
+    from qsim_topo import xp
+
+    monkeypatch.setattr(xp, "available_memory", lambda device: 800 * 2**20)
+    program = circuit_to_program(QuantumCircuit(25))
+    check_program_memory(program, "cpu", np.complex64, inplace=True, widen_final=True)
+    monkeypatch.setattr(xp, "available_memory", lambda device: 600 * 2**20)
+    with pytest.raises(QsimTopoCircuitError, match="memory"):
+        check_program_memory(program, "cpu", np.complex64, inplace=True, widen_final=True)
+    check_program_memory(program, "cpu", np.complex64, inplace=True)  # 256 + 128 MiB
+    monkeypatch.setattr(xp, "available_memory", lambda device: 1500 * 2**20)
+    with pytest.raises(QsimTopoCircuitError, match="memory"):  # 4 x 256 + 512 MiB
+        check_program_memory(program, "cpu", np.complex64, inplace=False, widen_final=True)
+    check_program_memory(program, "cpu", np.complex64, inplace=False)
+
+
 def _oracle(marked: int):
     o = QuantumCircuit(2, name="oracle")
     for i in range(2):
