@@ -257,6 +257,11 @@ class _Converter:
         self.method = method
         self.ops: list[Op] = []
         self.loops: list[_Loop] = []
+        # Qubits certainly still in |0> in every shot: nothing but resets has acted on them
+        # in the straight-line prefix emitted so far. A reset of one is the identity and is
+        # dropped, so that e.g. `initialize` (resets, then a state preparation) at the start
+        # keeps the circuit unitary: measurements are sampled and the final state is kept.
+        self._fresh: set[int] = set(range(circuit.num_qubits))
         # Other gates, by object identity, for this conversion only; the op is kept alive in
         # the key so that its id cannot be reused by a temporary object.
         self._local_cache: dict[Any, np.ndarray] = {}
@@ -266,6 +271,12 @@ class _Converter:
         return QsimTopoCircuitError(f"circuit {self.circuit.name!r}: {message}")
 
     def _emit(self, op: Op) -> None:
+        if isinstance(op, GateOp):
+            self._fresh.difference_update(op.qubits)
+        elif isinstance(op, MeasureOp):
+            self._fresh.discard(op.qubit)
+        elif isinstance(op, (BranchOp, JumpOp, SwitchOp)):
+            self._fresh.clear()  # past a jump, the ops are no longer a straight-line prefix
         self.ops.append(op)
 
     def _dynamic_not_in_unitary(self, name: str) -> None:
@@ -436,7 +447,9 @@ class _Converter:
             return
         if name == "reset":
             self._dynamic_not_in_unitary(name)
-            self._emit(ResetOp(qmap[instr.qubits[0]]))
+            qubit = qmap[instr.qubits[0]]
+            if qubit not in self._fresh:
+                self._emit(ResetOp(qubit))
             return
         if name == "store":
             self._dynamic_not_in_unitary(name)

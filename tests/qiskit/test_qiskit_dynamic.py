@@ -258,6 +258,68 @@ def test_terminal_measurements_are_sampled_once(backend):
     assert meta["measure_sampling"] and meta["branches"] == 1
 
 
+def test_resets_of_untouched_qubits_keep_the_circuit_unitary(backend, aer):
+    """`initialize` at the start (resets, then a state preparation) and resets of qubits
+    nothing has acted on yet are the identity: the final state is kept and the measurements
+    are sampled once. Resets after a gate, after a jump or in a later loop iteration act."""
+    rng = np.random.default_rng(8)
+    v = rng.standard_normal(8) + 1j * rng.standard_normal(8)
+    v /= np.linalg.norm(v)
+    qc = QuantumCircuit(3)
+    qc.reset(2)
+    qc.initialize(v, [0, 1, 2])
+    qc.h(1)
+    result = backend.run(qc).result()
+    assert result.get_statevector().equiv(Statevector(_without_resets(qc)))
+    measured = qc.copy()
+    measured.measure_all()
+    meta = backend.run(measured, shots=100, seed_simulator=1).result().results[0].metadata
+    assert meta["measure_sampling"] and meta["branches"] == 1
+    # a reset after a gate on its qubit acts (|1> -> |0>); the others' stay dropped
+    acted = QuantumCircuit(2, 2)
+    acted.reset(1)
+    acted.x(0)
+    acted.reset(0)
+    acted.x(1)
+    acted.measure([0, 1], [0, 1])
+    assert backend.run(acted, shots=50).result().get_counts() == {"10": 50}
+    # unrolled loop: the second iteration's reset follows the first's X
+    loop = QuantumCircuit(1, 1)
+    with loop.for_loop(range(2)):
+        loop.reset(0)
+        loop.x(0)
+    loop.measure(0, 0)
+    assert backend.run(loop, shots=50).result().get_counts() == {"1": 50}
+    # past a conditional, a reset acts: here the X ran in every shot
+    branch = QuantumCircuit(2, 2)
+    branch.measure(1, 1)  # 0 in every shot
+    with branch.if_test((branch.clbits[1], 0)):
+        branch.x(0)
+    branch.reset(0)
+    branch.measure(0, 0)
+    assert backend.run(branch, shots=50).result().get_counts() == {"00": 50}
+    noisy = QuantumCircuit(3, 3)
+    noisy.h(0)
+    noisy.cx(0, 1)
+    noisy.reset(1)
+    noisy.reset(2)
+    noisy.measure([0, 1, 2], [0, 1, 2])
+    ours = backend.run(noisy, shots=4000, seed_simulator=3).result().get_counts()
+    theirs = aer.run(noisy, shots=4000, seed_simulator=3).result().get_counts()
+    assert set(ours) == set(theirs) == {"000", "001"}
+    assert two_sample_chi2_pvalue(ours, theirs) > 1e-4
+
+
+def _without_resets(qc: QuantumCircuit) -> QuantumCircuit:
+    """The circuit with its resets removed (valid here: each acts on a qubit in |0>), which
+    Statevector can evolve."""
+    out = qc.copy_empty_like()
+    for instr in qc.decompose(["initialize"]).data:
+        if instr.operation.name != "reset":
+            out.append(instr)
+    return out
+
+
 def test_counts_match_aer_on_transpiled_dynamic_circuit(backend, aer):
     circuit = random_circuit(4, 6, max_operands=2, measure=True, conditional=True, reset=True,
                              seed=77)
