@@ -5,6 +5,11 @@ interpreter's baseline (the same imports running a 2-qubit circuit). Each run is
 process; its maximum resident set size comes from ``getrusage(RUSAGE_CHILDREN)``.
 
     python benchmarks/peak_memory.py --qubits 26 --depth 4
+    python benchmarks/peak_memory.py --qubits 26 --depth 4 --precision single --statevector
+
+With ``--statevector`` the circuit has no measurement and the run returns its final
+``Statevector``, which holds complex128 whatever the precision: the ratio is then taken
+against that complex128 result (for ``single``, twice the complex64 state simulated).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ _CHILD = """
 import numpy as np
 from qiskit import QuantumCircuit
 from qsim_topo.qiskit import QsimTopoBackend
-n, depth, precision = {n}, {depth}, {precision!r}
+n, depth, precision, statevector = {n}, {depth}, {precision!r}, {statevector!r}
 qc = QuantumCircuit(n)
 rng = np.random.default_rng(0)
 for d in range(depth):
@@ -27,17 +32,22 @@ for d in range(depth):
         qc.cx(a, a + 1)
     for q in range(n):
         qc.rx(float(rng.random()), q)
-qc.measure_all()
+if not statevector:
+    qc.measure_all()
 r = QsimTopoBackend(device="cpu", precision=precision).run(qc, shots=1000, seed_simulator=1)
-meta = r.result().results[0].metadata
+result = r.result()
+meta = result.results[0].metadata
+if statevector:
+    assert result.get_statevector().data.dtype == np.complex128
 print(len(qc.data), meta["fusion"].get("blocks"))
 """
 
 
-def _peak_kib(n: int, depth: int, precision: str) -> tuple[int, float, str]:
+def _peak_kib(n: int, depth: int, precision: str, statevector: bool) -> tuple[int, float, str]:
     start = time.perf_counter()
+    child = _CHILD.format(n=n, depth=depth, precision=precision, statevector=statevector)
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD.format(n=n, depth=depth, precision=precision)],
+        [sys.executable, "-c", child],
         check=True, capture_output=True, text=True,
     ).stdout.strip()
     # RUSAGE_CHILDREN's maxrss is the largest of the waited children: run small before large.
@@ -50,14 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qubits", type=int, default=26)
     p.add_argument("--depth", type=int, default=4)
     p.add_argument("--precision", choices=("double", "single"), default="double")
+    p.add_argument("--statevector", action="store_true",
+                   help="no measurement; the run returns its final (complex128) Statevector")
     args = p.parse_args(argv)
-    base, _, _ = _peak_kib(2, 1, args.precision)
-    peak, seconds, info = _peak_kib(args.qubits, args.depth, args.precision)
-    state_kib = 2**args.qubits * (16 if args.precision == "double" else 8) // 1024
+    base, _, _ = _peak_kib(2, 1, args.precision, args.statevector)
+    peak, seconds, info = _peak_kib(args.qubits, args.depth, args.precision, args.statevector)
+    wide = args.precision == "double" or args.statevector
+    state_kib = 2**args.qubits * (16 if wide else 8) // 1024
     ratio = (peak - base) / state_kib
     print(f"# {' '.join(sys.argv)}")
     print(f"baseline (2 qubits): {base:,} KiB")
-    print(f"{args.qubits} qubits {args.precision}: {peak:,} KiB in {seconds:.1f} s "
+    what = "final Statevector" if args.statevector else "counts"
+    print(f"{args.qubits} qubits {args.precision}, {what}: {peak:,} KiB in {seconds:.1f} s "
           f"(gates, fused blocks: {info})")
     print(f"peak - baseline = {ratio:.3f} x the {state_kib:,} KiB state; goal <= 1.25: "
           f"{'met' if ratio <= 1.25 else 'MISSED'}")
