@@ -196,7 +196,10 @@ class Program:
 
     @property
     def has_measurements(self) -> bool:
-        """True when the circuit measures or resets anything (its final state is random)."""
+        """True when the circuit measures or resets anything (its final state is random).
+
+        Resets of qubits nothing had acted on are not in the program (they are the identity).
+        """
         return bool(self.terminal_measures) or any(
             isinstance(op, (MeasureOp, ResetOp)) for op in self.ops
         )

@@ -108,7 +108,8 @@ class ExecutionResult:
         memory: per-shot classical memory in shot order (Python ints, bit i = clbit i);
             all zeros for a circuit without clbits.
         final: the final state (2^n,) or unitary (2^n, 2^n) as a numpy array, only when the
-            circuit neither measures nor resets (its end state is the same for every shot);
+            circuit neither measures nor resets (resets of qubits nothing acted on are dropped by
+            the conversion): its end state is the same for every shot;
             in the run's dtype, or complex128 when :func:`execute` was asked to widen it.
         saved: snapshots of :class:`~qsim_topo.qiskit.instructions.SaveStatevector` /
             ``SaveUnitary`` by label, numpy arrays.

@@ -4,9 +4,9 @@ Counts and per-shot memory are hex strings of the clbit value (bit i = clbit i);
 carries ``creg_sizes``, ``memory_slots``, ``qreg_sizes``, ``clbit_labels``, ``n_qubits``,
 ``name``, ``global_phase`` and ``metadata``, so ``Result.get_counts`` splits registers with
 spaces as it does for Aer. A circuit without clbits gets no counts (as with Aer). The final
-state of a circuit that neither measures nor resets is stored as ``statevector`` (a
-``Statevector``), or ``unitary`` (an ``Operator``) with method ``"unitary"``; snapshots of our
-save instructions are stored under their labels.
+state of a circuit that neither measures nor resets a qubit something acted on is stored as
+``statevector`` (a ``Statevector``), or ``unitary`` (an ``Operator``) with method
+``"unitary"``; snapshots of our save instructions are stored under their labels.
 """
 
 from __future__ import annotations
