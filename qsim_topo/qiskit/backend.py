@@ -51,6 +51,7 @@ from qsim_topo.errors import QsimTopoError
 from qsim_topo.qiskit.convert import (
     METHODS,
     BranchOp,
+    GateOp,
     JumpOp,
     Program,
     SwitchOp,
@@ -126,27 +127,41 @@ def _integer(values: dict[str, Any], name: str, low: int, high: int | None = Non
 # millisecond, about what handing it to the worker thread and back costs (two wake-ups).
 INLINE_MAX_QUBITS = 12  # state width (method="unitary" counts 2n); below the numba threshold
 INLINE_MAX_OPS = 256  # ops over all circuits of the job
+INLINE_MAX_WORK = 2**18  # complex multiply-adds of its gates over all circuits (~1 ms)
 INLINE_MAX_SHOTS = 2**14
 _CONTROL_FLOW = (BranchOp, JumpOp, SwitchOp)
+
+
+def _work(program: Program, unitary: bool) -> int:
+    """Complex multiply-adds of the program's gates: 2^k per amplitude for a k-qubit gate."""
+    amplitudes = 2 ** (2 * program.n_qubits if unitary else program.n_qubits)
+    return sum(
+        amplitudes * (len(op.matrix) if isinstance(op, GateOp) else 1) for op in program.ops
+    )
 
 
 def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     """Whether a job is small enough to simulate in the caller's thread.
 
     True for the CPU with an exact engine, at most ``INLINE_MAX_SHOTS`` shots, and circuits
-    totalling at most ``INLINE_MAX_OPS`` ops on states of at most ``INLINE_MAX_QUBITS`` qubits,
-    none with mid-circuit measurement or reset (whose branches multiply the work) or control
-    flow (a while loop may not end): those always go to the worker thread.
+    totalling at most ``INLINE_MAX_OPS`` ops and ``INLINE_MAX_WORK`` multiply-adds on states
+    of at most ``INLINE_MAX_QUBITS`` qubits, none with mid-circuit measurement or reset (whose
+    branches multiply the work) or control flow (a while loop may not end): those always go to
+    the worker thread. Even then the job runs inline only when no other job is queued or
+    running (:meth:`~qsim_topo.qiskit.job.QsimTopoJob.try_run_now`).
     """
     if config.device != "cpu" or not config.engine.exact or config.shots > INLINE_MAX_SHOTS:
         return False
-    width = 2 if config.method == "unitary" else 1
-    return sum(len(p.ops) for p in programs) <= INLINE_MAX_OPS and all(
+    unitary = config.method == "unitary"
+    width = 2 if unitary else 1
+    if sum(len(p.ops) for p in programs) > INLINE_MAX_OPS or not all(
         width * p.n_qubits <= INLINE_MAX_QUBITS
         and not p.is_dynamic
         and not any(isinstance(op, _CONTROL_FLOW) for op in p.ops)
         for p in programs
-    )
+    ):
+        return False
+    return sum(_work(p, unitary) for p in programs) <= INLINE_MAX_WORK
 
 
 class RunConfig:
@@ -224,8 +239,6 @@ class RunConfig:
             "fusion_threshold": self.fusion_threshold,
             "blocking": self.blocking_enable,
             "blocking_qubits": self.blocking_qubits,
-            # results hold Statevector / Operator, complex128 whatever the precision
-            "widen_final": True,
         }
 
     def report(self) -> dict[str, Any]:
@@ -423,7 +436,8 @@ class QsimTopoBackend(BackendV2):
 
         Returns:
             A submitted :class:`~qsim_topo.qiskit.job.QsimTopoJob` (already finished when
-            :func:`runs_inline` holds); ``job.result()`` is a
+            :func:`runs_inline` holds and no other job was queued or running);
+            ``job.result()`` is a
             ``qiskit.result.Result`` with one experiment per circuit, in order.
 
         Raises:
@@ -444,7 +458,13 @@ class QsimTopoBackend(BackendV2):
                 seed = base_seed + i
                 engine, engine_seed = config.seeded_engine(seed)
                 run = execute(
-                    program, engine, shots=config.shots, seed=seed, **config.execute_options()
+                    program,
+                    engine,
+                    shots=config.shots,
+                    seed=seed,
+                    # results hold Statevector / Operator: complex128 whatever the precision
+                    widen_final=True,
+                    **config.execute_options(),
                 )
                 experiments.append(
                     experiment_result(
@@ -467,9 +487,7 @@ class QsimTopoBackend(BackendV2):
             )
 
         job = QsimTopoJob(self, str(uuid.uuid4()), simulate)
-        if runs_inline(programs, config):
-            job.run_now()
-        else:
+        if not (runs_inline(programs, config) and job.try_run_now()):
             job.submit()
         return job
 

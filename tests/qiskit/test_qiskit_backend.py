@@ -15,7 +15,7 @@ from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.exceptions import QiskitError
 from qiskit.providers import BackendV2, JobStatus, JobV1
 from qiskit.providers.exceptions import QiskitBackendNotFoundError
-from qiskit.quantum_info import Operator, Statevector
+from qiskit.quantum_info import Operator, Statevector, random_unitary
 from qiskit.transpiler import generate_preset_pass_manager
 
 from qsim_topo.errors import QsimTopoError
@@ -260,6 +260,46 @@ def test_small_job_runs_in_the_callers_thread(backend, monkeypatch):
     with loop.while_loop((loop.clbits[0], 1)):
         loop.x(0)
     assert not runs_inline([circuit_to_program(loop, "statevector")], config)
+    # few ops, but wide ones: 8 UnitaryGates on 9 of 10 qubits are 8 * 2^10 * 2^9 = 2^22
+    heavy = QuantumCircuit(10)
+    for seed in range(8):
+        heavy.append(UnitaryGate(random_unitary(2**9, seed=seed)), range(9))
+    assert len(heavy.data) <= backend_module.INLINE_MAX_OPS
+    assert not runs_inline([circuit_to_program(heavy, "statevector")], config)
+
+
+def test_small_jobs_wait_for_queued_ones(monkeypatch):
+    """While a job is queued or running in the worker, a small job is queued behind it (not
+    run in the caller's thread): jobs still run one at a time, in submission order, and an
+    engine is never called from two threads at once."""
+    import qsim_topo.qiskit.backend as backend_module
+
+    gate = threading.Event()
+    order: list[str] = []
+    real_execute = backend_module.execute
+
+    def gated_execute(program, *args, **kwargs) -> ExecutionResult:
+        if program.name == "big":
+            assert gate.wait(10)
+        order.append(program.name)
+        return real_execute(program, *args, **kwargs)
+
+    monkeypatch.setattr(backend_module, "execute", gated_execute)
+    backend = QsimTopoBackend(device="cpu")
+    big = _ghz(backend_module.INLINE_MAX_QUBITS + 1)
+    big.name = "big"
+    small = _bell()
+    small.name = "small"
+    first = backend.run(big, shots=10)
+    cancelled = backend.run(big, shots=10)
+    assert cancelled.cancel()  # queued behind the first: it never runs, nor blocks the next
+    second = backend.run(small, shots=10)
+    assert second.status() in (JobStatus.QUEUED, JobStatus.RUNNING)  # not run inline
+    gate.set()
+    assert sum(second.result(timeout=30).get_counts().values()) == 10
+    assert first.done() and order == ["big", "small"]
+    third = backend.run(small, shots=10)  # the worker is idle again: inline
+    assert third.status() is JobStatus.DONE and order == ["big", "small", "small"]
 
 
 def test_failed_job_raises_with_cause(backend, monkeypatch):
