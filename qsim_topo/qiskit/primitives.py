@@ -288,11 +288,12 @@ class EstimatorV2(BaseEstimatorV2):
                 if engine_seed is not None:
                     engine_seeds.flat[k] = engine_seed
                 run = execute(
-                    program, engine, shots=1, seed=0, **config.execute_options(),
+                    program, engine, shots=1, seed=0, widen_final=True,
+                    **config.execute_options(),
                 )
                 assert run.final is not None  # a program without measurements
                 flops.append(run.flops_fraction)
-                data = run.final.astype(np.complex128)
+                data = run.final  # complex128, the run's own
                 norm2 = float(np.vdot(data, data).real)
                 if not math.isfinite(norm2) or norm2 <= 0.0:
                     raise QsimTopoCircuitError(
@@ -300,7 +301,8 @@ class EstimatorV2(BaseEstimatorV2):
                         f"state of squared norm {norm2}; no expectation value is defined"
                     )
                 norms.flat[k] = norm2
-                states[k] = Statevector(data / math.sqrt(norm2))
+                data /= math.sqrt(norm2)  # in place: no other reference to it
+                states[k] = Statevector(data)
             observable = bc_obs[index]
             paulis, coeffs = zip(*observable.items(), strict=True)
             value = complex(states[k].expectation_value(SparsePauliOp(paulis, coeffs)))
