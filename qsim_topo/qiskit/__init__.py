@@ -16,6 +16,7 @@ from qsim_topo.qiskit.errors import QsimTopoBackendError as QsimTopoBackendError
 from qsim_topo.qiskit.errors import QsimTopoCircuitError as QsimTopoCircuitError
 from qsim_topo.qiskit.errors import QsimTopoJobError as QsimTopoJobError
 from qsim_topo.qiskit.errors import QsimTopoOptionError as QsimTopoOptionError
+from qsim_topo.qiskit.errors import QsimTopoStateVanishedError as QsimTopoStateVanishedError
 from qsim_topo.qiskit.instructions import SaveStatevector as SaveStatevector
 from qsim_topo.qiskit.instructions import SaveUnitary as SaveUnitary
 from qsim_topo.qiskit.instructions import save_statevector as save_statevector

@@ -16,6 +16,7 @@ __all__ = [
     "QsimTopoCircuitError",
     "QsimTopoJobError",
     "QsimTopoOptionError",
+    "QsimTopoStateVanishedError",
 ]
 
 
@@ -32,6 +33,14 @@ class QsimTopoCircuitError(QsimTopoBackendError):
 
     Unbound parameters, an unsupported instruction, a non-unitary ``unitary``, a width that
     does not fit in memory.
+    """
+
+
+class QsimTopoStateVanishedError(QsimTopoCircuitError):
+    """The state has zero or non-finite squared norm where it must be measured or sampled.
+
+    An approximate engine lost it (or produced NaN/Inf): no outcome distribution is defined.
+    ``qsim-topo verify`` reports such an engine run as a total variation distance of 1.
     """
 
 

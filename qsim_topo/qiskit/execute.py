@@ -47,7 +47,7 @@ from qsim_topo.qiskit.convert import (
     SwitchOp,
     TileOp,
 )
-from qsim_topo.qiskit.errors import QsimTopoCircuitError
+from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoStateVanishedError
 from qsim_topo.qiskit.fuse import fuse_program
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
@@ -207,12 +207,12 @@ def marginal_probabilities(tensor: Any, qubits: list[int], n: int) -> np.ndarray
     See :func:`qsim_topo.sim.measure.marginal_probabilities`.
 
     Raises:
-        QsimTopoCircuitError: the state is zero or not finite.
+        QsimTopoStateVanishedError: the state is zero or not finite.
     """
     try:
         return _marginal(tensor, qubits, n)
     except QsimTopoError as exc:
-        raise QsimTopoCircuitError(f"the final state cannot be sampled: {exc}") from exc
+        raise QsimTopoStateVanishedError(f"the final state cannot be sampled: {exc}") from exc
 
 
 @dataclass
@@ -403,9 +403,10 @@ class _Executor:
         w0, w1 = qubit_weights(br.tensor, qubit, self.n)
         total = w0 + w1
         if not math.isfinite(total) or total <= 0.0:
-            raise QsimTopoCircuitError(
+            raise QsimTopoStateVanishedError(
                 f"circuit {self.program.name!r}: the state has squared norm {total} at a "
-                "measurement"
+                f"{'measurement' if clbit is not None else 'reset'} (engine "
+                f"{self.base_engine.name!r})"
             )
         p1 = w1 / total
         if (p1 == 0.0 or p1 == 1.0) and abs(total - 1.0) < 1e-12:
@@ -482,7 +483,7 @@ class _Executor:
         try:
             draws = sample_outcomes(br.tensor, qubits, self.n, br.shots.size, self.rng)
         except QsimTopoError as exc:
-            raise QsimTopoCircuitError(
+            raise QsimTopoStateVanishedError(
                 f"circuit {program.name!r}: the final state cannot be sampled ({exc}); "
                 f"engine {self.base_engine.name!r}"
             ) from exc
@@ -514,7 +515,7 @@ class _Executor:
         flat = tensor.reshape(-1)
         total = float(to_numpy(self.xp.vdot(flat, flat)).real)
         if not math.isfinite(total):
-            raise QsimTopoCircuitError(
+            raise QsimTopoStateVanishedError(
                 f"circuit {self.program.name!r}: engine {self.base_engine.name!r} left NaN or "
                 "Inf in the final state"
             )

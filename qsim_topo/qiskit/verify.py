@@ -46,7 +46,7 @@ from qsim_topo.metrics import (
 )
 from qsim_topo.qiskit.backend import QsimTopoBackend
 from qsim_topo.qiskit.convert import Program, circuit_to_program
-from qsim_topo.qiskit.errors import QasmLoadError
+from qsim_topo.qiskit.errors import QasmLoadError, QsimTopoJobError, QsimTopoStateVanishedError
 from qsim_topo.qiskit.execute import execute, marginal_probabilities
 
 __all__ = ["VerifyReport", "load_qasm", "qasm_version", "verify_circuit", "verify_qasm"]
@@ -151,7 +151,8 @@ class VerifyReport:
         xeb, xeb_ideal_mean, xeb_ideal_std: linear XEB of the engine's samples and the
             ideal-sampler band; None for dynamic circuits.
         measured_qubits: qubits whose outcomes form the distribution (static circuits).
-        flops_fraction, matmul_calls: the engine's work.
+        flops_fraction, matmul_calls: the engine's work; None when its run stopped because
+            its state vanished (see ``notes``).
         exact_time_s, engine_time_s: simulation wall times.
         notes: what could not be computed, and why.
     """
@@ -175,8 +176,8 @@ class VerifyReport:
     xeb_ideal_mean: float | None
     xeb_ideal_std: float | None
     measured_qubits: list[int]
-    flops_fraction: float
-    matmul_calls: int
+    flops_fraction: float | None
+    matmul_calls: int | None
     exact_time_s: float
     engine_time_s: float
     notes: list[str] = field(default_factory=list)
@@ -260,12 +261,17 @@ def verify_circuit(
     if not dynamic:
         stripped = dataclasses.replace(program, terminal_measures=[])
         ref, _, exact_time = _final_state(exact, stripped, seed)
-        out, meta, engine_time = _final_state(approx, stripped, seed)
+        start = time.perf_counter()
+        try:
+            out, meta, engine_time = _final_state(approx, stripped, seed)
+            out_norm2 = _sq_norm(out)
+        except QsimTopoStateVanishedError as exc:  # NaN/Inf: the exact results still count
+            out, meta, engine_time, out_norm2 = None, {}, time.perf_counter() - start, math.nan
+            stopped = str(exc)
         n = circuit.num_qubits
         measured = sorted({q for q, _ in program.terminal_measures}) or list(range(n))
         p_ref = marginal_probabilities(ref, measured, n)
-        out_norm2 = _sq_norm(out)
-        if math.isfinite(out_norm2) and out_norm2 > 0.0:
+        if out is not None and math.isfinite(out_norm2) and out_norm2 > 0.0:
             fidelity = state_fidelity(ref, out)
             p_out = marginal_probabilities(out, measured, n)
             tvd = total_variation_distance(p_ref, p_out)
@@ -276,10 +282,15 @@ def verify_circuit(
         else:
             fidelity, tvd = 0.0, 1.0
             xeb_mean, xeb_std = ideal_xeb_band(p_ref, shots)
+            reason = (
+                f"the engine's run stopped ({stopped})"
+                if out is None
+                else f"the engine's final state is {'zero' if out_norm2 == 0.0 else 'not finite'} "
+                f"(squared norm {out_norm2})"
+            )
             notes.append(
-                f"the engine's final state is {'zero' if out_norm2 == 0.0 else 'not finite'} "
-                f"(squared norm {out_norm2}): it has no distribution, so the state fidelity is "
-                "0, the TVD 1 and there is no XEB (nothing to sample)"
+                f"{reason}: it has no distribution, so the state fidelity is 0, the TVD 1 and "
+                "there is no XEB (nothing to sample)"
             )
         tvd_kind = "exact"
     else:
@@ -296,17 +307,29 @@ def verify_circuit(
         t0 = time.perf_counter()
         ref_result = exact.run(sampled, shots=shots, seed_simulator=seed).result()
         t1 = time.perf_counter()
-        out_result = approx.run(sampled, shots=shots, seed_simulator=seed).result()
+        try:
+            out_result = approx.run(sampled, shots=shots, seed_simulator=seed).result()
+        except QsimTopoJobError as exc:
+            if not isinstance(exc.__cause__, QsimTopoStateVanishedError):
+                raise
+            out_result = None
+            notes.append(
+                f"the engine's run stopped: {exc.__cause__}: its shots have no outcomes, so "
+                "the TVD is 1"
+            )
         t2 = time.perf_counter()
         exact_time, engine_time = t1 - t0, t2 - t1
-        meta = dict(out_result.results[0].metadata)
-        p_ref_d = _empirical(ref_result.get_counts(0))
-        p_out_d = _empirical(out_result.get_counts(0))
-        keys = sorted(set(p_ref_d) | set(p_out_d))
-        tvd = total_variation_distance(
-            [p_ref_d.get(k, 0.0) for k in keys], [p_out_d.get(k, 0.0) for k in keys]
-        )
         tvd_kind = "sampled"
+        if out_result is None:
+            meta, tvd = {}, 1.0
+        else:
+            meta = dict(out_result.results[0].metadata)
+            p_ref_d = _empirical(ref_result.get_counts(0))
+            p_out_d = _empirical(out_result.get_counts(0))
+            keys = sorted(set(p_ref_d) | set(p_out_d))
+            tvd = total_variation_distance(
+                [p_ref_d.get(k, 0.0) for k in keys], [p_out_d.get(k, 0.0) for k in keys]
+            )
         notes.append(
             "mid-circuit measurement or reset: no single final state, so no state fidelity "
             f"or XEB; the TVD compares {shots} sampled shots of each run"
@@ -331,8 +354,8 @@ def verify_circuit(
         xeb_ideal_mean=xeb_mean,
         xeb_ideal_std=xeb_std,
         measured_qubits=measured,
-        flops_fraction=float(meta.get("flops_fraction", 1.0)),
-        matmul_calls=int(meta.get("matmul_calls", 0)),
+        flops_fraction=float(meta["flops_fraction"]) if "flops_fraction" in meta else None,
+        matmul_calls=int(meta["matmul_calls"]) if "matmul_calls" in meta else None,
         exact_time_s=exact_time,
         engine_time_s=engine_time,
         notes=notes,

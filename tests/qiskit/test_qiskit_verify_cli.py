@@ -162,3 +162,54 @@ def test_layers_command_still_parses_with_verify_registered():
     args = build_parser().parse_args(["verify", "x.qasm", "--engine-option", "ratio=0.5"])
     assert args.command == "verify" and args.engine_option == [("ratio", 0.5)]
     assert np.isclose(args.engine_option[0][1], 0.5)
+
+
+class _Vanishing:
+    """An approximate engine whose every product is zero (``nan=True``: NaN)."""
+
+    exact = False
+
+    def __init__(self, nan: bool = False) -> None:
+        self.name = "test-vanishing"
+        self.nan = nan
+
+    def matmul(self, a, b):
+        out = np.zeros((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+        if self.nan:
+            out[...] = np.nan
+        return out
+
+    def flops_fraction(self, m, k, n):
+        return 1.0
+
+
+@pytest.fixture
+def vanishing():
+    from qsim_topo.engines.base import register_engine, unregister_engine
+
+    register_engine("test-vanishing", _Vanishing)
+    yield "test-vanishing"
+    unregister_engine("test-vanishing")
+
+
+def test_verify_reports_an_engine_whose_state_vanishes(tmp_path, capsys, vanishing):
+    """A state of zero norm where it must be measured is a measurement of the engine (TVD 1),
+    not an error of the run: the exact results are reported beside it, exit 0. NaN breaks
+    the engine contract: an error naming the engine, exit 2."""
+    for text, dynamic in ((DYNAMIC_QASM2, True), (GHZ_QASM2, False)):
+        path = _write(tmp_path, f"c{dynamic}.qasm", text)
+        assert main(["verify", path, "--engine", vanishing, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["dynamic"] is dynamic and report["tvd"] == 1.0
+        assert report["exact_time_s"] > 0
+        if dynamic:
+            assert report["flops_fraction"] is None and report["matmul_calls"] is None
+            assert any("run stopped" in n and "squared norm 0.0" in n for n in report["notes"])
+        else:
+            assert report["state_fidelity"] == 0.0 and report["xeb"] is None
+            assert report["xeb_ideal_mean"] is not None  # the exact side's band is kept
+            assert any("no distribution" in n for n in report["notes"])
+        nan = ["--engine-option", "nan=true"]
+        assert main(["verify", path, "--engine", vanishing, *nan, "--json"]) == 2
+        err = capsys.readouterr().err
+        assert "'test-vanishing'" in err and "NaN/Inf" in err
