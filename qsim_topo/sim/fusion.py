@@ -70,7 +70,7 @@ class FusedGate:
     sources: tuple[int, ...]
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: `in` on lists of open blocks stays cheap
 class _Open:
     qubits: set[int]
     gates: list[int] = field(default_factory=list)
@@ -115,7 +115,7 @@ def plan_fusion(
         touched: list[_Open] = []
         for q in qubits:
             b = owner.get(q)
-            if b is not None and all(b is not t for t in touched):
+            if b is not None and b not in touched:
                 touched.append(b)
         if len(qs) > max_qubits:
             for b in touched:
@@ -144,7 +144,7 @@ def plan_fusion(
                     # Every pass costs the same: close (emit) the fewest blocks now, and of
                     # those the widest, which have the least room left to grow; keep the
                     # narrow ones open (measured: fewer passes and no slower tiles).
-                    closed = [b for b in touched if all(b is not x for x in subset)]
+                    closed = [b for b in touched if b not in subset]
                     score: tuple[int, ...] = (
                         -len(closed), sum(len(b.qubits) for b in closed), -width
                     )
@@ -154,7 +154,7 @@ def plan_fusion(
                 if score > best_score:
                     best, best_score = subset, score
         for b in touched:
-            if all(b is not s for s in best):
+            if b not in best:
                 close(b)
         merged = _Open(set(qs))
         for b in best:
