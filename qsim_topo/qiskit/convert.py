@@ -440,6 +440,12 @@ class _Converter:
         name = op.name
         if name in _IGNORED:
             return
+        if getattr(op, "_standard_gate", None) is not None and name != "global_phase":
+            # A standard gate has its own matrix: skip the (ABC) isinstance checks below.
+            matrix = self._gate_matrix(op)
+            if matrix is not None:
+                self._emit(GateOp(matrix, tuple(qmap[q] for q in instr.qubits), name))
+                return
         if isinstance(op, ControlFlowOp) or name in _LOOP_JUMPS:
             self._dynamic_not_in_unitary(name)
             self._control_flow(instr, qmap, cmap)
