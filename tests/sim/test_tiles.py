@@ -103,14 +103,15 @@ def test_cases_cover_every_lane_layout():
 
 
 def _tile_gates(rng, tile, count):
-    """A random sequence of 1-, 2-, 3- (and 4-) qubit Haar gates inside ``tile``, with a
-    2- and a 3-qubit gate whose qubits are given in descending order."""
+    """A random sequence of 1- to 5-qubit Haar gates inside ``tile`` (gates of 3 and more
+    qubits sum their inputs in blocks of 8: 5 qubits take four), with a 2- and a 3-qubit gate
+    whose qubits are given in descending order."""
     tile = sorted(tile)
     gates = [(haar_unitary(4, seed=int(rng.integers(2**31))), (tile[-1], tile[0]))]
     if len(tile) >= 3:
         gates.append((haar_unitary(8, seed=int(rng.integers(2**31))), tuple(tile[2::-1])))
     for _ in range(count):
-        k = int(rng.integers(1, min(len(tile), 4) + 1))
+        k = int(rng.integers(1, min(len(tile), 5) + 1))
         qs = tuple(int(q) for q in rng.choice(tile, k, replace=False))  # any order
         gates.append((haar_unitary(2**k, seed=int(rng.integers(2**31))), qs))
     rng.shuffle(gates)
