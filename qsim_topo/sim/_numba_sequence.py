@@ -269,13 +269,74 @@ def gatek(xr: Any, xi: Any, bits: Any, m: Any, lanes: Any, tr: Any, ti: Any) -> 
                         xi[ro, b] += si
 
 
+@njit(fastmath=_FM, nogil=True)
+def gate_monomial(
+    xr: Any, xi: Any, bits: Any, m: Any, src: Any, diagonal: Any, lanes: Any, tr: Any, ti: Any
+) -> None:
+    # A gate with one nonzero entry per row and column: output row j is m[j, src[j]] times
+    # input row src[j] (one complex multiply per amplitude, not 2^k). A diagonal one
+    # (src[j] == j) multiplies its rows in place; otherwise the rows are copied first.
+    k = bits.size
+    dg = 1 << k
+    roff = np.zeros(dg, np.int64)
+    phr = np.empty(dg, xr.dtype)
+    phi = np.empty(dg, xr.dtype)
+    for j in range(dg):
+        o = np.int64(0)
+        for i in range(k):
+            if (j >> i) & 1:
+                o += np.int64(1) << bits[i]
+        roff[j] = o
+        phr[j] = m[j * dg + src[j]].real
+        phi[j] = m[j * dg + src[j]].imag
+    for h in range(xr.shape[0] >> k):
+        r = np.int64(h)
+        for i in range(k):
+            r = insert_zero(r, bits[i])
+        if diagonal:
+            for j in range(dg):
+                ro = r + roff[j]
+                pr = phr[j]
+                pi = phi[j]
+                for b in range(lanes):
+                    a = xr[ro, b]
+                    c = xi[ro, b]
+                    xr[ro, b] = pr * a - pi * c
+                    xi[ro, b] = pr * c + pi * a
+            continue
+        for c in range(dg):
+            rc = r + roff[c]
+            for b in range(lanes):
+                tr[c, b] = xr[rc, b]
+                ti[c, b] = xi[rc, b]
+        for j in range(dg):
+            ro = r + roff[j]
+            sj = src[j]
+            pr = phr[j]
+            pi = phi[j]
+            for b in range(lanes):
+                xr[ro, b] = pr * tr[sj, b] - pi * ti[sj, b]
+                xi[ro, b] = pr * ti[sj, b] + pi * tr[sj, b]
+
+
 @njit(parallel=True, fastmath=_FM, nogil=True, cache=True)
 def apply_sequence(
-    sv: Any, pos: Any, wbits: Any, gk: Any, gbits: Any, goff: Any, mats: Any, max_chunks: Any
+    sv: Any,
+    pos: Any,
+    wbits: Any,
+    gk: Any,
+    gbits: Any,
+    goff: Any,
+    mats: Any,
+    gkind: Any,
+    gsrc: Any,
+    soff: Any,
+    max_chunks: Any,
 ) -> None:
     # sv: flat real view (2N) of the complex state; pos: ascending tile bit positions;
     # gate g: gk[g] qubits on local tile bits gbits[g, :gk[g]] (ascending), its matrix
-    # row-major in mats[goff[g]:goff[g] + 4**gk[g]].
+    # row-major in mats[goff[g]:goff[g] + 4**gk[g]]; gkind[g]: 0 dense, 1 monomial (row j's
+    # nonzero in column gsrc[soff[g] + j]), 2 diagonal.
     kt = pos.size
     dim = np.int64(1) << kt
     lanepos = np.empty(wbits, np.int64)  # the wbits lowest positions outside the tile
@@ -383,7 +444,10 @@ def apply_sequence(
             for g in range(gk.size):
                 k = gk[g]
                 mat = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
-                if k == 1:
+                if gkind[g] != 0:
+                    src = gsrc[soff[g] : soff[g] + (np.int64(1) << k)]
+                    gate_monomial(xr, xi, gbits[g, :k], mat, src, gkind[g] == 2, lanes, tr, ti)
+                elif k == 1:
                     gate1(xr, xi, gbits[g, 0], mat, lanes)
                 elif k == 2:
                     gate2(xr, xi, gbits[g, 0], gbits[g, 1], mat, lanes)

@@ -168,6 +168,21 @@ def tile_fits(itemsize: int, tile_qubits: int) -> bool:
     return (itemsize << tile_qubits) <= MAX_TILE_BYTES
 
 
+def _monomial(matrix: np.ndarray) -> tuple[int, np.ndarray]:
+    """``(kind, src)`` of a square gate matrix, for the tile pass's monomial kernel.
+
+    Kind 2: diagonal; 1: one nonzero per row and column (row j's in column ``src[j]``);
+    0: anything else (``src`` then unused). Exact zeros only: a fused product of diagonal or
+    permutation gates keeps them, and a near-zero entry must still be multiplied.
+    """
+    nonzero = matrix != 0
+    dim = matrix.shape[0]
+    if not ((nonzero.sum(axis=1) == 1).all() and (nonzero.sum(axis=0) == 1).all()):
+        return 0, np.zeros(dim, dtype=np.int64)
+    src = nonzero.argmax(axis=1).astype(np.int64)
+    return (2 if (src == np.arange(dim)).all() else 1), src
+
+
 def apply_sequence_numba(
     engine: MatmulEngine,
     tensor: Any,
@@ -204,12 +219,19 @@ def apply_sequence_numba(
     gbits = np.zeros((len(gates), max(1, int(gk.max()))), dtype=np.int64)
     flat = []
     goff = np.zeros(len(gates), dtype=np.int64)
-    start = 0
+    gkind = np.zeros(len(gates), dtype=np.int64)
+    srcs = []
+    soff = np.zeros(len(gates), dtype=np.int64)
+    start = sstart = 0
     for g, (mat, qs) in enumerate(gates):
         gbits[g, : len(qs)] = [local[q] for q in qs]
         flat.append(np.asarray(mat, dtype=tensor.dtype).reshape(-1))
         goff[g] = start
         start += flat[-1].size
+        gkind[g], src = _monomial(flat[-1].reshape(2 ** len(qs), -1))
+        srcs.append(src)
+        soff[g] = sstart
+        sstart += src.size
     pos = np.array([q + shift for q in qubits], dtype=np.int64)
     threads = numba.get_num_threads()
     wbits = lane_bits(tensor.itemsize, total_bits - len(qubits), len(qubits))
@@ -218,7 +240,10 @@ def apply_sequence_numba(
         wbits -= 1
     mats = np.concatenate(flat)
     chunks = 8 * threads  # per-chunk scratch; 8 per thread for balance
-    apply_sequence(tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, mats, chunks)
+    gsrc = np.concatenate(srcs)
+    apply_sequence(
+        tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, mats, gkind, gsrc, soff, chunks
+    )
     count = getattr(engine, "count_product", None)
     if count is not None:
         for g in gk.tolist():

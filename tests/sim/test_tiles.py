@@ -14,7 +14,7 @@ from qsim_topo.sim import kernels
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.fusion import plan_fusion, tile_cost
 from qsim_topo.sim.kernels import apply_tile
-from qsim_topo.sim.numba_kernels import LANE_BYTES, lane_bits
+from qsim_topo.sim.numba_kernels import LANE_BYTES, _monomial, lane_bits
 from tests.conftest import embed
 
 EXACT = get_engine("exact")
@@ -118,6 +118,44 @@ def _tile_gates(rng, tile, count):
     return gates
 
 
+def _monomial_gate(rng, k, diagonal):
+    """A random k-qubit gate with one unit-modulus entry per row and column (diagonal: on the
+    diagonal): the tile pass's monomial kernel takes it."""
+    dim = 2**k
+    phases = np.exp(2j * np.pi * rng.random(dim))
+    cols = np.arange(dim) if diagonal else rng.permutation(dim)
+    matrix = np.zeros((dim, dim), dtype=complex)
+    matrix[np.arange(dim), cols] = phases
+    return matrix
+
+
+def _structured_gates(rng, tile):
+    """Diagonal and permutation-with-phases gates of 1-3 qubits (one of each kind and width),
+    and a nearly diagonal one whose 1e-9 off-diagonal entries must still be multiplied."""
+    tile = sorted(tile)
+    gates = []
+    for k in range(1, min(len(tile), 3) + 1):
+        for diagonal in (True, False):
+            qs = tuple(int(q) for q in rng.choice(tile, k, replace=False))
+            gates.append((_monomial_gate(rng, k, diagonal), qs))
+    nearly = _monomial_gate(rng, 1, True)
+    nearly[0, 1] = 1e-9
+    gates.append((nearly, (tile[0],)))
+    return gates
+
+
+def test_monomial_classification():
+    rng = np.random.default_rng(3)
+    assert _monomial(_monomial_gate(rng, 2, True))[0] == 2
+    kind, src = _monomial(_monomial_gate(rng, 3, False) @ np.diag(np.arange(1, 9)))
+    assert kind in (1, 2) and sorted(src.tolist()) == list(range(8))
+    assert _monomial(np.array([[0, 1], [1, 0]]))[0] == 1
+    assert _monomial(haar_unitary(4, seed=1))[0] == 0
+    nearly = np.eye(2, dtype=complex)
+    nearly[1, 0] = 1e-300
+    assert _monomial(nearly)[0] == 0
+
+
 def _reference(psi, gates, n):
     want = psi.astype(np.complex128)
     for matrix, qubits in gates:
@@ -134,7 +172,8 @@ def _random_tensor(rng, n, cols, dtype):
 @pytest.mark.parametrize("dtype,atol", DTYPES, ids=["c128", "c64"])
 def test_tile_matches_reference(rng, path, case, dtype, atol):
     n, tile, cols = CASES[case]
-    gates = _tile_gates(rng, tile, 10)
+    gates = _tile_gates(rng, tile, 10) + _structured_gates(rng, tile)
+    rng.shuffle(gates)
     assert any(len(qs) == 3 for _, qs in gates) and any(len(qs) == 1 for _, qs in gates)
     psi = _random_tensor(rng, n, cols, dtype)
     want = _reference(psi, gates, n)
