@@ -173,7 +173,9 @@ def _monomial(matrix: np.ndarray) -> tuple[int, np.ndarray]:
 
     Kind 2: diagonal; 1: one nonzero per row and column (row j's in column ``src[j]``);
     0: anything else (``src`` then unused). Exact zeros only: a fused product of diagonal or
-    permutation gates keeps them, and a near-zero entry must still be multiplied.
+    permutation gates keeps them, and a near-zero entry must still be multiplied. A NaN or Inf
+    amplitude then stays in its own output row instead of spreading over the gate's rows as
+    in a dense product (the state is still not finite, and the checks still see it).
     """
     nonzero = matrix != 0
     dim = matrix.shape[0]
@@ -228,7 +230,9 @@ def apply_sequence_numba(
         flat.append(np.asarray(mat, dtype=tensor.dtype).reshape(-1))
         goff[g] = start
         start += flat[-1].size
-        gkind[g], src = _monomial(flat[-1].reshape(2 ** len(qs), -1))
+        kind, src = _monomial(flat[-1].reshape(2 ** len(qs), -1))
+        # A 1-qubit permutation stays with the unrolled dense kernel (measured ~15% faster).
+        gkind[g] = 0 if kind == 1 and len(qs) == 1 else kind
         srcs.append(src)
         soff[g] = sstart
         sstart += src.size
