@@ -21,6 +21,20 @@ def insert_zero(v: Any, p: Any) -> Any:
     return ((v >> p) << (p + 1)) | (v & ((np.int64(1) << p) - 1))
 
 
+@njit(nogil=True)
+def row_offsets(bits: Any) -> Any:
+    """Offset of row j of a gate on tile bits ``bits``: bit i of j sets bit ``bits[i]``."""
+    k = bits.size
+    roff = np.zeros(1 << k, np.int64)
+    for j in range(1 << k):
+        o = np.int64(0)
+        for i in range(k):
+            if (j >> i) & 1:
+                o += np.int64(1) << bits[i]
+        roff[j] = o
+    return roff
+
+
 @njit(fastmath=_FM, nogil=True)
 def gate1(xr: Any, xi: Any, b0: Any, m: Any, lanes: Any) -> None:
     s0 = np.int64(1) << b0
@@ -187,13 +201,7 @@ def gatek(xr: Any, xi: Any, bits: Any, m: Any, lanes: Any, tr: Any, ti: Any) -> 
     # single input, accumulating in memory, was 2-3x slower).
     k = bits.size
     dg = 1 << k
-    roff = np.zeros(dg, np.int64)
-    for j in range(dg):
-        o = np.int64(0)
-        for i in range(k):
-            if (j >> i) & 1:
-                o += np.int64(1) << bits[i]
-        roff[j] = o
+    roff = row_offsets(bits)
     for h in range(xr.shape[0] >> k):
         r = np.int64(h)
         for i in range(k):
@@ -278,15 +286,10 @@ def gate_monomial(
     # (src[j] == j) multiplies its rows in place; otherwise the rows are copied first.
     k = bits.size
     dg = 1 << k
-    roff = np.zeros(dg, np.int64)
+    roff = row_offsets(bits)
     phr = np.empty(dg, xr.dtype)
     phi = np.empty(dg, xr.dtype)
     for j in range(dg):
-        o = np.int64(0)
-        for i in range(k):
-            if (j >> i) & 1:
-                o += np.int64(1) << bits[i]
-        roff[j] = o
         phr[j] = m[j * dg + src[j]].real
         phi[j] = m[j * dg + src[j]].imag
     for h in range(xr.shape[0] >> k):
