@@ -322,6 +322,58 @@ def gate_monomial(
                 xi[ro, b] = pr * ti[sj, b] + pi * tr[sj, b]
 
 
+@njit(inline="always", nogil=True)
+def move_tile(
+    sv: Any,
+    xr: Any,
+    xi: Any,
+    base: Any,
+    contiguous: Any,
+    off: Any,
+    h_addr: Any,
+    h_slot: Any,
+    t_hi: Any,
+    t_lo: Any,
+    mlo: Any,
+    load: Any,
+) -> None:
+    """Copy the tile at ``base`` from the state into ``xr``/``xi`` (``load``) or back.
+
+    Inlined with a literal ``load``, so each copy loop is branch-free. Contiguous lanes are
+    consecutive copies; otherwise runs of consecutive amplitudes, each to its slot.
+    Unsigned indices: numba then skips the negative-index wraparound, which would stop LLVM
+    from vectorising the copies.
+    """
+    lanes = xr.shape[1]
+    if contiguous:
+        for c in range(xr.shape[0]):
+            a = base + off[c]
+            for b in range(lanes):
+                u = np.uint64(2 * (a + b))
+                if load:
+                    xr[c, b] = sv[u]
+                    xi[c, b] = sv[u + np.uint64(1)]
+                else:
+                    sv[u] = xr[c, b]
+                    sv[u + np.uint64(1)] = xi[c, b]
+        return
+    xrf = xr.reshape(xr.size)  # the same buffers, indexed by slot
+    xif = xi.reshape(xi.size)
+    for h in range(h_addr.size):
+        for ih in range(t_hi.size):
+            a = base + h_addr[h] + (np.int64(ih) << mlo)
+            d = h_slot[h] + t_hi[ih]
+            for il in range(t_lo.size):
+                u = np.uint64(2 * (a + il))
+                v = np.uint64(d + t_lo[il])
+                if load:
+                    xrf[v] = sv[u]
+                    xif[v] = sv[u + np.uint64(1)]
+                else:
+                    sv[u] = xrf[v]
+                    sv[u + np.uint64(1)] = xif[v]
+
+
 @njit(parallel=True, fastmath=_FM, nogil=True, cache=True)
 def apply_sequence(
     sv: Any,
@@ -417,33 +469,13 @@ def apply_sequence(
     for ch in prange(chunks):
         xr = np.empty((dim, lanes), sv.dtype)
         xi = np.empty((dim, lanes), sv.dtype)
-        xrf = xr.reshape(dim * lanes)  # the same buffers, indexed by slot
-        xif = xi.reshape(dim * lanes)
         tr = np.empty((1 << kmax, lanes), sv.dtype)
         ti = np.empty((1 << kmax, lanes), sv.dtype)
         for t in range(tiles * ch // chunks, tiles * (ch + 1) // chunks):
             base = np.int64(t)
             for i in range(fixed.size):
                 base = insert_zero(base, fixed[i])
-            # Unsigned indices: numba then skips the negative-index wraparound, which would
-            # stop LLVM from vectorising the copies.
-            if contiguous:
-                for c in range(dim):
-                    a = base + off[c]
-                    for b in range(lanes):
-                        u = np.uint64(2 * (a + b))
-                        xr[c, b] = sv[u]
-                        xi[c, b] = sv[u + np.uint64(1)]
-            else:
-                for h in range(h_addr.size):
-                    for ih in range(t_hi.size):
-                        a = base + h_addr[h] + (np.int64(ih) << mlo)
-                        d = h_slot[h] + t_hi[ih]
-                        for il in range(t_lo.size):
-                            u = np.uint64(2 * (a + il))
-                            v = np.uint64(d + t_lo[il])
-                            xrf[v] = sv[u]
-                            xif[v] = sv[u + np.uint64(1)]
+            move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, t_hi, t_lo, mlo, True)
             for g in range(gk.size):
                 k = gk[g]
                 mat = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
@@ -456,20 +488,4 @@ def apply_sequence(
                     gate2(xr, xi, gbits[g, 0], gbits[g, 1], mat, lanes)
                 else:
                     gatek(xr, xi, gbits[g, :k], mat, lanes, tr, ti)
-            if contiguous:
-                for c in range(dim):
-                    a = base + off[c]
-                    for b in range(lanes):
-                        u = np.uint64(2 * (a + b))
-                        sv[u] = xr[c, b]
-                        sv[u + np.uint64(1)] = xi[c, b]
-            else:
-                for h in range(h_addr.size):
-                    for ih in range(t_hi.size):
-                        a = base + h_addr[h] + (np.int64(ih) << mlo)
-                        d = h_slot[h] + t_hi[ih]
-                        for il in range(t_lo.size):
-                            u = np.uint64(2 * (a + il))
-                            v = np.uint64(d + t_lo[il])
-                            sv[u] = xrf[v]
-                            sv[u + np.uint64(1)] = xif[v]
+            move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, t_hi, t_lo, mlo, False)
