@@ -93,8 +93,7 @@ class QsimTopoJob(JobV1):
         try:
             future = _executor().submit(_run_exclusively, self._fn, self.job_id())
         except BaseException:
-            with _STATE_LOCK:
-                _QUEUED -= 1
+            _unqueue()
             raise
         future.add_done_callback(_unqueue_if_cancelled)
         self._future = future
