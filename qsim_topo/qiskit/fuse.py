@@ -6,8 +6,8 @@ them) are fused by :func:`qsim_topo.sim.fusion.fuse_gates`. A run ends at anythi
 is untouched; jump targets are renumbered to the fused program.
 
 With ``tile_qubits`` (the cache-blocked CPU pass), the fused blocks are then grouped into
-tiles of at most that many qubits by the same planner, with every pass costing the same
-(:func:`~qsim_topo.sim.fusion.tile_cost`); each tile becomes one
+tiles of at most that many qubits, as few as the planner finds
+(:func:`~qsim_topo.sim.fusion.plan_passes`); each tile becomes one
 :class:`~qsim_topo.qiskit.convert.TileOp`, applied in one pass over the state (a gate wider
 than a tile stays a :class:`~qsim_topo.qiskit.convert.GateOp` of its own).
 """
@@ -28,7 +28,7 @@ from qsim_topo.qiskit.convert import (
     SwitchOp,
     TileOp,
 )
-from qsim_topo.sim.fusion import fuse_gates, plan_fusion, tile_cost
+from qsim_topo.sim.fusion import fuse_gates, plan_passes
 
 __all__ = ["FusionReport", "fuse_program"]
 
@@ -130,7 +130,7 @@ def fuse_program(
         if tile_qubits is None:
             new_ops.extend(blocks)
         else:
-            for tile in plan_fusion([b.qubits for b in blocks], tile_qubits, cost=tile_cost):
+            for tile in plan_passes([b.qubits for b in blocks], tile_qubits):
                 if len(blocks[tile[0]].qubits) > tile_qubits:  # a gate wider than a tile
                     new_ops.append(blocks[tile[0]])
                 else:

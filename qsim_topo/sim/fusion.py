@@ -39,7 +39,7 @@ __all__ = [
     "block_cost",
     "fuse_gates",
     "plan_fusion",
-    "tile_cost",
+    "plan_passes",
 ]
 
 DEFAULT_FUSION_MAX_QUBITS = 5
@@ -88,8 +88,8 @@ def plan_fusion(
         qubit_sets: the qubits of each gate, in circuit order.
         max_qubits: the widest block allowed (>= 1). A gate wider than this is a block alone.
         cost: relative time of one pass of a block of k qubits. The default,
-            :func:`block_cost`, is that of a dense block; :func:`tile_cost` (every pass the
-            same) plans the tiles of the cache-blocked pass, whose gates stay separate.
+            :func:`block_cost`, is that of a dense block (the tiles of the cache-blocked
+            pass, whose gates stay separate, are planned by :func:`plan_passes`).
 
     Returns:
         Lists of gate indices; each list is applied in its own order, the lists in order.
@@ -100,7 +100,6 @@ def plan_fusion(
         raise QsimTopoError(f"fusion max_qubits must be >= 1, got {max_qubits}")
     owner: dict[int, _Open] = {}
     emitted: list[list[int]] = []
-    uniform = len({cost(k) for k in range(1, max_qubits + 1)}) == 1
 
     def emit(block: _Open) -> None:
         emitted.extend(_cheapest(block, qubit_sets, cost))
@@ -140,17 +139,8 @@ def plan_fusion(
                 width = len(qs.union(*(b.qubits for b in subset)))
                 if width > max_qubits:
                     continue
-                if uniform:
-                    # Every pass costs the same: close (emit) the fewest blocks now, and of
-                    # those the widest, which have the least room left to grow; keep the
-                    # narrow ones open (measured: fewer passes and no slower tiles).
-                    closed = [b for b in touched if b not in subset]
-                    score: tuple[int, ...] = (
-                        -len(closed), sum(len(b.qubits) for b in closed), -width
-                    )
-                else:
-                    # Most gates absorbed; on a tie the narrower block (cheaper to apply).
-                    score = (sum(len(b.gates) for b in subset), -width)
+                # Most gates absorbed; on a tie the narrower block (cheaper to apply).
+                score = (sum(len(b.gates) for b in subset), -width)
                 if score > best_score:
                     best, best_score = subset, score
         for b in touched:
@@ -182,14 +172,93 @@ def plan_fusion(
     return emitted
 
 
-def tile_cost(k: int) -> float:
-    """Relative cost of one cache-blocked pass: the same for every tile width k.
+def plan_passes(
+    qubit_sets: Sequence[Sequence[int]], max_qubits: int, *, seeds: int = 16
+) -> list[list[int]]:
+    """Group gate indices into passes of at most ``max_qubits`` qubits, in application order.
 
-    The gates of a tile are applied one by one inside it
-    (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`), so their arithmetic does not
-    depend on the grouping; what the grouping saves is passes.
+    For the cache-blocked pass (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`),
+    whose gates stay separate inside a tile: every pass costs about the same whatever its width
+    and its gates' arithmetic does not depend on the grouping, so what counts is the number of
+    passes. Each pass is grown from a seed gate: the tile takes the seed's qubits, applies
+    every gate that is ready (all gates before it on its qubits applied) and lies in the tile,
+    then widens by the ready gate adding the fewest qubits (the earliest on a tie), until no
+    ready gate fits. Up to ``seeds`` of the earliest ready gates are tried as the seed and the
+    pass applying the most gates is kept (ties: the earliest seed).
+
+    Args:
+        qubit_sets: the qubits of each gate, in circuit order.
+        max_qubits: the widest pass (>= 1). A gate wider than this is a pass alone.
+        seeds: how many seeds to try per pass (>= 1).
+
+    Returns:
+        Lists of gate indices; each list is applied in its own order, the lists in order, and
+        that order keeps every qubit's gates in circuit order.
     """
-    return 1.0
+    if max_qubits < 1:
+        raise QsimTopoError(f"max_qubits must be >= 1, got {max_qubits}")
+    sets = [frozenset(qs) for qs in qubit_sets]
+    # on[q]: the gates on qubit q in circuit order, -1 at the end; at[q]: the next one's slot.
+    on: dict[int, list[int]] = {}
+    for i, qs in enumerate(sets):
+        for q in qs:
+            on.setdefault(q, []).append(i)
+    for gates in on.values():
+        gates.append(-1)
+
+    def is_ready(i: int, at: dict[int, int]) -> bool:
+        return all(on[q][at[q]] == i for q in sets[i])
+
+    def grow(
+        seed: int, at: dict[int, int], ready: set[int]
+    ) -> tuple[list[int], dict[int, int], set[int]]:
+        at, ready = at.copy(), set(ready)
+        members: list[int] = []
+        wide = len(sets[seed]) > max_qubits
+        tile = set(sets[seed])
+        todo = [seed] if wide else [i for i in ready if sets[i] <= tile]
+        while True:
+            while todo:
+                i = todo.pop()
+                if i not in ready:
+                    continue
+                ready.discard(i)
+                members.append(i)
+                for q in sets[i]:
+                    at[q] += 1
+                for q in sets[i]:
+                    nxt = on[q][at[q]]
+                    if nxt >= 0 and nxt not in ready and is_ready(nxt, at):
+                        ready.add(nxt)
+                        if not wide and sets[nxt] <= tile:
+                            todo.append(nxt)
+            if wide:
+                break
+            room = max_qubits - len(tile)
+            best: tuple[int, int] | None = None
+            for i in ready:
+                new = len(sets[i] - tile)
+                if new <= room and (best is None or (new, i) < best):
+                    best = (new, i)
+            if best is None:
+                break
+            tile |= sets[best[1]]
+            todo = [i for i in ready if sets[i] <= tile]
+        return members, at, ready
+
+    at = dict.fromkeys(on, 0)
+    ready = {i for i in range(len(sets)) if is_ready(i, at)}
+    passes: list[list[int]] = []
+    while ready:
+        best_pass: tuple[list[int], dict[int, int], set[int]] | None = None
+        for seed in sorted(ready)[: max(1, seeds)]:
+            trial = grow(seed, at, ready)
+            if best_pass is None or len(trial[0]) > len(best_pass[0]):
+                best_pass = trial
+        assert best_pass is not None
+        members, at, ready = best_pass
+        passes.append(members)
+    return passes
 
 
 def _plan_cost(

@@ -12,7 +12,7 @@ from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
 from qsim_topo.sim import kernels
 from qsim_topo.sim.apply import apply_operator
-from qsim_topo.sim.fusion import plan_fusion, tile_cost
+from qsim_topo.sim.fusion import plan_passes
 from qsim_topo.sim.kernels import apply_tile
 from qsim_topo.sim.numba_kernels import LANE_BYTES, _monomial, lane_bits
 from tests.conftest import embed
@@ -226,7 +226,7 @@ def test_planned_tiles_reproduce_the_circuit(rng, path):
         gates.append((haar_unitary(2**k, seed=int(rng.integers(2**31))), qs))
     psi = _random_tensor(rng, n, 1, np.complex128)
     want = _reference(psi, gates, n)
-    tiles = plan_fusion([qs for _, qs in gates], 5, cost=tile_cost)
+    tiles = plan_passes([qs for _, qs in gates], 5)
     assert len(tiles) < len(gates)
     state = psi.copy()
     for tile in tiles:
