@@ -199,3 +199,59 @@ def test_empty_products_pass_through_every_engine(shape):
         assert out.shape == (m, n), name
         assert np.all(out == 0), name  # an empty inner dimension sums to zero
         assert checked.calls == 1 and checked.total_flops_fraction == 1.0
+
+
+class _BatchedBroken(EngineBase):
+    """A batched engine that breaks the contract of paired products in one chosen way."""
+
+    name = "test-batched-broken"
+    batched = True
+
+    def __init__(self, *, mode: str) -> None:
+        super().__init__(mode=mode)
+        self.mode = mode
+
+    def matmul(self, a, b, /):
+        if self.mode == "mutate":
+            a[..., 0, 0] += 1
+        out = np.matmul(a, b)
+        if self.mode == "nan":
+            out[-1, 0, 0] = np.nan
+        elif self.mode == "shape":
+            out = out[:-1]
+        return out
+
+
+def test_paired_products_match_numpy_and_count_once_when_batched(rng):
+    a = rng.standard_normal((5, 4, 3)) + 1j * rng.standard_normal((5, 4, 3))
+    b = rng.standard_normal((5, 3, 2)) + 1j * rng.standard_normal((5, 3, 2))
+    want = np.stack([a[i] @ b[i] for i in range(5)])
+    batched = CheckedEngine(get_engine("exact"))
+    np.testing.assert_allclose(batched.matmul_pairs(a, b), want, rtol=1e-13, atol=1e-13)
+    assert batched.calls == 1
+    assert batched.exact_flops == 5 * 4 * 3 * 2
+    looped = CheckedEngine(_Scaled(factor=3.0))  # not batched: one checked product per pair
+    np.testing.assert_allclose(looped.matmul_pairs(a, b), 3.0 * want, rtol=1e-13, atol=1e-13)
+    assert looped.calls == 5
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "match"),
+    [
+        ("mutate", EngineError, "modified its input operands"),
+        ("nan", NonFiniteResultError, r"test-batched-broken.*1 NaN/Inf"),
+        ("shape", EngineError, r"expected \(3, 2, 2\)"),
+    ],
+)
+def test_paired_product_contract_breaches_raise(rng, mode, error, match):
+    a = rng.standard_normal((3, 2, 2)) + 0j
+    with pytest.raises(error, match=match):
+        CheckedEngine(_BatchedBroken(mode=mode)).matmul_pairs(a, a.copy())
+
+
+def test_paired_operands_that_do_not_pair(rng):
+    checked = CheckedEngine(get_engine("exact"))
+    with pytest.raises(EngineError, match="do not pair"):
+        checked.matmul_pairs(np.ones((2, 2, 3)), np.ones((3, 3, 2)))
+    with pytest.raises(EngineError, match="do not pair"):
+        checked.matmul_pairs(np.ones((2, 3)), np.ones((3, 2)))
