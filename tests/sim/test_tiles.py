@@ -67,6 +67,10 @@ CASES = {
     "columns-qubit0": (9, (0, 4, 8), 4),
     "columns-high": (9, (5, 6, 7), 4),
     "columns-whole-register": (5, (4, 3, 2, 1, 0), 4),  # the 2 column bits are the lanes
+    # 10 tile bits below the 4th lane: the run is copied in blocks of 8 amplitudes x 16 lanes.
+    "low-rows-blocked": (18, tuple(range(10)), 1),
+    # Bits 0-2 are lanes 0-2 below tile bits: runs of 8 slots in order (a plain inner copy).
+    "lane-runs-below-tile": (13, (3, 4, 9, 10), 1),
 }
 
 
@@ -100,6 +104,12 @@ def test_cases_cover_every_lane_layout():
         # A full lane row is LANE_BYTES; a 14-qubit tile gets fewer lanes than its 5 free bits.
         assert 2 ** len(layouts["high-tile"][1]) * itemsize == LANE_BYTES
         assert layouts["wide-tile"][0] == "consecutive" and len(layouts["wide-tile"][1]) < 5
+        # The two ways of copying a run in blocks (copy_blocks): over 7 tile bits below the
+        # 4th lane, and the lowest 3 bits all lanes.
+        kind, lanes, _, _ = layouts["low-rows-blocked"]
+        assert kind == "runs" and lanes[0] == 10 and len(lanes) >= 4
+        kind, lanes, _, _ = layouts["lane-runs-below-tile"]
+        assert kind == "runs" and lanes[:3] == [0, 1, 2]
 
 
 def _tile_gates(rng, tile, count):
