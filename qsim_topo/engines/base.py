@@ -450,41 +450,6 @@ class CheckedEngine:
         self.count_product(m, k, n * batch)
         return out
 
-    def matmul_pairs(self, a: Any, b: Any, /) -> Any:
-        """``a[i] @ b[i]`` for each pair of the stacks ``a`` (batch, m, k), ``b`` (batch, k, n).
-
-        One call of the wrapped engine, counted as one product of (m, k) @ (k, batch * n),
-        when it declares ``batched = True`` (the exact engine), else one checked
-        :meth:`matmul` per pair. Returns (batch, m, n).
-        """
-        xp = array_namespace(a, b)
-        if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
-            raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not pair")
-        if not getattr(self.engine, "batched", False):
-            return xp.stack([self.matmul(a[i], b[i]) for i in range(a.shape[0])])
-        batch, m, k = a.shape
-        n = b.shape[2]
-        before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
-        out = self.engine.matmul(a, b)
-        if before is not None and not (
-            _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
-        ):
-            raise EngineError(
-                f"engine {self.name!r} modified its input operands, which the MatmulEngine "
-                "contract forbids"
-            )
-        want_dtype = xp.result_type(a, b)
-        if getattr(out, "shape", None) != (batch, m, n) or out.dtype != want_dtype:
-            raise EngineError(
-                f"engine {self.name!r} returned {getattr(out, 'shape', type(out))} for paired "
-                f"({batch}, {m}, {k}) @ ({batch}, {k}, {n}) products; expected ({batch}, {m}, "
-                f"{n}) {want_dtype}"
-            )
-        if self.check_finite and not bool(xp.isfinite(out.sum())):
-            self._raise_non_finite(xp, a, b, out)
-        self.count_product(m, k, n * batch)
-        return out
-
     def count_product(self, m: int, k: int, n: int) -> None:
         """Count one (m, k) @ (k, n) product in ``calls`` and the flop totals."""
         self.calls += 1

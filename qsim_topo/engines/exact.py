@@ -13,11 +13,9 @@ __all__ = ["ExactEngine"]
 class ExactEngine(EngineBase):
     """Exact product ``a @ b`` (numpy/BLAS on CPU, cuBLAS on GPU), in the inputs' dtype.
 
-    ``batched = True``: ``matmul`` also takes a stack ``b`` of shape (batch, k, n), with ``a``
-    either one (m, k) matrix or a stack (batch, m, k) paired with ``b``, and returns
-    (batch, m, n) (numpy's stacked matmul). The in-place state kernels use the first for blocks
-    on contiguous qubits in the middle of the state, gate fusion the second to compose many
-    blocks' matrices in one call.
+    ``batched = True``: ``matmul`` also takes a stack ``b`` of shape (batch, k, n) and returns
+    (batch, m, n) (one BLAS call per matrix of the stack), which the in-place state kernels use
+    for blocks on contiguous qubits in the middle of the state.
     """
 
     name = "exact"

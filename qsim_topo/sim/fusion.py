@@ -22,7 +22,7 @@ approximate engines unless asked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 from typing import Any
@@ -300,10 +300,7 @@ def fuse_gates(
         gates: k-qubit gates, ``matrix`` of shape (2^k, 2^k) with ``qubits[0]`` its least
             significant bit; applied in order. Not modified.
         engine: composes each block's matrix (one product per gate of a block after its
-            first, which is embedded exactly); numpy complex128 operands. The products of
-            all blocks of one width are made together, one round per gate position: with
-            :meth:`~qsim_topo.engines.base.CheckedEngine.matmul_pairs` (one engine call per
-            round for a batched engine), else one ``matmul`` per product.
+            first, which is embedded exactly); numpy complex128 operands.
         max_qubits: the widest block (>= 1).
 
     Returns:
@@ -311,11 +308,8 @@ def fuse_gates(
         complex128, qubits sorted); nothing is composed for it.
     """
     items = [(np.asarray(m, dtype=np.complex128), tuple(int(q) for q in qs)) for m, qs in gates]
-    plan = plan_fusion([qs for _, qs in items], max_qubits)
     out: list[FusedGate] = []
-    # Per block width k: the blocks' indices in `out` and their gates embedded in 2^k x 2^k.
-    todo: dict[int, list[tuple[int, list[np.ndarray]]]] = {}
-    for block in plan:
+    for block in plan_fusion([qs for _, qs in items], max_qubits):
         qubits = tuple(sorted({q for i in block for q in items[i][1]}))
         local = {q: j for j, q in enumerate(qubits)}
         k = len(qubits)
@@ -324,32 +318,15 @@ def fuse_gates(
             matrix, _ = sort_gate_qubits(matrix, [local[q] for q in qs])
         else:
             # Each gate is embedded in the block's space (identity (x) G with its index bits
-            # permuted: exact structure, no arithmetic); the first is the start, the others
-            # are multiplied on by the engine below.
-            embedded = [_embed(items[i][0], tuple(local[q] for q in items[i][1]), k) for i in block]
-            matrix = embedded[0]
-            todo.setdefault(k, []).append((len(out), embedded))
+            # permuted: exact structure, no arithmetic) and multiplied on by the engine; the
+            # first gate is the start, not a product.
+            first, qs = items[block[0]]
+            matrix = _embed(first, tuple(local[q] for q in qs), k)
+            for i in block[1:]:
+                g, qs = items[i]
+                matrix = engine.matmul(_embed(g, tuple(local[q] for q in qs), k), matrix)
         out.append(FusedGate(matrix, qubits, tuple(block)))
-    for group in todo.values():
-        acc = {slot: out[slot].matrix for slot, _ in group}
-        for step in range(1, max(len(embedded) for _, embedded in group)):
-            live = [(slot, embedded[step]) for slot, embedded in group if step < len(embedded)]
-            products = _matmul_pairs(
-                engine, np.stack([g for _, g in live]), np.stack([acc[slot] for slot, _ in live])
-            )
-            for (slot, _), product in zip(live, products, strict=True):
-                acc[slot] = product
-        for slot, _ in group:
-            out[slot] = replace(out[slot], matrix=acc[slot])
     return out
-
-
-def _matmul_pairs(engine: MatmulEngine, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a[i] @ b[i]`` through ``engine``: one checked batched call where it offers one."""
-    pairs = getattr(engine, "matmul_pairs", None)
-    if pairs is not None:
-        return np.asarray(pairs(a, b))
-    return np.stack([engine.matmul(a[i], b[i]) for i in range(a.shape[0])])
 
 
 @lru_cache(maxsize=1024)

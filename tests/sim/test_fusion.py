@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qsim_topo.engines import CheckedEngine, get_engine
+from qsim_topo.engines import get_engine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
 from qsim_topo.sim.apply import apply_operator
@@ -43,27 +43,6 @@ def test_fused_circuit_equals_unfused(rng, max_qubits):
         assert sorted(i for b in blocks for i in b.sources) == list(range(len(gates)))
         got = _apply_all(psi, [(b.matrix, b.qubits) for b in blocks], n)
         np.testing.assert_allclose(got, want, atol=1e-12)
-
-
-def test_batched_composition_equals_unfused_with_one_call_per_round(rng):
-    # A checked exact engine composes all blocks of one width together, one engine call per
-    # gate position; the result is the unfused circuit's, and each block's own product.
-    for _ in range(20):
-        n = int(rng.integers(2, 8))
-        gates = _random_gates(rng, n, int(rng.integers(2, 40)))
-        psi = rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)
-        checked = CheckedEngine(EXACT)
-        blocks = fuse_gates(gates, checked, max_qubits=3)
-        got = _apply_all(psi, [(b.matrix, b.qubits) for b in blocks], n)
-        np.testing.assert_allclose(got, _apply_all(psi, gates, n), atol=1e-12)
-        looped = fuse_gates(gates, EXACT, max_qubits=3)  # no matmul_pairs: one call a product
-        for b, c in zip(blocks, looped, strict=True):
-            assert b.qubits == c.qubits and b.sources == c.sources
-            np.testing.assert_allclose(b.matrix, c.matrix, atol=1e-13)
-        rounds = {}
-        for b in blocks:
-            rounds[len(b.qubits)] = max(rounds.get(len(b.qubits), 0), len(b.sources) - 1)
-        assert checked.calls == sum(rounds.values())
 
 
 def _check_plan(sets, blocks, n):
