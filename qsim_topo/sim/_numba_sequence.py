@@ -342,8 +342,9 @@ def copy_blocks(run_bits: Any, slot_of_bit: Any, lanes: Any) -> Any:
     The run's bit p goes to slot offset ``slot_of_bit[p]`` (``lanes`` slots per tile row).
     The run is copied in blocks: an inner loop over its lowest 8 bits (a table of their
     slots; when its lowest 3 or more bits are the tile's lowest lanes, those are a plain inner
-    copy, which LLVM vectorises), a middle loop over the lane bits 0-3 left out of it (so a
-    block fills whole 16-lane lines of the tile) and an outer loop over the rest. When more
+    copy, which LLVM vectorises), a middle loop over the bits left out of it whose slots are
+    below 16 (lane bits 0-3, and row bits when a row has fewer than 16 lanes: a block then
+    fills whole 16-slot lines of the tile) and an outer loop over the rest. When more
     than 7 tile bits lie below the 4th lane, copying in amplitude order would come back to a
     line of the tile only after 2^8 or more rows (it falls out of L1): the inner loop then
     takes only the lowest 3 bits (one cache line of a complex64 state). Measured on one

@@ -12,11 +12,12 @@ of B left out are closed (emitted). Open blocks on disjoint qubits commute, so m
 exact, and a block is emitted before any later block that shares a qubit with it, so the
 emitted order is a valid order of the circuit.
 
-Block matrices are composed by :func:`~qsim_topo.sim.apply.apply_operator` through a matmul
-engine (the same rule as every other product of the package): ``M = G_m ... G_1`` on the
-block's qubits. Fusion is exact up to rounding for an exact engine; with an approximate engine
-the composition products are approximate too, which is why the backends switch fusion off for
-approximate engines unless asked.
+Block matrices are composed through a matmul engine (the same rule as every other product of
+the package): ``M = G_m ... G_1`` on the block's qubits, each gate embedded in the block's
+space exactly (identity (x) G with its index bits permuted) and multiplied on by the engine.
+Fusion is exact up to rounding for an exact engine; with an approximate engine the composition
+products are approximate too, which is why the backends switch fusion off for approximate
+engines unless asked.
 """
 
 from __future__ import annotations
@@ -197,6 +198,8 @@ def plan_passes(
     """
     if max_qubits < 1:
         raise QsimTopoError(f"max_qubits must be >= 1, got {max_qubits}")
+    if seeds < 1:
+        raise QsimTopoError(f"seeds must be >= 1, got {seeds}")
     sets = [frozenset(qs) for qs in qubit_sets]
     # on[q]: the gates on qubit q in circuit order, -1 at the end; at[q]: the next one's slot.
     on: dict[int, list[int]] = {}
@@ -251,7 +254,7 @@ def plan_passes(
     passes: list[list[int]] = []
     while ready:
         best_pass: tuple[list[int], dict[int, int], set[int]] | None = None
-        for seed in sorted(ready)[: max(1, seeds)]:
+        for seed in sorted(ready)[:seeds]:
             trial = grow(seed, at, ready)
             if best_pass is None or len(trial[0]) > len(best_pass[0]):
                 best_pass = trial

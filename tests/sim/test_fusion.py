@@ -147,6 +147,8 @@ def test_pass_plan_edge_cases():
     assert plan_passes([(0,), (), (1,)], 1) == [[1, 0], [2]]
     with pytest.raises(QsimTopoError, match="max_qubits"):
         plan_passes([(0,)], 0)
+    with pytest.raises(QsimTopoError, match="seeds must be >= 1, got 0"):
+        plan_passes([(0,)], 2, seeds=0)
 
 
 def test_pass_plan_needs_fewer_passes_than_dense_blocks_and_one_seed():

@@ -112,6 +112,48 @@ def test_cases_cover_every_lane_layout():
         assert kind == "runs" and lanes[:3] == [0, 1, 2]
 
 
+def _copy_tables(n, tile, itemsize):
+    """``copy_blocks``'s tables for a run layout, and the run's amplitude -> slot map."""
+    from qsim_topo.sim._numba_sequence import copy_blocks
+
+    kind, lanes, m, _ = _layout(n, tile, 1, itemsize)
+    assert kind == "runs"
+    pos = sorted(tile)
+    slot_of_bit = np.zeros(m, dtype=np.int64)
+    for p in range(m):
+        slot_of_bit[p] = (1 << pos.index(p)) << len(lanes) if p in pos else 1 << lanes.index(p)
+    tables = copy_blocks(m, slot_of_bit, 1 << len(lanes))
+    want = np.array([sum(int(slot_of_bit[p]) for p in range(m) if a >> p & 1) for a in range(2**m)])
+    return tables, want
+
+
+@pytest.mark.parametrize("dtype,atol", DTYPES, ids=["c128", "c64"])
+@pytest.mark.parametrize(
+    "name,inner,middle,run",
+    # 10 tile bits below the 4th lane: blocks of 8 amplitudes x 16 lanes, no plain run;
+    # lanes 0-2 below the tile bits: the lowest 8 bits inner, runs of 8 slots in order.
+    [("low-rows-blocked", 8, 16, 1), ("lane-runs-below-tile", 32, 1, 8)],
+)
+def test_copy_blocks_tables_cover_the_run_once(name, inner, middle, run, dtype, atol):
+    pytest.importorskip("numba")
+    n, tile, _ = CASES[name]
+    (o_amp, o_slot, l_amp, l_slot, a_slot, got_run), want = _copy_tables(
+        n, tile, np.dtype(dtype).itemsize
+    )
+    assert (a_slot.size, l_amp.size, got_run) == (inner, middle, run)
+    # The copy visits amplitude o + l + i * run + x and slot o + l + a_slot[i] + x.
+    amps, slots = [], []
+    for o in range(o_amp.size):
+        for li in range(l_amp.size):
+            for i in range(a_slot.size):
+                for x in range(got_run):
+                    amps.append(o_amp[o] + l_amp[li] + i * got_run + x)
+                    slots.append(o_slot[o] + l_slot[li] + a_slot[i] + x)
+    amps, slots = np.array(amps), np.array(slots)
+    assert np.array_equal(np.sort(amps), np.arange(want.size))  # every amplitude once
+    assert np.array_equal(slots, want[amps])  # each to its slot
+
+
 def _tile_gates(rng, tile, count):
     """A random sequence of 1- to 5-qubit Haar gates inside ``tile`` (gates of 3 and more
     qubits sum their inputs in blocks of 8: 5 qubits take four), with a 2- and a 3-qubit gate
