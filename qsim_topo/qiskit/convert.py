@@ -395,6 +395,8 @@ class _Converter:
             elif isinstance(op, (SaveStatevector, SaveUnitary)):
                 break
             blocked_q |= qs
+            if len(blocked_q) == circuit.num_qubits:
+                break  # every qubit has a gate after it: no earlier measurement is terminal
         keep = set(deferred)
         body = [instr for i, instr in enumerate(data) if i not in keep]
         terminal = [(qmap[data[i].qubits[0]], cmap[data[i].clbits[0]]) for i in sorted(deferred)]

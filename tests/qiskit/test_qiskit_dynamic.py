@@ -258,6 +258,20 @@ def test_terminal_measurements_are_sampled_once(backend):
     assert meta["measure_sampling"] and meta["branches"] == 1
 
 
+def test_measurement_before_gates_on_every_other_qubit_is_terminal(backend):
+    # The backward scan for terminal measurements stops once every qubit has a later gate;
+    # here the last qubit to get one is the measured qubit's neighbour, right after it.
+    qc = QuantumCircuit(3, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    qc.h(1)
+    qc.h(2)
+    result = backend.run(qc, shots=1000, seed_simulator=3).result()
+    meta = result.results[0].metadata
+    assert meta["measure_sampling"] and meta["branches"] == 1
+    assert set(result.get_counts()) == {"0", "1"}
+
+
 def test_resets_of_untouched_qubits_keep_the_circuit_unitary(backend, aer):
     """`initialize` at the start (resets, then a state preparation) and resets of qubits
     nothing has acted on yet are the identity: the final state is kept and the measurements
