@@ -437,6 +437,8 @@ def move_tile(
             for il in range(l_amp.size):
                 a = base + h_addr[h] + o_amp[io] + l_amp[il]
                 d = h_slot[h] + o_slot[io] + l_slot[il]
+                # Two loops, not the first with run = 1: a one-amplitude inner loop made
+                # the table copies twice as slow (one 24-qubit pass: 33-35 vs 16-19 ms).
                 if run > 1:
                     for ia in range(a_slot.size):
                         u0 = np.uint64(a + ia * run)
