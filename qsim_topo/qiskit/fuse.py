@@ -5,11 +5,11 @@ them) are fused by :func:`qsim_topo.sim.fusion.fuse_gates`. A run ends at anythi
 (measure, reset, save, classical control) and at every op a jump may land on, so control flow
 is untouched; jump targets are renumbered to the fused program.
 
-With ``tile_qubits`` (the cache-blocked CPU pass), the fused blocks are then grouped into
-tiles of at most that many qubits, as few as the planner finds
-(:func:`~qsim_topo.sim.fusion.plan_passes`); each tile becomes one
-:class:`~qsim_topo.qiskit.convert.TileOp`, applied in one pass over the state (a gate wider
-than a tile stays a :class:`~qsim_topo.qiskit.convert.GateOp` of its own).
+With ``tile_qubits`` (the cache-blocked CPU pass), the blocks are planned for their arithmetic
+(:func:`~qsim_topo.sim.fusion.plan_tile_blocks`) and grouped into tiles of at most that many
+qubits, as few as the planner finds (:func:`~qsim_topo.sim.fusion.plan_passes`); each tile
+becomes one :class:`~qsim_topo.qiskit.convert.TileOp`, applied in one pass over the state (a
+gate wider than a tile stays a :class:`~qsim_topo.qiskit.convert.GateOp` of its own).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from qsim_topo.qiskit.convert import (
     SwitchOp,
     TileOp,
 )
-from qsim_topo.sim.fusion import fuse_gates, plan_passes
+from qsim_topo.sim.fusion import fuse_gates, plan_fusion, plan_passes, plan_tile_blocks
 
 __all__ = ["FusionReport", "fuse_program"]
 
@@ -85,8 +85,9 @@ def fuse_program(
         program: a converted program (not modified; its control-flow ops are copied).
         engine: composes the block matrices (see :func:`~qsim_topo.sim.fusion.fuse_gates`).
         max_qubits: the widest block.
-        tile_qubits: group the blocks into :class:`~qsim_topo.qiskit.convert.TileOp` tiles
-            of at most this many qubits (None: no tiles).
+        tile_qubits: plan the blocks with :func:`~qsim_topo.sim.fusion.plan_tile_blocks`
+            and group them into :class:`~qsim_topo.qiskit.convert.TileOp` tiles of at most
+            this many qubits (None: :func:`~qsim_topo.sim.fusion.plan_fusion`, no tiles).
 
     Returns:
         The fused program (same name, registers, terminal measures and method) and a report.
@@ -121,10 +122,13 @@ def fuse_program(
             new_ops.append(PhaseOp(math.remainder(phase, 2 * math.pi)))
         blocks: list[GateOp] = []
         for block in fuse_gates(
-            [(g.matrix, g.qubits) for g in gates], engine, max_qubits=max_qubits
+            [(g.matrix, g.qubits) for g in gates],
+            engine,
+            max_qubits=max_qubits,
+            plan=plan_fusion if tile_qubits is None else plan_tile_blocks,
         ):
-            names = [gates[s].name for s in block.sources]
-            name = names[0] if len(names) == 1 else f"fused[{len(names)}]"
+            sources = block.sources
+            name = gates[sources[0]].name if len(sources) == 1 else f"fused[{len(sources)}]"
             blocks.append(GateOp(block.matrix, block.qubits, name))
             widest = max(widest, len(block.qubits))
         if tile_qubits is None:

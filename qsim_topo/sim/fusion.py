@@ -41,6 +41,7 @@ __all__ = [
     "fuse_gates",
     "plan_fusion",
     "plan_passes",
+    "plan_tile_blocks",
 ]
 
 DEFAULT_FUSION_MAX_QUBITS = 5
@@ -173,6 +174,78 @@ def plan_fusion(
     return emitted
 
 
+def plan_tile_blocks(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[list[int]]:
+    """Group gate indices into blocks of at most ``max_qubits`` qubits for the tile pass.
+
+    Inside a cache-blocked tile (:func:`plan_passes`) a block costs its arithmetic, 2^k
+    multiply-adds per amplitude for k qubits, not a pass over the state; so a block never
+    grows wider than its gates, and gates join one only when that adds no arithmetic:
+
+    - a gate of at most ``max_qubits`` qubits joins the last block on its qubits when that
+      block is the last on every one of them and holds all of them (a 1-qubit gate after a
+      2-qubit block on its qubit; a 2-qubit gate after a block on the same pair). Nothing
+      after that block touches those qubits, so the gate moves earlier past gates on other
+      qubits only, with which it commutes;
+    - a 1-qubit gate with no such block waits and is prepended to the next block opened on
+      its qubit (a run of them before any 2-qubit gate, or after a gate wider than
+      ``max_qubits``);
+    - any other gate opens a block; a gate wider than ``max_qubits`` (or on no qubit) is a
+      block alone, after the waiting runs on its qubits, each a block of its own;
+    - runs still waiting at the end are blocks of their own, last.
+
+    Unlike :func:`plan_fusion` (whose cost is a pass per block), two 1-qubit gates on
+    different qubits are never paired: the pair would cost what the two cost and would no
+    longer fit into the 2-qubit blocks that follow. One scan, O(1) per gate.
+
+    Args:
+        qubit_sets: the qubits of each gate (distinct within a gate), in circuit order.
+        max_qubits: the widest block (>= 1).
+
+    Returns:
+        Lists of gate indices, in a valid application order (each qubit's gates keep their
+        order); each list in its own order.
+    """
+    if max_qubits < 1:
+        raise QsimTopoError(f"fusion max_qubits must be >= 1, got {max_qubits}")
+    blocks: list[list[int]] = []
+    joinable: list[bool] = []  # per block: later gates may join it
+    last: dict[int, int] = {}  # qubit -> the last block on it
+    waiting: dict[int, list[int]] = {}  # qubit -> 1-qubit gates not yet in a block
+    for i, qubits in enumerate(qubit_sets):
+        k = len(qubits)
+        if 0 < k <= max_qubits:
+            b = last.get(qubits[0], -1)
+            if b >= 0 and joinable[b]:
+                for q in qubits[1:]:
+                    if last.get(q, -1) != b:
+                        b = -1
+                        break
+                if b >= 0:
+                    blocks[b].append(i)
+                    continue
+            if k == 1:
+                waiting.setdefault(qubits[0], []).append(i)
+                continue
+            gates: list[int] = []
+            for q in qubits:
+                gates.extend(waiting.pop(q, ()))
+            gates.append(i)
+        else:
+            for q in qubits:
+                run = waiting.pop(q, None)
+                if run:
+                    blocks.append(run)
+                    joinable.append(False)
+            gates = [i]
+        b = len(blocks)
+        blocks.append(gates)
+        joinable.append(0 < k <= max_qubits)
+        for q in qubits:
+            last[q] = b
+    blocks.extend(waiting.values())
+    return blocks
+
+
 def plan_passes(
     qubit_sets: Sequence[Sequence[int]], max_qubits: int, *, seeds: int = 16
 ) -> list[list[int]]:
@@ -200,29 +273,33 @@ def plan_passes(
         raise QsimTopoError(f"max_qubits must be >= 1, got {max_qubits}")
     if seeds < 1:
         raise QsimTopoError(f"seeds must be >= 1, got {seeds}")
-    sets = [frozenset(qs) for qs in qubit_sets]
+    # Qubits renumbered 0..m-1 in order of appearance; a tile is a bit mask of them.
+    slot: dict[int, int] = {}
+    gq = [tuple({slot.setdefault(q, len(slot)): None for q in qs}) for qs in qubit_sets]
+    masks = [sum(1 << q for q in qs) for qs in gq]
     # on[q]: the gates on qubit q in circuit order, -1 at the end; at[q]: the next one's slot.
-    on: dict[int, list[int]] = {}
-    for i, qs in enumerate(sets):
+    on: list[list[int]] = [[] for _ in slot]
+    for i, qs in enumerate(gq):
         for q in qs:
-            on.setdefault(q, []).append(i)
-    for gates in on.values():
+            on[q].append(i)
+    for gates in on:
         gates.append(-1)
 
-    def is_ready(i: int, at: dict[int, int]) -> bool:
-        for q in sets[i]:  # a plain loop: all() over a generator cost a third of the planning
-            if on[q][at[q]] != i:
-                return False
-        return True
-
     def grow(
-        seed: int, at: dict[int, int], ready: set[int]
-    ) -> tuple[list[int], dict[int, int], set[int]]:
-        at, ready = at.copy(), set(ready)
+        seed: int, at: list[int], ready: set[int], seen: set[int]
+    ) -> tuple[list[int], list[int], set[int]] | None:
+        # What a pass grows into from a tile depends on the tile alone (the gates it applies
+        # are all those it can reach), so a tile already reached from an earlier seed ends
+        # in that seed's pass, which wins the tie: None.
+        at, ready = at[:], set(ready)
         members: list[int] = []
-        wide = len(sets[seed]) > max_qubits
-        tile = set(sets[seed])
-        todo = [seed] if wide else [i for i in ready if sets[i] <= tile]
+        wide = len(gq[seed]) > max_qubits
+        tile = masks[seed]
+        if not wide:
+            if tile in seen:
+                return None
+            seen.add(tile)
+        todo = [seed] if wide else [i for i in ready if not masks[i] & ~tile]
         while True:
             while todo:
                 i = todo.pop()
@@ -230,35 +307,45 @@ def plan_passes(
                     continue
                 ready.discard(i)
                 members.append(i)
-                for q in sets[i]:
+                for q in gq[i]:
                     at[q] += 1
-                for q in sets[i]:
+                for q in gq[i]:
                     nxt = on[q][at[q]]
-                    if nxt >= 0 and nxt not in ready and is_ready(nxt, at):
+                    if nxt < 0 or nxt in ready:
+                        continue
+                    for p in gq[nxt]:  # plain loops: all() over a generator costs a third more
+                        if on[p][at[p]] != nxt:
+                            break
+                    else:
                         ready.add(nxt)
-                        if not wide and sets[nxt] <= tile:
+                        if not wide and not masks[nxt] & ~tile:
                             todo.append(nxt)
             if wide:
                 break
-            best_new, best = max_qubits - len(tile) + 1, -1
+            outside = ~tile
+            best_new, best = max_qubits - tile.bit_count() + 1, -1
             for i in ready:
-                new = len(sets[i] - tile)
+                new = (masks[i] & outside).bit_count()
                 if new < best_new or (new == best_new and best >= 0 and i < best):
                     best_new, best = new, i
             if best < 0:
                 break
-            tile |= sets[best]
-            todo = [i for i in ready if sets[i] <= tile]
+            tile |= masks[best]
+            if tile in seen:
+                return None
+            seen.add(tile)
+            todo = [i for i in ready if not masks[i] & ~tile]
         return members, at, ready
 
-    at = dict.fromkeys(on, 0)
-    ready = {i for i in range(len(sets)) if is_ready(i, at)}
+    at = [0] * len(on)
+    ready = {i for i, qs in enumerate(gq) if all(on[q][0] == i for q in qs)}
     passes: list[list[int]] = []
     while ready:
-        best_pass: tuple[list[int], dict[int, int], set[int]] | None = None
+        best_pass: tuple[list[int], list[int], set[int]] | None = None
+        seen: set[int] = set()
         for seed in sorted(ready)[:seeds]:
-            trial = grow(seed, at, ready)
-            if best_pass is None or len(trial[0]) > len(best_pass[0]):
+            trial = grow(seed, at, ready, seen)
+            if trial is not None and (best_pass is None or len(trial[0]) > len(best_pass[0])):
                 best_pass = trial
         assert best_pass is not None
         members, at, ready = best_pass
@@ -298,6 +385,7 @@ def fuse_gates(
     engine: MatmulEngine,
     *,
     max_qubits: int = DEFAULT_FUSION_MAX_QUBITS,
+    plan: Callable[[Sequence[Sequence[int]], int], list[list[int]]] = plan_fusion,
 ) -> list[FusedGate]:
     """Fuse ``(matrix, qubits)`` gates into blocks of at most ``max_qubits`` qubits.
 
@@ -307,29 +395,36 @@ def fuse_gates(
         engine: composes each block's matrix (one product per gate of a block after its
             first, which is embedded exactly); numpy complex128 operands.
         max_qubits: the widest block (>= 1).
+        plan: the planner, ``plan(qubit_sets, max_qubits)``: :func:`plan_fusion` for blocks
+            applied one pass each, :func:`plan_tile_blocks` for the tile pass.
 
     Returns:
         The blocks, in application order. A block of one gate keeps the gate's matrix (as
         complex128, qubits sorted); nothing is composed for it.
     """
-    items = [(np.asarray(m, dtype=np.complex128), tuple(int(q) for q in qs)) for m, qs in gates]
+    mats: list[np.ndarray] = []
+    sets: list[tuple[int, ...]] = []
+    for m, qs in gates:
+        mats.append(np.asarray(m, dtype=np.complex128))
+        sets.append(tuple([int(q) for q in qs]))
     out: list[FusedGate] = []
-    for block in plan_fusion([qs for _, qs in items], max_qubits):
-        qubits = tuple(sorted({q for i in block for q in items[i][1]}))
+    for block in plan(sets, max_qubits):
+        if len(block) == 1:
+            i = block[0]
+            matrix, qubits = sort_gate_qubits(mats[i], sets[i])
+            out.append(FusedGate(matrix, qubits, (i,)))
+            continue
+        qubits = tuple(sorted({q for i in block for q in sets[i]}))
         local = {q: j for j, q in enumerate(qubits)}
         k = len(qubits)
-        if len(block) == 1:
-            matrix, qs = items[block[0]]
-            matrix, _ = sort_gate_qubits(matrix, [local[q] for q in qs])
-        else:
-            # Each gate is embedded in the block's space (identity (x) G with its index bits
-            # permuted: exact structure, no arithmetic) and multiplied on by the engine; the
-            # first gate is the start, not a product.
-            first, qs = items[block[0]]
-            matrix = _embed(first, tuple(local[q] for q in qs), k)
-            for i in block[1:]:
-                g, qs = items[i]
-                matrix = engine.matmul(_embed(g, tuple(local[q] for q in qs), k), matrix)
+        # Each gate is embedded in the block's space (identity (x) G with its index bits
+        # permuted: exact structure, no arithmetic) and multiplied on by the engine; the
+        # first gate is the start, not a product.
+        first = block[0]
+        matrix = _embed(mats[first], tuple([local[q] for q in sets[first]]), k)
+        for i in block[1:]:
+            g = _embed(mats[i], tuple([local[q] for q in sets[i]]), k)
+            matrix = engine.matmul(g, matrix)
         out.append(FusedGate(matrix, qubits, tuple(block)))
     return out
 

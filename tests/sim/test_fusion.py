@@ -10,7 +10,13 @@ from qsim_topo.engines import get_engine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
 from qsim_topo.sim.apply import apply_operator
-from qsim_topo.sim.fusion import block_cost, fuse_gates, plan_fusion, plan_passes
+from qsim_topo.sim.fusion import (
+    block_cost,
+    fuse_gates,
+    plan_fusion,
+    plan_passes,
+    plan_tile_blocks,
+)
 
 EXACT = get_engine("exact")
 
@@ -30,14 +36,15 @@ def _apply_all(state, gates, n):
     return state
 
 
+@pytest.mark.parametrize("plan", [plan_fusion, plan_tile_blocks])
 @pytest.mark.parametrize("max_qubits", [1, 2, 3, 4, 5, 6])
-def test_fused_circuit_equals_unfused(rng, max_qubits):
+def test_fused_circuit_equals_unfused(rng, max_qubits, plan):
     for _ in range(25):
         n = int(rng.integers(1, 8))
         gates = _random_gates(rng, n, int(rng.integers(1, 40)))
         psi = rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)
         want = _apply_all(psi, gates, n)
-        blocks = fuse_gates(gates, EXACT, max_qubits=max_qubits)
+        blocks = fuse_gates(gates, EXACT, max_qubits=max_qubits, plan=plan)
         widest_gate = max(len(q) for _, q in gates)
         assert all(len(b.qubits) <= max(max_qubits, widest_gate) for b in blocks)
         assert sorted(i for b in blocks for i in b.sources) == list(range(len(gates)))
@@ -104,6 +111,53 @@ def test_single_gate_block_keeps_matrix_with_sorted_qubits():
 
 def _width(block, sets):
     return len({q for i in block for q in sets[i]})
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_tile_blocks_add_no_arithmetic(rng, limit):
+    # Inside a tile a block costs 2^k multiply-adds per amplitude: a block is never wider than
+    # its widest gate, and a 1-qubit gate is a block of its own only when no gate of 2..limit
+    # qubits acts on its qubit between the gates wider than the limit around it.
+    for _ in range(60):
+        n = int(rng.integers(1, 9))
+        widths = rng.integers(0, min(n, limit + 2) + 1, size=int(rng.integers(0, 60)))
+        sets = [tuple(int(q) for q in rng.choice(n, int(k), replace=False)) for k in widths]
+        blocks = plan_tile_blocks(sets, limit)
+        _check_plan(sets, blocks, n)
+        for block in blocks:
+            widest = max(len(sets[i]) for i in block)
+            assert _width(block, sets) == widest, f"{limit=} {block=}"
+            if widest > limit or widest == 0:
+                assert len(block) == 1  # a gate wider than the limit (or on no qubit) alone
+            if widest != 1:
+                continue
+            (q,) = {q for i in block for q in sets[i]}
+            segment = [j for j in range(len(sets)) if q in sets[j]]
+            first = block[0]
+            before = [j for j in segment if j < first and len(sets[j]) > limit]
+            after = [j for j in segment if j > first and len(sets[j]) > limit]
+            lo = before[-1] if before else -1
+            hi = after[0] if after else len(sets)
+            joinable = [j for j in segment if lo < j < hi and 2 <= len(sets[j]) <= limit]
+            assert not joinable, f"{limit=}: 1-qubit block {block} could join gate {joinable}"
+
+
+def test_tile_blocks_examples():
+    # 1-qubit gates join the 2-qubit block on their qubit, before or after it; two lone
+    # 1-qubit gates on different qubits stay apart (plan_fusion pairs them: one pass).
+    sets = [(0,), (0, 1), (1,), (1, 0), (2,), (3,)]
+    assert plan_tile_blocks(sets, 2) == [[0, 1, 2, 3], [4], [5]]
+    assert plan_fusion(sets, 2) == [[0, 1, 2, 3], [4, 5]]
+    # A gate wider than the limit is a block alone, after the run waiting on its qubits; a
+    # 1-qubit gate after it waits for the next block on its qubit.
+    assert plan_tile_blocks([(0,), (0, 1, 2), (0,), (0, 1)], 2) == [[0], [1], [2, 3]]
+    # A 2-qubit gate joins a block only when that block is the last on both its qubits.
+    assert plan_tile_blocks([(0, 1), (1, 2), (0, 1)], 2) == [[0], [1], [2]]
+    assert plan_tile_blocks([(0, 1), (2, 3), (1, 0), (2,)], 2) == [[0, 2], [1, 3]]
+    assert plan_tile_blocks([(0,), (), (0,)], 1) == [[1], [0, 2]]
+    assert plan_tile_blocks([], 2) == []
+    with pytest.raises(QsimTopoError, match="max_qubits"):
+        plan_tile_blocks([(0,)], 0)
 
 
 def _ready_after(sets, done):
