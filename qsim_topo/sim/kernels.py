@@ -271,16 +271,21 @@ def apply_tile(
     prepared = []
     xp = array_namespace(tensor)
     for matrix, gate_qubits in gates:
-        qs = check_qubits(gate_qubits, n_qubits)
-        if not inside.issuperset(qs):
+        qs = tuple([int(q) for q in gate_qubits])
+        k = len(qs)
+        # The tile's qubits are valid, so distinct qubits inside it are too (check_qubits
+        # names the problem otherwise); a fused gate's qubits are already ascending.
+        if not (k and inside.issuperset(qs) and len(set(qs)) == k):
+            qs = check_qubits(qs, n_qubits)
             raise QsimTopoError(f"gate on qubits {qs} is not inside the tile {tile}")
         mat = xp.asarray(matrix)
-        if mat.shape != (2 ** len(qs), 2 ** len(qs)):
+        if mat.shape != (1 << k, 1 << k):
             raise QsimTopoError(
-                f"a {len(qs)}-qubit gate needs a ({2 ** len(qs)}, {2 ** len(qs)}) matrix, "
-                f"got {tuple(mat.shape)}"
+                f"a {k}-qubit gate needs a ({1 << k}, {1 << k}) matrix, got {tuple(mat.shape)}"
             )
-        prepared.append(sort_gate_qubits(mat, qs))
+        if k > 1 and list(qs) != sorted(qs):
+            mat, qs = sort_gate_qubits(mat, qs)
+        prepared.append((mat, qs))
     if not prepared:
         return tensor
     if not (

@@ -14,7 +14,7 @@ from qsim_topo.sim import kernels
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.fusion import plan_passes
 from qsim_topo.sim.kernels import apply_tile
-from qsim_topo.sim.numba_kernels import LANE_BYTES, _monomial, lane_bits
+from qsim_topo.sim.numba_kernels import LANE_BYTES, _pack_gates, lane_bits
 from tests.conftest import embed
 
 EXACT = get_engine("exact")
@@ -196,16 +196,44 @@ def _structured_gates(rng, tile):
     return gates
 
 
-def test_monomial_classification():
+def test_packed_gates_layout_and_kinds():
     rng = np.random.default_rng(3)
-    assert _monomial(_monomial_gate(rng, 2, True))[0] == 2
-    kind, src = _monomial(_monomial_gate(rng, 3, False) @ np.diag(np.arange(1, 9)))
-    assert kind in (1, 2) and sorted(src.tolist()) == list(range(8))
-    assert _monomial(np.array([[0, 1], [1, 0]]))[0] == 1
-    assert _monomial(haar_unitary(4, seed=1))[0] == 0
+    perm3 = _monomial_gate(rng, 3, False)
     nearly = np.eye(2, dtype=complex)
     nearly[1, 0] = 1e-300
-    assert _monomial(nearly)[0] == 0
+    tile = (2, 5, 7, 9)
+    gates = [
+        (_monomial_gate(rng, 2, True), (5, 9)),  # diagonal: 2
+        (perm3, (2, 7, 9)),  # a permutation with phases: 1
+        (np.array([[0, 1], [1, 0]], dtype=complex), (7,)),  # a 1-qubit permutation: dense
+        (_monomial_gate(rng, 1, True), (2,)),  # 1-qubit diagonal: 2
+        (haar_unitary(4, seed=1), (2, 5)),  # dense: 0
+        (nearly, (9,)),  # a 1e-300 entry is multiplied in complex128...
+    ]
+    gk, gbits, goff, mats, gkind, gsrc, soff = _pack_gates(gates, tile, np.complex128)
+    assert gk.tolist() == [2, 3, 1, 1, 2, 1]
+    assert gkind.tolist() == [2, 1, 0, 2, 0, 0]
+    local = {q: i for i, q in enumerate(tile)}
+    for g, (matrix, qs) in enumerate(gates):
+        assert gbits[g, : gk[g]].tolist() == [local[q] for q in qs]
+        dim = 2 ** gk[g]
+        np.testing.assert_array_equal(mats[goff[g] : goff[g] + dim * dim], matrix.reshape(-1))
+        if gkind[g]:
+            src = gsrc[soff[g] : soff[g] + dim]
+            assert sorted(src.tolist()) == list(range(dim))
+            assert (matrix[np.arange(dim), src] != 0).all()
+    assert gsrc[soff[1] : soff[1] + 8].tolist() != list(range(8))  # not the identity's
+    # ... and is zero once cast to complex64, where the matrix is then diagonal.
+    single = _pack_gates(gates, tile, np.complex64)
+    assert single[3].dtype == np.complex64 and single[4].tolist() == [2, 1, 0, 2, 0, 2]
+    # Gates all of one width take a shorter path.
+    same = [gates[0], gates[4], (_monomial_gate(rng, 2, False), (7, 9))]
+    gk, gbits, goff, mats, gkind, gsrc, soff = _pack_gates(same, tile, np.complex128)
+    assert gkind.tolist() == [2, 0, 1] and gbits.tolist() == [[1, 3], [0, 1], [2, 3]]
+    assert goff.tolist() == [0, 16, 32] and soff.tolist() == [0, 4, 8]
+    np.testing.assert_array_equal(mats, np.concatenate([m.reshape(-1) for m, _ in same]))
+    assert (same[2][0][np.arange(4), gsrc[8:12]] != 0).all()
+    assert gsrc[:8].tolist() == [0, 1, 2, 3, 0, 0, 0, 0]  # the diagonal's, then unused zeros
 
 
 def _reference(psi, gates, n):
