@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import (
+    CircuitInstruction,
     Clbit,
     ControlFlowOp,
     Gate,
@@ -210,11 +211,16 @@ class Program:
         return any(isinstance(op, (MeasureOp, ResetOp)) for op in self.ops)
 
 
-# Checked matrices of standard gates and UnitaryGates by (gate class, name, width, parameters),
-# shared across conversions so that repeated small circuits do not rebuild and re-check the
-# same matrices. Read-only arrays.
+# Checked matrices of standard gates and UnitaryGates by (width, shape, bytes of the matrix),
+# shared across conversions so that repeated circuits do not re-check the same matrices (the key
+# is the content, so gates of the same matrix share one). Read-only arrays.
 _MATRIX_CACHE: dict[Any, np.ndarray] = {}
 _MATRIX_CACHE_SIZE = 4096
+# CircuitInstruction.matrix and .is_standard_gate() give a standard gate's or a UnitaryGate's
+# matrix without building its Python object, which cost 2 of the ~6 us per instruction.
+_INSTRUCTION_MATRIX = hasattr(CircuitInstruction, "matrix") and hasattr(
+    CircuitInstruction, "is_standard_gate"
+)
 
 
 class _Identity:
@@ -236,20 +242,6 @@ class _Identity:
 class _Loop:
     breaks: list[JumpOp] = field(default_factory=list)
     continues: list[JumpOp] = field(default_factory=list)
-
-
-def _param_repr(params: Sequence[Any]) -> tuple[Any, ...]:
-    out: list[Any] = []
-    for p in params:
-        if isinstance(p, np.ndarray):
-            out.append(("array", p.shape, p.tobytes()))
-        else:
-            try:
-                hash(p)
-                out.append(p)
-            except TypeError:
-                out.append(repr(p))
-    return tuple(out)
 
 
 class _Converter:
@@ -292,20 +284,14 @@ class _Converter:
     def _gate_matrix(self, op: Instruction) -> np.ndarray | None:
         """The matrix of a gate, or None when it should be expanded into its definition."""
         if op.is_parameterized():
-            raise self._fail(
-                f"gate {op.name!r} has unbound parameters {op.params}; bind them with "
-                "assign_parameters before running"
-            )
-        # Standard gates and UnitaryGate are fully described by (type, params): their matrices
-        # are shared across conversions. Any other gate (to_gate() circuits, controlled custom
-        # gates, PauliEvolutionGate...) may hide its content outside params, so it is cached by
-        # object only, within this conversion.
-        shared = getattr(op, "_standard_gate", None) is not None or isinstance(op, UnitaryGate)
-        key: Any = (
-            (type(op), op.name, op.num_qubits, _param_repr(op.params)) if shared else _Identity(op)
-        )
-        cache: dict[Any, np.ndarray] = _MATRIX_CACHE if shared else self._local_cache
-        cached = cache.get(key)
+            raise self._unbound(op.name, op.params)
+        # Standard gates and UnitaryGate are fully described by their matrix: checked once per
+        # matrix, across conversions. Any other gate (to_gate() circuits, controlled custom
+        # gates, PauliEvolutionGate...) is cached by object only, within this conversion.
+        if getattr(op, "_standard_gate", None) is not None or isinstance(op, UnitaryGate):
+            return self._shared_matrix(op.to_matrix(), op.name, op.num_qubits)
+        key = _Identity(op)
+        cached = self._local_cache.get(key)
         if cached is not None:
             return cached
         matrix: np.ndarray | None
@@ -322,19 +308,54 @@ class _Converter:
                 raise self._fail(
                     f"gate {op.name!r} has neither a matrix nor a definition ({exc})"
                 ) from exc
-        if matrix.shape != (2**op.num_qubits, 2**op.num_qubits):
+        self._check_matrix(matrix, op.name, op.num_qubits)
+        if len(self._local_cache) >= _MATRIX_CACHE_SIZE:
+            self._local_cache.clear()
+        matrix.setflags(write=False)
+        self._local_cache[key] = matrix
+        return matrix
+
+    def _instruction_matrix(self, instr: Any, name: str) -> np.ndarray | None:
+        """A standard gate's or UnitaryGate's matrix from the instruction, or None (no matrix).
+
+        See ``_INSTRUCTION_MATRIX``.
+        """
+        if instr.is_parameterized():
+            raise self._unbound(name, instr.params)
+        matrix = instr.matrix
+        if matrix is None:
+            return None
+        return self._shared_matrix(matrix, name, len(instr.qubits))
+
+    def _shared_matrix(self, matrix: Any, name: str, num_qubits: int) -> np.ndarray:
+        """``matrix`` checked, from the shared cache when the same matrix was checked before."""
+        matrix = np.asarray(matrix, dtype=np.complex128)
+        key = (num_qubits, matrix.shape, matrix.tobytes())
+        cached = _MATRIX_CACHE.get(key)
+        if cached is not None:
+            return cached
+        self._check_matrix(matrix, name, num_qubits)
+        if len(_MATRIX_CACHE) >= _MATRIX_CACHE_SIZE:
+            _MATRIX_CACHE.clear()  # bounded; refilled by the circuits that follow
+        matrix.setflags(write=False)  # shared by every program that uses this gate
+        _MATRIX_CACHE[key] = matrix
+        return matrix
+
+    def _check_matrix(self, matrix: np.ndarray, name: str, num_qubits: int) -> None:
+        if matrix.shape != (2**num_qubits, 2**num_qubits):
             raise self._fail(
-                f"gate {op.name!r} on {op.num_qubits} qubits has a matrix of shape {matrix.shape}"
+                f"gate {name!r} on {num_qubits} qubits has a matrix of shape {matrix.shape}"
             )
         try:
-            check_unitary_matrix(matrix, what=f"the matrix of {op.name!r}")
+            check_unitary_matrix(matrix, what=f"the matrix of {name!r}")
         except NotUnitaryError as exc:
             raise self._fail(str(exc)) from exc
-        if len(cache) >= _MATRIX_CACHE_SIZE:
-            cache.clear()  # bounded; refilled by the circuits that follow
-        matrix.setflags(write=False)  # shared by every program that uses this gate
-        cache[key] = matrix
-        return matrix
+
+    def _unbound(self, name: str, params: Any) -> QsimTopoCircuitError:
+        return self._fail(
+            f"gate {name!r} has unbound parameters {params}; bind them with "
+            "assign_parameters before running"
+        )
 
     # ------------------------------------------------------------------ blocks
     def convert(self) -> Program:
@@ -438,6 +459,13 @@ class _Converter:
 
     # ------------------------------------------------------------------ instructions
     def _instruction(self, instr: Any, qmap: dict[Qubit, int], cmap: dict[Clbit, int]) -> None:
+        if _INSTRUCTION_MATRIX:
+            name = instr.name
+            if (name == "unitary" or instr.is_standard_gate()) and name != "global_phase":
+                matrix = self._instruction_matrix(instr, name)
+                if matrix is not None:
+                    self._emit(GateOp(matrix, tuple([qmap[q] for q in instr.qubits]), name))
+                    return
         op = instr.operation
         name = op.name
         if name in _IGNORED:

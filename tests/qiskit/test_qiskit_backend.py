@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister, transpile
-from qiskit.circuit import Instruction, Parameter
+from qiskit.circuit import Gate, Instruction, Parameter
 from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.exceptions import QiskitError
 from qiskit.providers import BackendV2, JobStatus, JobV1
@@ -28,6 +28,7 @@ from qsim_topo.qiskit import (
     save_statevector,
     save_unitary,
 )
+from qsim_topo.qiskit import convert as convert_module
 from qsim_topo.qiskit.backend import runs_inline
 from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.execute import ExecutionResult
@@ -386,6 +387,62 @@ def test_non_unitary_unitary_is_refused(backend):
     qc.append(gate, [0])
     with pytest.raises(QsimTopoCircuitError, match="not unitary"):
         backend.run(qc)
+
+
+class _NamedUnitary(Gate):
+    """A Python gate that only borrows the name of UnitaryGate: defined by a circuit."""
+
+    def __init__(self):
+        super().__init__("unitary", 1, [])
+
+    def _define(self):
+        qc = QuantumCircuit(1)
+        qc.h(0)
+        qc.t(0)
+        self.definition = qc
+
+
+class _BadNamedUnitary(Gate):
+    def __init__(self):
+        super().__init__("unitary", 1, [])
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array([[1, 0], [0, 2]], dtype=complex)
+
+
+@pytest.mark.parametrize("from_instruction", [True, False])
+def test_both_matrix_paths_convert_alike(monkeypatch, from_instruction):
+    # Standard gates and UnitaryGates take their matrices from the instruction (no Python
+    # gate object) where Qiskit offers it; the path through the operation must agree.
+    monkeypatch.setattr(convert_module, "_INSTRUCTION_MATRIX", from_instruction)
+    u = random_unitary(4, seed=3)
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.rz(0.3, 1)
+    qc.cx(0, 2)
+    qc.append(UnitaryGate(u), [2, 1])
+    qc.append(UnitaryGate(u), [0, 1])  # the same matrix again: one checked array
+    qc.append(_NamedUnitary(), [1])  # no matrix of its own: Operator of its definition
+    qc.rz(0.3, 2)
+    program = circuit_to_program(qc)
+    assert [op.name for op in program.ops] == ["h", "rz", "cx"] + ["unitary"] * 3 + ["rz"]
+    assert [op.qubits for op in program.ops] == [(0,), (1,), (0, 2), (2, 1), (0, 1), (1,), (2,)]
+    assert program.ops[3].matrix is program.ops[4].matrix
+    assert program.ops[1].matrix is program.ops[6].matrix
+    assert not program.ops[3].matrix.flags.writeable
+    np.testing.assert_allclose(program.ops[3].matrix, u.data)
+    np.testing.assert_allclose(program.ops[5].matrix, Operator(_NamedUnitary().definition).data)
+    got = QsimTopoBackend().run(qc).result().get_statevector()
+    assert got.equiv(Statevector(qc))
+    bad = QuantumCircuit(1)
+    bad.append(_BadNamedUnitary(), [0])
+    with pytest.raises(QsimTopoCircuitError, match="not unitary"):
+        circuit_to_program(bad)
+    theta = Parameter("t")
+    unbound = QuantumCircuit(1)
+    unbound.rx(theta, 0)
+    with pytest.raises(QsimTopoCircuitError, match="'rx' has unbound parameters"):
+        convert_module._Converter(unbound, "statevector")._instruction(unbound.data[0], {}, {})
 
 
 def test_unsupported_instruction_is_refused(backend):
