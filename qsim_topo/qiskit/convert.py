@@ -320,8 +320,11 @@ class _Converter:
 
         See ``_INSTRUCTION_MATRIX``.
         """
+        # A ParameterExpression parameter, even one with nothing left to bind (``.bind()``
+        # results), gives no matrix here: the operation path decides (the circuit's unbound
+        # parameters were refused before conversion).
         if instr.is_parameterized():
-            raise self._unbound(name, instr.params)
+            return None
         matrix = instr.matrix
         if matrix is None:
             return None
@@ -337,6 +340,7 @@ class _Converter:
         self._check_matrix(matrix, name, num_qubits)
         if len(_MATRIX_CACHE) >= _MATRIX_CACHE_SIZE:
             _MATRIX_CACHE.clear()  # bounded; refilled by the circuits that follow
+        matrix = matrix.copy()  # may be the gate's own array (UnitaryGate.to_matrix())
         matrix.setflags(write=False)  # shared by every program that uses this gate
         _MATRIX_CACHE[key] = matrix
         return matrix

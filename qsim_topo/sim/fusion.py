@@ -12,6 +12,10 @@ of B left out are closed (emitted). Open blocks on disjoint qubits commute, so m
 exact, and a block is emitted before any later block that shares a qubit with it, so the
 emitted order is a valid order of the circuit.
 
+For the cache-blocked CPU pass, where a block costs its arithmetic rather than a pass,
+:func:`plan_tile_blocks` plans blocks of at most 2 qubits and :func:`plan_passes` groups them
+into tiles, each one pass over the state.
+
 Block matrices are composed through a matmul engine (the same rule as every other product of
 the package): ``M = G_m ... G_1`` on the block's qubits, each gate embedded in the block's
 space exactly (identity (x) G with its index bits permuted) and multiplied on by the engine.
@@ -90,8 +94,9 @@ def plan_fusion(
         qubit_sets: the qubits of each gate, in circuit order.
         max_qubits: the widest block allowed (>= 1). A gate wider than this is a block alone.
         cost: relative time of one pass of a block of k qubits. The default,
-            :func:`block_cost`, is that of a dense block (the tiles of the cache-blocked
-            pass, whose gates stay separate, are planned by :func:`plan_passes`).
+            :func:`block_cost`, is that of a dense block (the blocks and tiles of the
+            cache-blocked pass are planned by :func:`plan_tile_blocks` and
+            :func:`plan_passes`).
 
     Returns:
         Lists of gate indices; each list is applied in its own order, the lists in order.
@@ -178,8 +183,9 @@ def plan_tile_blocks(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> li
     """Group gate indices into blocks of at most ``max_qubits`` qubits for the tile pass.
 
     Inside a cache-blocked tile (:func:`plan_passes`) a block costs its arithmetic, 2^k
-    multiply-adds per amplitude for k qubits, not a pass over the state; so a block never
-    grows wider than its gates, and gates join one only when that adds no arithmetic:
+    multiply-adds per amplitude for a dense k-qubit block, not a pass over the state; so a
+    block never grows wider than its gates, and gates join one only when that adds no
+    arithmetic to a dense block:
 
     - a gate of at most ``max_qubits`` qubits joins the last block on its qubits when that
       block is the last on every one of them and holds all of them (a 1-qubit gate after a
@@ -195,7 +201,12 @@ def plan_tile_blocks(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> li
 
     Unlike :func:`plan_fusion` (whose cost is a pass per block), two 1-qubit gates on
     different qubits are never paired: the pair would cost what the two cost and would no
-    longer fit into the 2-qubit blocks that follow. One scan, O(1) per gate.
+    longer fit into the 2-qubit blocks that follow. One scan, O(k) per k-qubit gate.
+
+    The plan sees qubits, not matrices: a 1-qubit gate folded into a diagonal or permutation
+    gate (CX, CZ, CP, SWAP, which the tile pass applies at about one multiply per amplitude)
+    makes a dense block that costs more than the two apart (a 12-qubit QFT: 99 against 90
+    multiply-adds per amplitude in all; :func:`plan_fusion` gives the same blocks there).
 
     Args:
         qubit_sets: the qubits of each gate (distinct within a gate), in circuit order.

@@ -415,20 +415,41 @@ def test_both_matrix_paths_convert_alike(monkeypatch, from_instruction):
     # Standard gates and UnitaryGates take their matrices from the instruction (no Python
     # gate object) where Qiskit offers it; the path through the operation must agree.
     monkeypatch.setattr(convert_module, "_INSTRUCTION_MATRIX", from_instruction)
+    taken = []
+    original = convert_module._Converter._instruction_matrix
+
+    def spy(self, instr, name):
+        matrix = original(self, instr, name)
+        taken.append(matrix is not None)
+        return matrix
+
+    monkeypatch.setattr(convert_module._Converter, "_instruction_matrix", spy)
     u = random_unitary(4, seed=3)
     qc = QuantumCircuit(3)
     qc.h(0)
-    qc.rz(0.3, 1)
+    qc.rz(0.5, 1)
     qc.cx(0, 2)
     qc.append(UnitaryGate(u), [2, 1])
     qc.append(UnitaryGate(u), [0, 1])  # the same matrix again: one checked array
     qc.append(_NamedUnitary(), [1])  # no matrix of its own: Operator of its definition
-    qc.rz(0.3, 2)
+    qc.rz(0.5, 2)
+    a = Parameter("a")
+    qc.rz((a + 1).bind({a: -0.5}), 0)  # an expression with nothing left to bind
+    owned = u.data.copy()
+    qc.append(UnitaryGate(owned), [1, 2])
     program = circuit_to_program(qc)
-    assert [op.name for op in program.ops] == ["h", "rz", "cx"] + ["unitary"] * 3 + ["rz"]
-    assert [op.qubits for op in program.ops] == [(0,), (1,), (0, 2), (2, 1), (0, 1), (1,), (2,)]
-    assert program.ops[3].matrix is program.ops[4].matrix
-    assert program.ops[1].matrix is program.ops[6].matrix
+    names = ["h", "rz", "cx"] + ["unitary"] * 3 + ["rz", "rz", "unitary"]
+    assert [op.name for op in program.ops] == names
+    assert [op.qubits for op in program.ops] == [
+        (0,), (1,), (0, 2), (2, 1), (0, 1), (1,), (2,), (0,), (1, 2)
+    ]
+    assert program.ops[3].matrix is program.ops[4].matrix is program.ops[8].matrix
+    assert program.ops[1].matrix is program.ops[6].matrix is program.ops[7].matrix
+    assert owned.flags.writeable  # the user's array is not the cached, read-only one
+    # The instruction path took the standard gates and UnitaryGates (not the bound
+    # expression, nor the Python gate named 'unitary', which has no matrix of its own).
+    expected = [True] * 5 + [False, True, False, True]
+    assert taken == (expected if from_instruction else [])
     assert not program.ops[3].matrix.flags.writeable
     np.testing.assert_allclose(program.ops[3].matrix, u.data)
     np.testing.assert_allclose(program.ops[5].matrix, Operator(_NamedUnitary().definition).data)
