@@ -17,8 +17,9 @@ whose qubits all lie in one tile of ``kt`` qubits, in one read and one write of 
 Each parallel task copies a tile (the 2^kt amplitudes of its group times ``2^w`` "lane"
 indices: 1 MiB at the default 10 qubits, at most ``MAX_TILE_BYTES``, about the core's L2
 cache) into split real and imaginary arrays,
-applies every gate to it there (1- and 2-qubit gates unrolled, with the lanes as the
-vectorised inner loop; wider gates by a generic loop), and writes it back. A 2-qubit gate then
+applies every gate to it there (1- and 2-qubit gates unrolled, the vectorised inner loop
+running over the lanes of all the consecutive rows below the gate's lowest bit; wider gates by
+a generic loop over the lanes of one group of rows), and writes it back. A 2-qubit gate then
 costs its 4 complex multiply-adds per amplitude and no memory traffic, where a dense fused
 block of k qubits costs 2^k of them per amplitude (benchmarks/RESULTS.md).
 """
