@@ -115,6 +115,12 @@ def inplace_workspace_bytes(itemsize: int, k: int, chunk_bytes: int = DEFAULT_CH
     return 3 * chunk + 2 * itemsize * 4**k
 
 
+# Flat indices of a 4x4 matrix with its two index bits exchanged in rows and columns:
+# entry (i, j) of the result is entry (p[i], p[j]), p = the bit swap 0 2 1 3.
+_BIT_SWAP = np.array([0, 2, 1, 3])
+_SWAP_2Q = (4 * _BIT_SWAP[:, None] + _BIT_SWAP[None, :]).reshape(-1)
+
+
 def sort_gate_qubits(matrix: Any, qubits: Sequence[int]) -> tuple[Any, tuple[int, ...]]:
     """The same operator with its qubits in ascending order: ``(matrix', sorted(qubits))``.
 
@@ -123,6 +129,13 @@ def sort_gate_qubits(matrix: Any, qubits: Sequence[int]) -> tuple[Any, tuple[int
     Returns ``matrix`` itself when the qubits are already ascending.
     """
     qs = [int(q) for q in qubits]
+    if len(qs) == 2 and matrix.shape == (4, 4):  # every SU(4) of a QV circuit: 1 us, not 4
+        if qs[0] <= qs[1]:
+            return matrix, (qs[0], qs[1])
+        swap = _SWAP_2Q
+        if not isinstance(matrix, np.ndarray):
+            swap = array_namespace(matrix).asarray(_SWAP_2Q)
+        return matrix.reshape(-1)[swap].reshape(4, 4), (qs[1], qs[0])
     order = sorted(range(len(qs)), key=qs.__getitem__)
     if order == list(range(len(qs))):
         return matrix, tuple(qs)

@@ -138,6 +138,17 @@ def test_sort_gate_qubits_is_the_same_operator(rng):
     np.testing.assert_allclose(embed(sorted_matrix, qs, 5), embed(matrix, (4, 0, 2), 5))
 
 
+@pytest.mark.parametrize("qubits", [(3, 1), (1, 3), (0, 4)])
+def test_sort_gate_qubits_two_qubit_shortcut(qubits):
+    matrix = haar_unitary(4, seed=5)
+    sorted_matrix, qs = sort_gate_qubits(matrix, qubits)
+    assert qs == tuple(sorted(qubits))
+    assert sorted_matrix.shape == (4, 4) and sorted_matrix.flags.c_contiguous
+    np.testing.assert_array_equal(embed(sorted_matrix, qs, 5), embed(matrix, qubits, 5))
+    if list(qubits) == sorted(qubits):
+        assert sorted_matrix is matrix  # nothing to reorder: no copy
+
+
 def test_refuses_approximate_engine_and_bad_tensors():
     state = np.zeros(8, dtype=complex)
     with pytest.raises(QsimTopoError, match="approximate"):
