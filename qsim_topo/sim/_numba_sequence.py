@@ -353,7 +353,7 @@ def gate_monomial(
                 xi[ro, b] = pr * ti[sj, b] + pi * tr[sj, b]
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True)
 def bit_sums(bits: Any, amp_of_bit: Any, slot_of_bit: Any) -> Any:
     """Amplitude and slot offsets of every combination of the run bits ``bits``."""
     amp = np.zeros(np.int64(1) << bits.size, np.int64)
@@ -366,7 +366,11 @@ def bit_sums(bits: Any, amp_of_bit: Any, slot_of_bit: Any) -> Any:
     return amp, slot
 
 
-@njit(nogil=True, cache=True)
+# bit_sums and copy_blocks are compiled into apply_sequence, whose on-disk cache holds them;
+# caching them on their own too only served direct calls from Python (the tests), and one such
+# call, returning arrays, failed once in a full test run on a cache written by other processes
+# ("NRT_adapt_ndarray_to_python: descr is NULL"; not reproduced since).
+@njit(nogil=True)
 def copy_blocks(run_bits: Any, slot_of_bit: Any, lanes: Any) -> Any:
     """Offset tables of the copy of a run of ``2^run_bits`` amplitudes to its tile slots.
 
