@@ -139,7 +139,7 @@ def test_sort_gate_qubits_is_the_same_operator(rng):
 
 
 @pytest.mark.parametrize("qubits", [(3, 1), (1, 3), (0, 4)])
-def test_sort_gate_qubits_two_qubit_shortcut(qubits):
+def test_sort_gate_qubits_two_qubits_is_an_exact_permutation(qubits):
     matrix = haar_unitary(4, seed=5)
     sorted_matrix, qs = sort_gate_qubits(matrix, qubits)
     assert qs == tuple(sorted(qubits))
@@ -147,6 +147,11 @@ def test_sort_gate_qubits_two_qubit_shortcut(qubits):
     np.testing.assert_array_equal(embed(sorted_matrix, qs, 5), embed(matrix, qubits, 5))
     if list(qubits) == sorted(qubits):
         assert sorted_matrix is matrix  # nothing to reorder: no copy
+
+
+def test_sort_gate_qubits_refuses_a_matrix_of_the_wrong_size():
+    with pytest.raises(ValueError, match=r"2-qubit gate needs a \(4, 4\) matrix"):
+        sort_gate_qubits(haar_unitary(8, seed=1), (3, 1))
 
 
 def test_refuses_approximate_engine_and_bad_tensors():
