@@ -450,10 +450,10 @@ class CheckedEngine:
         self.count_product(m, k, n * batch)
         return out
 
-    def count_product(self, m: int, k: int, n: int) -> None:
-        """Count one (m, k) @ (k, n) product in ``calls`` and the flop totals."""
-        self.calls += 1
-        work = float(m) * k * n
+    def count_product(self, m: int, k: int, n: int, times: int = 1) -> None:
+        """Count ``times`` (m, k) @ (k, n) products in ``calls`` and the flop totals."""
+        self.calls += times
+        work = float(m) * k * n * times
         if work:  # an empty product has no work and no meaningful fraction
             self.exact_flops += work
             self.engine_flops += work * self.flops_fraction(m, k, n)

@@ -139,6 +139,11 @@ def test_checked_engine_counts_and_weights_flops(rng, scaled_registered):
     assert checked.calls == 2
     assert checked.exact_flops == 2 * 4 * 6 * 3
     assert checked.total_flops_fraction == pytest.approx(0.25)
+    # Products a kernel computed on the engine's behalf, several of one shape at once.
+    checked.count_product(2, 2, 5, 3)
+    assert checked.calls == 5
+    assert checked.exact_flops == 2 * 4 * 6 * 3 + 3 * 2 * 2 * 5
+    assert checked.total_flops_fraction == pytest.approx(0.25)
 
 
 class _Broken(EngineBase):
