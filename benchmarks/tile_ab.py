@@ -58,7 +58,15 @@ def load_base(rev: str, folder: Path) -> Any:
 def run_tiles(kernel: Any, tiles: list[Any], n: int, dtype: Any) -> tuple[float, np.ndarray]:
     """Seconds for all tiles from |0...0> with ``kernel.apply_sequence``, and the state."""
     saved = current.apply_sequence
-    current.apply_sequence = kernel.apply_sequence  # apply_sequence_numba looks it up per call
+    replacement = kernel.apply_sequence
+    wanted = replacement.py_func.__code__.co_argcount
+    if wanted < saved.py_func.__code__.co_argcount:
+        # An older kernel of fewer parameters (before zero_mask, which is 0 here): the leading
+        # ones.
+        def replacement(*args: Any, _kernel: Any = kernel.apply_sequence) -> None:
+            _kernel(*args[:wanted])
+
+    current.apply_sequence = replacement  # apply_sequence_numba looks it up per call
     try:
         state = np.zeros(2**n, dtype=dtype)
         state[0] = 1

@@ -223,6 +223,9 @@ class _Branch:
     shots: np.ndarray  # int64 shot indices
     phase: complex = 1.0 + 0.0j
     splits: int = 0
+    # Bit q set: qubit q is still |0> in `tensor` (no gate, measurement or reset has acted on
+    # it since |0...0>), so the tile pass may skip the rows it keeps zero.
+    zero_mask: int = 0
 
 
 class _Executor:
@@ -323,13 +326,19 @@ class _Executor:
             matrix = matrix * br.phase
             br.phase = 1.0 + 0.0j
         br.tensor = apply_ops(self.engine, br.tensor, matrix, qubits, self.n)
+        for q in qubits:
+            br.zero_mask &= ~(1 << q)
 
     def _apply_tile(self, br: _Branch, op: TileOp) -> None:
         gates = [(g.matrix, g.qubits) for g in op.gates]
         if br.phase != 1.0:
             gates[0] = (gates[0][0] * br.phase, gates[0][1])
             br.phase = 1.0 + 0.0j
-        br.tensor = apply_tile(self.engine, br.tensor, gates, op.qubits, self.n)
+        br.tensor = apply_tile(
+            self.engine, br.tensor, gates, op.qubits, self.n, zero_mask=br.zero_mask
+        )
+        for q in op.qubits:
+            br.zero_mask &= ~(1 << q)
 
     def _flush_phase(self, br: _Branch) -> None:
         """Multiply a pending global phase into the state: a scalar, not a matrix product."""
@@ -340,6 +349,8 @@ class _Executor:
     def run(self) -> ExecutionResult:
         start = time.perf_counter()
         root = _Branch(0, self._initial(), ClassicalState(), np.arange(self.shots, dtype=np.int64))
+        if self.program.method != "unitary":
+            root.zero_mask = (1 << self.n) - 1  # |0...0>
         stack = [root]
         while stack:
             br = stack.pop()
@@ -437,7 +448,9 @@ class _Executor:
                 proj[0, 1] = scale  # |0><1|: project on 1, then flip to 0
             else:
                 proj[outcome, outcome] = scale
-            child = _Branch(br.pc, tensor, br.state, shots, br.phase, br.splits + 1)
+            child = _Branch(
+                br.pc, tensor, br.state, shots, br.phase, br.splits + 1, br.zero_mask
+            )
             if len(outcomes) > 1:
                 child.state = br.state.copy()
             self._apply(child, proj, (qubit,))
@@ -448,6 +461,7 @@ class _Executor:
         first = children[0]
         br.tensor, br.state = first.tensor, first.state
         br.shots, br.phase = first.shots, first.phase
+        br.zero_mask = first.zero_mask
         if len(children) > 1:
             br.splits += 1
             stack.append(children[1])

@@ -512,11 +512,14 @@ def apply_sequence(
     gsrc: Any,
     soff: Any,
     max_chunks: Any,
+    zero_mask: Any,
 ) -> None:
     # sv: flat real view (2N) of the complex state; pos: ascending tile bit positions;
     # gate g: gk[g] qubits on local tile bits gbits[g, :gk[g]] (ascending), its matrix
     # row-major in mats[goff[g]:goff[g] + 4**gk[g]]; gkind[g]: 0 dense, 1 monomial (row j's
-    # nonzero in column gsrc[soff[g] + j]), 2 diagonal.
+    # nonzero in column gsrc[soff[g] + j]), 2 diagonal. zero_mask: flat-index bits known to
+    # be 0 wherever the state is nonzero; a tile whose fixed bits set one of them is all zeros
+    # and stays so under any gate (they are linear): it is neither read nor written.
     kt = pos.size
     dim = np.int64(1) << kt
     lanepos = np.empty(wbits, np.int64)  # the wbits lowest positions outside the tile
@@ -589,6 +592,8 @@ def apply_sequence(
             base = np.int64(t)
             for i in range(fixed.size):
                 base = insert_zero(base, fixed[i])
+            if base & zero_mask:
+                continue
             move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, blk, True)
             for g in range(gk.size):
                 k = gk[g]

@@ -263,6 +263,8 @@ def apply_tile(
     gates: Sequence[tuple[Any, Sequence[int]]],
     qubits: Sequence[int],
     n_qubits: int,
+    *,
+    zero_mask: int = 0,
 ) -> Any:
     """Overwrite ``tensor`` with ``G_m ... G_1 @ tensor``: the gates all act inside ``qubits``.
 
@@ -279,6 +281,10 @@ def apply_tile(
             bit j on ``gate_qubits[j]``, every gate qubit in ``qubits``.
         qubits: the tile, distinct qubits in 0..n-1.
         n_qubits: n.
+        zero_mask: bit q set when the caller knows qubit q is |0> (every row whose index has
+            bit q set is exactly zero, e.g. no gate has acted on q since |0...0>): the
+            compiled pass then skips the tiles holding only such rows, which the gates leave
+            zero. 0 (the default): nothing is assumed. The per-gate paths ignore it.
 
     Returns:
         ``tensor``.
@@ -324,7 +330,7 @@ def apply_tile(
     cols = 1 if tensor.ndim == 1 else int(tensor.shape[1])
     if cols & (cols - 1):
         raise QsimTopoError(f"apply_tile needs a power-of-two column count, got {cols}")
-    apply_sequence_numba(engine, tensor, prepared, tuple(sorted(tile)), cols)
+    apply_sequence_numba(engine, tensor, prepared, tuple(sorted(tile)), cols, zero_mask)
     return tensor
 
 

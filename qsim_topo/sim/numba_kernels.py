@@ -241,6 +241,7 @@ def apply_sequence_numba(
     gates: Sequence[tuple[Any, tuple[int, ...]]],
     qubits: tuple[int, ...],
     cols: int,
+    zero_mask: int = 0,
 ) -> None:
     """Overwrite the numpy ``tensor`` with ``G_m ... G_1 @ tensor`` in one cache-blocked pass.
 
@@ -252,6 +253,10 @@ def apply_sequence_numba(
             j on ``gate_qubits[j]`` (ascending, a subset of ``qubits``).
         qubits: the tile: ascending qubits, at most n of them.
         cols: the number of columns (a power of two; 1 for a state).
+        zero_mask: bit q set when the caller knows that qubit q is |0>: every row of
+            ``tensor`` whose index has bit q set is exactly zero. Tiles made only of such rows
+            are skipped (a gate keeps them zero); 0 (the default) skips nothing. A wrong mask
+            gives a wrong state.
 
     Peak extra memory per thread: one tile (``2^len(qubits)`` rows of :func:`lane_bits`
     lanes, at most ``MAX_TILE_BYTES`` while ``2^len(qubits)`` amplitudes fit in it: callers
@@ -275,9 +280,21 @@ def apply_sequence_numba(
         wbits -= 1
     chunks = 8 * threads  # per-chunk scratch; 8 per thread for balance
     apply_sequence(
-        tensor.reshape(-1).view(real), pos, wbits, gk, gbits, goff, mats, gkind, gsrc, soff, chunks
+        tensor.reshape(-1).view(real),
+        pos,
+        wbits,
+        gk,
+        gbits,
+        goff,
+        mats,
+        gkind,
+        gsrc,
+        soff,
+        chunks,
+        zero_mask << shift,  # row bit q is bit q + shift of the flat index
     )
     count = getattr(engine, "count_product", None)
     if count is not None:
-        for g in gk.tolist():
-            count(2**g, 2**g, tensor.size >> g)
+        widths = gk.tolist()
+        for g in set(widths):
+            count(2**g, 2**g, tensor.size >> g, widths.count(g))
