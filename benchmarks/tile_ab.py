@@ -4,7 +4,9 @@ A/B in one process: the compiled kernels of ``qsim_topo/sim/_numba_sequence.py``
 (read with ``git show``) and in the working tree run the same tiles, alternating, on the same
 circuits (vs_peers.py's families, fused and planned once by the working tree's planner). Only
 the tile passes are timed (no conversion, planning or Qiskit result), so a kernel change is
-measured without the noise of the rest of a run. The states of both are compared: a
+measured without the noise of the rest of a run. Each side gets the executor's
+``zero_mask`` (the qubits no earlier tile held); a base kernel from before that parameter
+ignores it and runs every tile. The states of both are compared: a
 kernel change that keeps the arithmetic must give identical amplitudes, any other the same
 state within the dtype's rounding.
 
@@ -70,9 +72,12 @@ def run_tiles(kernel: Any, tiles: list[Any], n: int, dtype: Any) -> tuple[float,
     try:
         state = np.zeros(2**n, dtype=dtype)
         state[0] = 1
+        zero_mask = (1 << n) - 1  # as the executor: the qubits no tile has held yet are |0>
         start = time.perf_counter()
         for gates, qubits in tiles:
-            nk.apply_sequence_numba(None, state, gates, qubits, 1)
+            nk.apply_sequence_numba(None, state, gates, qubits, 1, zero_mask)
+            for q in qubits:
+                zero_mask &= ~(1 << q)
         return time.perf_counter() - start, state
     finally:
         current.apply_sequence = saved

@@ -21,7 +21,11 @@ applies every gate to it there (1- and 2-qubit gates unrolled, the vectorised in
 running over the lanes of all the consecutive rows below the gate's lowest bit; wider gates by
 a generic loop over the lanes of one group of rows), and writes it back. A 2-qubit gate then
 costs its 4 complex multiply-adds per amplitude and no memory traffic, where a dense fused
-block of k qubits costs 2^k of them per amplitude (benchmarks/RESULTS.md).
+block of k qubits costs 2^k of them per amplitude (benchmarks/RESULTS.md). A caller that knows
+some qubits are still |0> (the Qiskit executor, from |0...0> until a gate, measurement or reset
+touches them) passes them as ``zero_mask``: the tiles holding only amplitudes that those qubits
+keep zero are neither read nor written (the first passes of a circuit from |0...0> touch a
+fraction of the state; the states are bit for bit the same).
 """
 
 from __future__ import annotations
