@@ -451,7 +451,11 @@ class CheckedEngine:
         return out
 
     def count_product(self, m: int, k: int, n: int, times: int = 1) -> None:
-        """Count ``times`` (m, k) @ (k, n) products in ``calls`` and the flop totals."""
+        """Count ``times`` (m, k) @ (k, n) products in ``calls`` and the flop totals.
+
+        A kernel calling this on the engine's behalf counts the nominal work of its products,
+        including any part it could skip (zeros it knew would stay zero).
+        """
         self.calls += times
         work = float(m) * k * n * times
         if work:  # an empty product has no work and no meaningful fraction

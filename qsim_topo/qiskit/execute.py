@@ -223,8 +223,9 @@ class _Branch:
     shots: np.ndarray  # int64 shot indices
     phase: complex = 1.0 + 0.0j
     splits: int = 0
-    # Bit q set: qubit q is still |0> in `tensor` (no gate, measurement or reset has acted on
-    # it since |0...0>), so the tile pass may skip the rows it keeps zero.
+    # Bit q set: every amplitude of `tensor` whose index has bit q set is exactly zero (qubit
+    # q is |0>: no gate has acted on it since |0...0>, or a projection put it there), so the
+    # tile pass may skip the rows it keeps zero.
     zero_mask: int = 0
 
 
@@ -425,6 +426,7 @@ class _Executor:
             # of a qubit in |0>, a re-measurement); only the classical bit is written.
             if p1 == 1.0 and clbit is None:
                 self._apply(br, np.array([[0, 1], [0, 0]], dtype=np.complex128), (qubit,))
+                self._projected_to_zero(br, qubit)
             elif clbit is not None:
                 br.state.set_bit(clbit, int(p1))
             return
@@ -454,6 +456,8 @@ class _Executor:
             if len(outcomes) > 1:
                 child.state = br.state.copy()
             self._apply(child, proj, (qubit,))
+            if clbit is None or outcome == 0:
+                self._projected_to_zero(child, qubit)
             if clbit is not None:
                 child.state.set_bit(clbit, outcome)
             children.append(child)
@@ -465,6 +469,16 @@ class _Executor:
         if len(children) > 1:
             br.splits += 1
             stack.append(children[1])
+
+    def _projected_to_zero(self, br: _Branch, qubit: int) -> None:
+        """``qubit`` was just projected on |0> (a reset, or a measurement of 0) by `_apply`.
+
+        The projection's row for bit 1 is zero, so an exact product wrote exact zeros there
+        (from a finite state, which `_measure` checked): the qubit is |0> again in the mask.
+        An approximate engine's product promises no such zeros.
+        """
+        if self.engine.exact:
+            br.zero_mask |= 1 << qubit
 
     def _save(self, br: _Branch, op: SaveOp) -> None:
         name = self.program.name

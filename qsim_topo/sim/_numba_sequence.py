@@ -518,8 +518,7 @@ def apply_sequence(
     # gate g: gk[g] qubits on local tile bits gbits[g, :gk[g]] (ascending), its matrix
     # row-major in mats[goff[g]:goff[g] + 4**gk[g]]; gkind[g]: 0 dense, 1 monomial (row j's
     # nonzero in column gsrc[soff[g] + j]), 2 diagonal. zero_mask: flat-index bits known to
-    # be 0 wherever the state is nonzero; a tile whose fixed bits set one of them is all zeros
-    # and stays so under any gate (they are linear): it is neither read nor written.
+    # be 0 wherever the state is nonzero (see `live` below).
     kt = pos.size
     dim = np.int64(1) << kt
     lanepos = np.empty(wbits, np.int64)  # the wbits lowest positions outside the tile
@@ -579,7 +578,26 @@ def apply_sequence(
     kmax = 1
     for g in range(gk.size):
         kmax = max(kmax, gk[g])
-    tiles = (sv.shape[0] // 2) >> (kt + wbits)
+    # A tile is fixed by the index bits that are neither its rows nor its lanes. One that sets
+    # a bit of zero_mask holds only zeros, which the gates (linear) keep: it is neither read
+    # nor written. Only the others are enumerated (a zero inserted at those bits too), so the
+    # chunks below split the tiles that remain evenly over the threads.
+    total_bits = 0
+    while (np.int64(1) << total_bits) < sv.shape[0] // 2:
+        total_bits += 1
+    n_dead = 0
+    for p in range(total_bits):
+        if (zero_mask >> p) & 1 and not np.any(fixed == p):
+            n_dead += 1
+    live = np.empty(fixed.size + n_dead, np.int64)
+    live[: fixed.size] = fixed
+    j = fixed.size
+    for p in range(total_bits):
+        if (zero_mask >> p) & 1 and not np.any(fixed == p):
+            live[j] = p
+            j += 1
+    live = np.sort(live)
+    tiles = (sv.shape[0] // 2) >> (kt + wbits + n_dead)
     # A few chunks of consecutive tiles per thread: the scratch arrays are allocated once per
     # chunk, not once per tile (narrow tiles are small and many).
     chunks = max(1, min(tiles, max_chunks))
@@ -590,10 +608,8 @@ def apply_sequence(
         ti = np.empty((1 << kmax, lanes), sv.dtype)
         for t in range(tiles * ch // chunks, tiles * (ch + 1) // chunks):
             base = np.int64(t)
-            for i in range(fixed.size):
-                base = insert_zero(base, fixed[i])
-            if base & zero_mask:
-                continue
+            for i in range(live.size):
+                base = insert_zero(base, live[i])
             move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, blk, True)
             for g in range(gk.size):
                 k = gk[g]

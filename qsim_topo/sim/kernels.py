@@ -284,15 +284,26 @@ def apply_tile(
         zero_mask: bit q set when the caller knows qubit q is |0> (every row whose index has
             bit q set is exactly zero, e.g. no gate has acted on q since |0...0>): the
             compiled pass then skips the tiles holding only such rows, which the gates leave
-            zero. 0 (the default): nothing is assumed. The per-gate paths ignore it.
+            zero (a skipped +0.0 stays +0.0 where a product could have given -0.0; the
+            values are the same). 0 (the default): nothing is assumed. The per-gate paths
+            ignore it. A wrong mask gives a wrong state.
 
     Returns:
         ``tensor``.
 
     Raises:
-        QsimTopoError: bad qubits, a gate outside the tile, shapes, an approximate engine.
+        QsimTopoError: bad qubits, a gate outside the tile, shapes, an approximate engine, a
+            ``zero_mask`` that is not a mask of the n qubits.
     """
     tile = check_qubits(qubits, n_qubits)
+    if (
+        isinstance(zero_mask, bool)
+        or not isinstance(zero_mask, (int, np.integer))
+        or not 0 <= zero_mask < 1 << n_qubits
+    ):
+        raise QsimTopoError(
+            f"zero_mask must be an integer bit mask of the {n_qubits} qubits, got {zero_mask!r}"
+        )
     inside = set(tile)
     prepared = []
     xp = array_namespace(tensor)
@@ -330,7 +341,7 @@ def apply_tile(
     cols = 1 if tensor.ndim == 1 else int(tensor.shape[1])
     if cols & (cols - 1):
         raise QsimTopoError(f"apply_tile needs a power-of-two column count, got {cols}")
-    apply_sequence_numba(engine, tensor, prepared, tuple(sorted(tile)), cols, zero_mask)
+    apply_sequence_numba(engine, tensor, prepared, tuple(sorted(tile)), cols, int(zero_mask))
     return tensor
 
 

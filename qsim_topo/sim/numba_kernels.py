@@ -25,7 +25,8 @@ block of k qubits costs 2^k of them per amplitude (benchmarks/RESULTS.md). A cal
 some qubits are still |0> (the Qiskit executor, from |0...0> until a gate, measurement or reset
 touches them) passes them as ``zero_mask``: the tiles holding only amplitudes that those qubits
 keep zero are neither read nor written (the first passes of a circuit from |0...0> touch a
-fraction of the state; the states are bit for bit the same).
+fraction of the state; the values are the same, though a skipped zero stays +0.0 where a
+product could have written -0.0).
 """
 
 from __future__ import annotations
@@ -260,7 +261,8 @@ def apply_sequence_numba(
         zero_mask: bit q set when the caller knows that qubit q is |0>: every row of
             ``tensor`` whose index has bit q set is exactly zero. Tiles made only of such rows
             are skipped (a gate keeps them zero); 0 (the default) skips nothing. A wrong mask
-            gives a wrong state.
+            gives a wrong state. The products are counted in full either way (the nominal
+            work of the gates).
 
     Peak extra memory per thread: one tile (``2^len(qubits)`` rows of :func:`lane_bits`
     lanes, at most ``MAX_TILE_BYTES`` while ``2^len(qubits)`` amplitudes fit in it: callers

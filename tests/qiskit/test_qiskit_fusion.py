@@ -372,3 +372,113 @@ def test_execute_refuses_a_bad_blocking_qubits(bad):
     program = circuit_to_program(qc)
     with pytest.raises(QsimTopoCircuitError, match="blocking_qubits"):
         execute(program, get_engine("exact"), shots=1, blocking_qubits=bad)
+
+
+def _mask_spy(monkeypatch):
+    """Wrap the executor's apply_tile: check its zero_mask against the state on every call.
+
+    Returns the list of ``(tile qubits, zero_mask)`` per call; a masked row that is not
+    exactly zero fails the test at once.
+    """
+    from qsim_topo.qiskit import execute as execute_module
+
+    calls = []
+    original = execute_module.apply_tile
+
+    def spy(engine, tensor, gates, qubits, n, *, zero_mask=0):
+        rows = np.asarray(tensor).reshape(2**n, -1)
+        index = np.arange(2**n)
+        for q in range(n):
+            if zero_mask >> q & 1:
+                assert not rows[(index >> q) & 1 == 1].any(), f"qubit {q} is masked, not |0>"
+        calls.append((tuple(qubits), zero_mask))
+        return original(engine, tensor, gates, qubits, n, zero_mask=zero_mask)
+
+    monkeypatch.setattr(execute_module, "apply_tile", spy)
+    return calls
+
+
+def _dynamic_untouched(n: int, seed: int) -> QuantumCircuit:
+    """Control flow, measurements and resets around qubits that nothing has touched yet."""
+    from qsim_topo.layers import haar_unitary
+
+    rng = np.random.default_rng(seed)
+    qc = QuantumCircuit(n, 6)
+    qc.global_phase = 0.3
+    touched = list(range(int(rng.integers(2, n // 2))))
+    for _ in range(4):
+        a, b = rng.choice(touched, 2, replace=False)
+        qc.unitary(haar_unitary(4, seed=rng), [int(a), int(b)])
+    qc.measure(touched[0], 0)  # splits the shots
+    qc.measure(n - 1, 1)  # untouched: a certain 0
+    qc.reset(n - 2)  # untouched: dropped by the conversion
+    with qc.if_test((qc.clbits[0], 1)) as orelse:
+        qc.x(n - 3)
+        qc.ccx(touched[1], n - 3, n - 4)  # wider than a 2-qubit tile: applied on its own
+    with orelse:
+        qc.h(n - 5)
+    qc.h(n - 1)
+    with qc.while_loop((qc.clbits[2], 0)):
+        qc.h(n - 6)
+        qc.measure(n - 6, 2)
+    with qc.for_loop(range(2)):
+        qc.cx(n - 6, n - 7)
+    qc.reset(n - 3)  # touched in one branch: |0> again in both
+    with qc.switch(qc.clbits[1]) as case:
+        with case(0):
+            qc.rx(0.4, n - 8)
+        with case(case.DEFAULT):
+            qc.ry(0.4, n - 9)
+    for _ in range(3):
+        a, b = rng.choice(n, 2, replace=False)
+        qc.unitary(haar_unitary(4, seed=rng), [int(a), int(b)])
+    qc.measure(range(4), range(2, 6))
+    return qc
+
+
+@pytest.mark.skipif(not kernels.blocking_available("cpu"), reason="the tile pass needs numba")
+@pytest.mark.parametrize("blocking_qubits", [2, 4, 10])
+@pytest.mark.parametrize("precision", ["double", "single"])
+def test_zero_mask_holds_on_every_tile_of_dynamic_circuits(monkeypatch, blocking_qubits, precision):
+    # The executor's record of the qubits still |0> (the tile pass skips what they keep zero)
+    # is checked against the state before every tile, through splits, loops, a switch, gates
+    # wider than a tile and resets, and the memory matches the run without tiles.
+    calls = _mask_spy(monkeypatch)
+    for seed in range(3):
+        qc = _dynamic_untouched(13 + seed % 2, seed)
+        options = {"precision": precision, "blocking_qubits": blocking_qubits}
+        runs = [
+            QsimTopoBackend(device="cpu", **FUSED, **options, blocking_enable=blocking)
+            .run(qc, shots=64, seed_simulator=seed, memory=True)
+            .result()
+            for blocking in (True, False)
+        ]
+        assert runs[0].get_memory() == runs[1].get_memory()
+    # The mask was used: bits set outside the tile (tiles that could be skipped).
+    assert sum(bin(mask & ~sum(1 << q for q in qubits)).count("1") for qubits, mask in calls) > 0
+
+
+@pytest.mark.skipif(not kernels.blocking_available("cpu"), reason="the tile pass needs numba")
+def test_reset_and_measured_zero_put_a_qubit_back_in_the_mask(monkeypatch):
+    calls = _mask_spy(monkeypatch)
+    n = 14
+    qc = QuantumCircuit(n, 1)
+    for q in range(0, 8, 2):
+        qc.h(q)
+        qc.cx(q, q + 1)
+    qc.x(12)
+    qc.reset(12)  # a certain outcome: the projection alone, no split
+    qc.h(13)
+    qc.measure(13, 0)  # splits: the branch that read 0 has qubit 13 back in |0>
+    with qc.if_test((qc.clbits[0], 1)):  # (and keeps the measurement mid-circuit)
+        qc.x(11)
+    for q in range(1, 9, 2):
+        qc.cx(q, q + 1)
+        qc.h(q)
+    qc.measure_all(add_bits=True)
+    QsimTopoBackend(device="cpu", **FUSED, blocking_qubits=4).run(
+        qc, shots=32, seed_simulator=2
+    ).result()
+    after = calls[[i for i, (qubits, _) in enumerate(calls) if 13 in qubits][-1] + 1 :]
+    assert after and all(mask >> 12 & 1 for _, mask in after)
+    assert any(mask >> 13 & 1 for _, mask in after) and not all(mask >> 13 & 1 for _, mask in after)

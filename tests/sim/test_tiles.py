@@ -391,15 +391,18 @@ def test_nested_list_matrix_accepted(path):
     np.testing.assert_allclose(state, [0, 0, 1, 0])
 
 
+@pytest.mark.parametrize("cols", [1, 2, 4])
 @pytest.mark.parametrize("dtype", [np.complex128, np.complex64], ids=["c128", "c64"])
-def test_zero_mask_skips_only_rows_that_stay_zero(rng, use_numba, dtype):
-    # Qubits 9-11 still |0> (all the state's weight on indices with those bits clear): with
-    # them in zero_mask the pass may skip the tiles that hold only such rows, and the state
-    # is the same, bit for bit, as without the mask.
+def test_zero_mask_skips_only_rows_that_stay_zero(rng, use_numba, dtype, cols):
+    # Qubits 9-11 still |0> (all the state's weight on rows with those bits clear): with them
+    # in zero_mask the pass may skip the tiles that hold only such rows, and the state has the
+    # same values as without the mask (a skipped zero may keep its sign where a product would
+    # have written -0.0). With several columns, row bit q is bit q + log2(cols) of the index.
     n, tile = 12, (0, 3, 5)
     gates = _tile_gates(rng, tile, 8)
-    psi = np.zeros(2**n, dtype=dtype)
-    psi[: 2**9] = _random_tensor(rng, 9, 1, dtype)
+    psi = np.zeros((2**n, cols), dtype=dtype)
+    psi[: 2**9] = _random_tensor(rng, 9, cols, dtype).reshape(2**9, cols)
+    psi = psi.reshape(-1) if cols == 1 else psi
     plain = psi.copy()
     apply_tile(EXACT, plain, gates, tile, n)
     masked = psi.copy()
@@ -408,13 +411,27 @@ def test_zero_mask_skips_only_rows_that_stay_zero(rng, use_numba, dtype):
     np.testing.assert_allclose(plain, _reference(psi, gates, n), rtol=0, atol=1e-5)
     # The mask is what the caller asserts: rows it calls zero but are not are left as they
     # were by the compiled pass (which skips them) and computed by the per-gate path.
-    full = _random_tensor(rng, n, 1, dtype)
+    full = _random_tensor(rng, n, cols, dtype)
+    want = _reference(full, gates, n)
     out = full.copy()
     apply_tile(EXACT, out, gates, tile, n, zero_mask=1 << 11)
-    want = _reference(full, gates, n)
     high = np.arange(2**n) >= 2**11
     np.testing.assert_allclose(out[~high], want[~high], rtol=0, atol=1e-5)
     if use_numba == "numba":
         np.testing.assert_array_equal(out[high], full[high])
     else:
         np.testing.assert_allclose(out[high], want[high], rtol=0, atol=1e-5)
+    # Mask bits on the tile's own qubits or on its lanes (qubit 1 is the lowest lane) select
+    # no tile: nothing is skipped, even where those rows are not zero.
+    out = full.copy()
+    apply_tile(EXACT, out, gates, tile, n, zero_mask=(1 << 3) | (1 << 1))
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("mask", [-1, 1 << 12, 2.0, True, None])
+def test_zero_mask_must_be_a_mask_of_the_qubits(mask):
+    state = np.zeros(2**12, dtype=np.complex128)
+    state[0] = 1
+    with pytest.raises(QsimTopoError, match="zero_mask must be an integer bit mask of the 12"):
+        apply_tile(EXACT, state, [(np.eye(2), (0,))], (0,), 12, zero_mask=mask)
+    assert state[0] == 1 and not state[1:].any()
