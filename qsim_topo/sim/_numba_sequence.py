@@ -582,22 +582,12 @@ def apply_sequence(
     # a bit of zero_mask holds only zeros, which the gates (linear) keep: it is neither read
     # nor written. Only the others are enumerated (a zero inserted at those bits too), so the
     # chunks below split the tiles that remain evenly over the threads.
-    total_bits = 0
-    while (np.int64(1) << total_bits) < sv.shape[0] // 2:
-        total_bits += 1
-    n_dead = 0
-    for p in range(total_bits):
-        if (zero_mask >> p) & 1 and not np.any(fixed == p):
-            n_dead += 1
-    live = np.empty(fixed.size + n_dead, np.int64)
-    live[: fixed.size] = fixed
-    j = fixed.size
-    for p in range(total_bits):
-        if (zero_mask >> p) & 1 and not np.any(fixed == p):
-            live[j] = p
-            j += 1
-    live = np.sort(live)
-    tiles = (sv.shape[0] // 2) >> (kt + wbits + n_dead)
+    dead = np.zeros(64, np.bool_)  # by bit position: set in zero_mask, outside tile and lanes
+    for p in range(63):
+        dead[p] = (zero_mask >> p) & 1
+    dead[fixed] = False
+    live = np.sort(np.concatenate((fixed, np.flatnonzero(dead))))
+    tiles = (sv.shape[0] // 2) >> (kt + wbits + live.size - fixed.size)
     # A few chunks of consecutive tiles per thread: the scratch arrays are allocated once per
     # chunk, not once per tile (narrow tiles are small and many).
     chunks = max(1, min(tiles, max_chunks))
