@@ -151,7 +151,9 @@ class MetricFit:
     at every depth: p is only bounded below, by ``p_lo``); ``insufficient`` (no usable point).
     alpha/p intervals: 95% over seeds (``interval`` says how they were obtained).
     exponent: k of 1 - y ~ c D^k on the mean curve's points with 1 - y <= 0.5 (nan when fewer
-    than two such depths); model: ``depolarizing``, ``coherent`` or ``undetermined``.
+    than two such depths); model: ``coherent`` (k >= 1.5 and the seeds' interval of k above
+    1), ``depolarizing`` (k < 1.5 and the interval below 2), else ``undetermined``; ``none``
+    when p is below P_FLOOR.
     curve: (depth, mean y, CI half-width) of the data, for plots and tables.
     """
 
@@ -366,7 +368,13 @@ def _fit_metric(metric: str, dim: int, series: Mapping[int, Mapping[int, float]]
     if fit.p < P_FLOOR:
         fit.model = "none"
     elif math.isfinite(fit.exponent):
-        fit.model = "coherent" if fit.exponent >= COHERENT_EXPONENT else "depolarizing"
+        # The point estimate picks the side; the seeds' interval must exclude the other model.
+        lo = fit.exponent_lo if math.isfinite(fit.exponent_lo) else fit.exponent
+        hi = fit.exponent_hi if math.isfinite(fit.exponent_hi) else fit.exponent
+        if fit.exponent >= COHERENT_EXPONENT and lo > 1.0:
+            fit.model = "coherent"
+        elif fit.exponent < COHERENT_EXPONENT and hi < 2.0:
+            fit.model = "depolarizing"
     return fit
 
 

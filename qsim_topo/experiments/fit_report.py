@@ -64,9 +64,15 @@ def verdict(cf: ConfigFit) -> str:
             "error gives D^1): no depolarizing p describes it"
         )
     if m.model != "depolarizing":
+        if math.isfinite(m.exponent):
+            return (
+                f"not validated: the model check is undetermined (1 - F ~ D^k with k = "
+                f"{m.exponent:.2f} [{m.exponent_lo:.2f}, {m.exponent_hi:.2f}] over seeds: "
+                "neither 1, depolarizing, nor 2, coherent, is excluded)"
+            )
         return (
             "not validated: the model check is undetermined (it needs two depths with "
-            "0 < 1 - F <= 0.5)"
+            "0 < 1 - F <= 0.5, resolved beyond their CI)"
         )
     v = cf.validation
     if v is None:
