@@ -55,7 +55,7 @@ def write_fit_plot(
     if not panels:
         raise QsimTopoError(f"no configuration carries {metric!r}: nothing to plot")
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(5.6 * len(panels), 4.4), squeeze=False, constrained_layout=True
+        1, len(panels), figsize=(6.4 * len(panels), 6.4), squeeze=False, constrained_layout=True
     )
     for ax, (qubits, kind) in zip(axes[0], panels, strict=True):
         floor = metric_floor(metric, 2**qubits)
@@ -70,9 +70,11 @@ def write_fit_plot(
             d = np.array([c[0] for c in m.curve], dtype=float)
             f = np.array([c[1] for c in m.curve]) * (1 - floor) + floor
             err = np.nan_to_num(np.array([c[2] for c in m.curve]) * (1 - floor))
+            # A log axis cannot show a bar reaching below zero: the lower bar stops at F/10.
+            yerr = np.vstack([np.minimum(err, 0.9 * np.abs(f)), err])
             dmax = max(dmax, int(d.max()))
             engine = str(cf.config.get("engine_spec", cf.config.get("engine", "?")))
-            line = ax.errorbar(d, f, yerr=err, fmt="o", ms=4, capsize=2, label=engine)
+            line = ax.errorbar(d, f, yerr=yerr, fmt="o", ms=4, capsize=2, label=engine)
             if m.has_p() and math.isfinite(m.amplitude):
                 dd = np.linspace(0, d.max(), 100)
                 ax.plot(
@@ -82,7 +84,7 @@ def write_fit_plot(
                     color=line[0].get_color(),
                     lw=1,
                 )
-        g = cf_gates = None
+        cf_gates: float | None = None
         for cf in fits:
             if (int(cf.config["qubits"]), str(cf.config.get("kind", ""))) == (qubits, kind):
                 cf_gates = cf.gates
@@ -102,7 +104,7 @@ def write_fit_plot(
         ax.set_ylabel(metric.replace("_", " "))
         ax.set_title(f"{qubits} qubits, {kind}")
         ax.axhline(floor, color="grey", lw=0.6, ls=":")
-        ax.legend(fontsize="x-small")
+        ax.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.suptitle("noise equivalence: data (points, 95% CI), fitted A alpha^D (lines)")
     out = Path(path)
     fig.savefig(out, dpi=110)

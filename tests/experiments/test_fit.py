@@ -121,7 +121,7 @@ def test_apply_unitary_matches_the_embedded_matrix(qubits, rng):
 
 
 def test_depolarize_is_the_pauli_twirl(rng):
-    """(1 - lam) rho + lam Tr_q(rho) (x) I/4 == (1 - 15 lam/16) rho + lam/16 sum_{P != I} P rho P."""
+    """(1 - lam) rho + lam Tr_q(rho) (x) I/4 == (1 - lam) rho + lam/16 sum_P P rho P."""
     n, qubits, lam = 3, (2, 0), 0.3
     psi = rng.standard_normal(8) + 1j * rng.standard_normal(8)
     rho = np.outer(psi, psi.conj()) / np.vdot(psi, psi)
