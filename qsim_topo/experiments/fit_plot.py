@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.experiments.fit import ConfigFit, metric_floor
+from qsim_topo.experiments.fit import ConfigFit
+from qsim_topo.experiments.fit_metrics import metric_floor
 
 __all__ = ["write_fit_plot"]
 

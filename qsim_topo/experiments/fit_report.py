@@ -111,7 +111,12 @@ def format_fits(fits: Sequence[ConfigFit]) -> str:
     lines.append("")
     for cf in fits:
         lines.append(f"{cf.label}: {verdict(cf)}")
+    simulators = {
+        cf.validation.simulator for cf in fits if cf.validation and cf.validation.simulated
+    }
     lines.append("")
+    for simulator in sorted(simulators):
+        lines.append(f"validation by simulation: {simulator}")
     lines.append(
         "p: global depolarizing parameter per layer (Aer's depolarizing_error(p, n)); Pauli "
         "error r = p (1 - 1/d^2); err/2q gate e = 1 - alpha^(1/g) for g two-qubit gates per "

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from qsim_topo.experiments.fit import ConfigFit, MetricFit, metric_value, t_interval
+from qsim_topo.experiments.fit import ConfigFit, MetricFit
+from qsim_topo.experiments.fit_metrics import metric_value, t_interval
 from qsim_topo.layers import LAYER_KINDS, Layer, layer_stack
 
 __all__ = [

@@ -9,11 +9,7 @@ from scipy.linalg import expm
 from qsim_topo.engines import EngineBase, register_engine
 from qsim_topo.engines.base import unregister_engine
 from qsim_topo.experiments.fit import (
-    FIT_METRICS,
     fit_rows,
-    gates_per_layer,
-    metric_floor,
-    metric_value,
 )
 from qsim_topo.experiments.fit_report import fits_to_json, format_fits, verdict
 from qsim_topo.experiments.noise import (
@@ -319,25 +315,9 @@ def test_failed_and_superseded_rows_are_skipped():
     assert cf.metrics["state_fidelity"].status == "fitted"
 
 
-def test_metric_helpers():
-    assert metric_floor("state_fidelity", 8) == 1 / 8
-    assert metric_floor("process_fidelity", 8) == 1 / 64
-    assert metric_floor("xeb_normalised", 8) == 0
-    with pytest.raises(ValueError, match="unknown fit metric"):
-        metric_floor("nope", 8)
+def test_gates_per_layer_and_gate_error():
     with pytest.raises(ValueError, match="unknown fit metric"):
         fit_rows([], metrics=("nope",))
-    assert metric_value({"xeb_infinite": 0.5, "xeb_ideal_mean": 1.0}, "xeb_normalised") == 0.5
-    assert metric_value({"xeb": 0.4, "xeb_ideal_mean": 0.8}, "xeb_normalised") == 0.5
-    assert metric_value({"state_fidelity": float("nan")}, "state_fidelity") is None
-    assert set(FIT_METRICS) >= {"state_fidelity", "xeb_normalised"}
-
-
-def test_gates_per_layer_and_gate_error():
-    assert gates_per_layer(6, "brickwork", 8) == pytest.approx(2.5)  # 3 and 2 alternating
-    assert gates_per_layer(5, "brickwork", 8) == pytest.approx(2.0)
-    assert gates_per_layer(6, "dense", 8) is None
-    assert gates_per_layer(2, "dense", 8) == 1.0
     rows = [{**r, "kind": "brickwork", "qubits": 4} for r in _trajectory_rows(0.06, seeds=2)]
     (cf,) = fit_rows(rows)
     m = cf.metrics["state_fidelity"]
