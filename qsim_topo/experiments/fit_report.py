@@ -82,10 +82,20 @@ def verdict(cf: ConfigFit) -> str:
     if not v.validated:
         more = f" (and {len(v.reasons) - 1} more)" if len(v.reasons) > 1 else ""
         return "not validated by simulation: " + v.reasons[0] + more
-    return (
+    text = (
         f"behaves like {_interval(m.p, m.p_lo, m.p_hi)} depolarizing error per layer "
         f"(from {m.metric}, validated by simulation)"
     )
+    gate = cf.gate_error(m)
+    if gate is not None and v.gate_fidelity_ok is not None:
+        how = (
+            "which 2-qubit depolarizing noise after each gate also reproduces"
+            if v.gate_fidelity_ok
+            else "but 2-qubit depolarizing noise after each gate does not reproduce the "
+            "fidelity (" + v.gate_reasons[0] + ")"
+        )
+        text += f"; {_interval(*gate)} Pauli error per two-qubit gate, {how}"
+    return text
 
 
 def format_fits(fits: Sequence[ConfigFit]) -> str:
@@ -173,6 +183,9 @@ def fits_to_json(fits: Sequence[ConfigFit]) -> list[dict[str, Any]]:
                     "metric": v.metric,
                     "p_layer": _clean(v.p_layer),
                     "reasons": list(v.reasons),
+                    "p_gate": _clean(v.p_gate),
+                    "gate_fidelity_ok": v.gate_fidelity_ok,
+                    "gate_reasons": list(v.gate_reasons),
                     "table": [{k: _clean(x) for k, x in row.items()} for row in v.table],
                 },
                 "verdict": verdict(cf),

@@ -124,24 +124,36 @@ class ModelPoint:
 
 
 def simulate_depolarizing(
-    qubits: int, kind: str, seed: int, depths: Sequence[int], p_layers: Sequence[float]
+    qubits: int,
+    kind: str,
+    seed: int,
+    depths: Sequence[int],
+    models: Sequence[tuple[float, float]],
 ) -> list[dict[int, ModelPoint]]:
-    """For each p of ``p_layers``: {depth: ModelPoint} of global depolarizing p per layer.
+    """For each (p_layer, p_gate) of ``models``: {depth: ModelPoint} of that noise.
 
-    The layers are ``layer_stack(qubits, max(depths), kind, seed=seed)``, those of a sweep's
-    chain; they are generated once and shared by all the p.
+    ``p_gate``: 2-qubit depolarizing (Aer's ``depolarizing_error(p_gate, k)``) after each gate
+    on its qubits; ``p_layer``: global depolarizing after each layer. The layers are
+    ``layer_stack(qubits, max(depths), kind, seed=seed)``, those of a sweep's chain; they are
+    generated once and shared by all the models.
     """
     n, dim = qubits, 2**qubits
     wanted = set(depths)
     psi = np.zeros((dim, 1), dtype=np.complex128)
     psi[0, 0] = 1.0
-    rhos = [np.outer(psi, psi.conj()) for _ in p_layers]
-    out: list[dict[int, ModelPoint]] = [{} for _ in p_layers]
+    rhos = [np.outer(psi, psi.conj()) for _ in models]
+    out: list[dict[int, ModelPoint]] = [{} for _ in models]
     for layer in layer_stack(qubits, max(depths), kind, seed=seed):
         for op in layer.ops:
             psi = apply_unitary(psi, op.matrix, op.qubits, n)
-            rhos = [_conjugate(r, op.matrix, op.qubits, n) for r in rhos]
-        rhos = [depolarize(r, p, tuple(range(n)), n) for r, p in zip(rhos, p_layers, strict=True)]
+            rhos = [
+                depolarize(_conjugate(r, op.matrix, op.qubits, n), p_gate, op.qubits, n)
+                for r, (_, p_gate) in zip(rhos, models, strict=True)
+            ]
+        rhos = [
+            depolarize(r, p_layer, tuple(range(n)), n)
+            for r, (p_layer, _) in zip(rhos, models, strict=True)
+        ]
         depth = layer.index + 1
         if depth in wanted:
             ideal = np.abs(psi[:, 0]) ** 2
@@ -166,6 +178,10 @@ class Validation:
     ``table`` rows: depth, and for fidelity / xeb (normalised) / tvd the engine's mean, its CI
     half-width, and the model's mean over the same seeds. ``validated`` only when every
     comparison passes; ``reasons`` says what failed (or why nothing was simulated).
+
+    For layers of two-qubit gates the per-gate figure is simulated too: 2-qubit depolarizing
+    ``p_gate = 16/15 e`` after every gate (Pauli error e per gate), its fidelity in the table
+    as ``fidelity_gate_model``; ``gate_fidelity_ok`` is None when there is no gate figure.
     """
 
     metric: str
@@ -176,6 +192,9 @@ class Validation:
     xeb_ok: bool = False
     tvd_ok: bool = False
     reasons: list[str] = field(default_factory=list)
+    p_gate: float = math.nan
+    gate_fidelity_ok: bool | None = None
+    gate_reasons: list[str] = field(default_factory=list)
     simulator: str = "exact density-matrix channel (numpy; checked against Qiskit Aer in tests)"
 
     @property
@@ -264,6 +283,34 @@ def _compare(
     v.fidelity_ok, v.xeb_ok, v.tvd_ok = fid_ok, xeb_ok, tvd_ok
 
 
+def _compare_gate_model(
+    v: Validation,
+    fit: MetricFit,
+    engine: Mapping[tuple[int, int], Mapping[str, float]],
+    model: Mapping[tuple[int, int], ModelPoint],
+) -> None:
+    """The engine's state fidelity against the per-gate model's, with _compare's tolerance."""
+    half_alpha = (fit.alpha_hi - fit.alpha_lo) / 2 if math.isfinite(fit.alpha_lo) else 0.0
+    ok = True
+    for row in v.table:
+        depth = int(row["depth"])
+        fids = [p.fidelity for (s, d), p in model.items() if d == depth]
+        m_mean = float(np.mean(fids))
+        row["fidelity_gate_model"] = m_mean
+        e_mean, ci = row["fidelity_engine"], row["fidelity_ci"]
+        if not math.isfinite(e_mean):
+            continue
+        band = depth * max(fit.alpha, 0.0) ** (depth - 1) * half_alpha
+        tol = max(ci, band) + RELATIVE_SLACK * abs(1.0 - m_mean) + 1e-9
+        if abs(e_mean - m_mean) > tol:
+            ok = False
+            v.gate_reasons.append(
+                f"depth {depth}: state fidelity {e_mean:.6g} (engine) vs {m_mean:.6g} "
+                f"(2-qubit depolarizing {v.p_gate:.3g} after each gate), beyond {tol:.2g}"
+            )
+    v.gate_fidelity_ok = ok
+
+
 def validate_fits(fits: Sequence[ConfigFit], *, max_qubits: int = MAX_QUBITS) -> None:
     """Simulate each fit's headline p on its own circuits and set ``fit.validation``.
 
@@ -287,16 +334,29 @@ def validate_fits(fits: Sequence[ConfigFit], *, max_qubits: int = MAX_QUBITS) ->
         engines = [_engine_series(cf.rows) for cf in group]
         seeds = sorted({s for e in engines for s, _ in e})
         depths = sorted({d for e in engines for _, d in e})
-        models: list[dict[tuple[int, int], ModelPoint]] = [{} for _ in group]
+        # Per configuration: the layer model, and the per-gate model where there are gates.
+        noise: list[tuple[float, float]] = []
+        owner: list[int] = []
+        for j, cf in enumerate(group):
+            primary = cf.primary
+            assert primary is not None
+            noise.append((max(cf.validation.p_layer, 0.0), 0.0))
+            owner.append(j)
+            gate = cf.gate_error(primary) if kind != "dense" else None
+            if gate is not None and math.isfinite(gate[0]):
+                cf.validation.p_gate = min(16.0 / 15.0 * max(gate[0], 0.0), 16.0 / 15.0)
+                noise.append((0.0, cf.validation.p_gate))
+                owner.append(j)
+        models: list[dict[tuple[int, int], ModelPoint]] = [{} for _ in noise]
         for seed in seeds:
-            per_p = simulate_depolarizing(
-                qubits, kind, seed, depths, [max(cf.validation.p_layer, 0.0) for cf in group]
-            )
-            for i, points in enumerate(per_p):
+            for i, points in enumerate(simulate_depolarizing(qubits, kind, seed, depths, noise)):
                 for depth, point in points.items():
-                    if (seed, depth) in engines[i]:
+                    if (seed, depth) in engines[owner[i]]:
                         models[i][(seed, depth)] = point
-        for cf, engine, model in zip(group, engines, models, strict=True):
+        for j, (cf, engine) in enumerate(zip(group, engines, strict=True)):
+            mine = [models[i] for i in range(len(noise)) if owner[i] == j]
+            model = mine[0]
+            gate_model = mine[1] if len(mine) > 1 else {}
             v = cf.validation
             mismatch = [
                 key
@@ -316,3 +376,5 @@ def validate_fits(fits: Sequence[ConfigFit], *, max_qubits: int = MAX_QUBITS) ->
             primary = cf.primary
             assert primary is not None
             _compare(v, primary, engine, model)
+            if math.isfinite(v.p_gate):
+                _compare_gate_model(v, primary, engine, gate_model)

@@ -167,41 +167,56 @@ def test_channel_matches_qiskit_aer(kind, n, p_layer, p_gate):
 # ---------------------------------------------------------------- deliverable 5: known p
 
 
-def _trajectory_rows(p, *, qubits=4, depths=(1, 2, 3, 4, 6, 8), seeds=6, shots=300):
-    """Rows of a sweep whose 'engine' is global depolarizing noise itself, simulated by
-    trajectories: after each layer, with probability p, the state is replaced by a Haar-random
-    one (the mixture over trajectories is exactly the depolarizing channel). Finite shots give
-    each seed its own estimate, so the interval over seeds is a real one."""
+PAULIS = [np.eye(2), np.array([[0, 1], [1, 0]]), np.array([[0, -1j], [1j, 0]]), np.diag([1, -1])]
+PAULIS2 = [np.kron(b, a) for b in PAULIS for a in PAULIS]
+
+
+def _trajectory_rows(p, *, kind="dense", qubits=4, depths=(1, 2, 3, 4, 6, 8), seeds=6, shots=300):
+    """Rows of a sweep whose 'engine' is depolarizing noise itself, simulated by trajectories
+    (the mixture over trajectories is exactly the channel). Dense: after each layer, with
+    probability p, the state is replaced by a Haar-random one (global depolarizing p).
+    Brickwork: after each gate, with probability p, a uniformly drawn 2-qubit Pauli (identity
+    included) hits its qubits (2-qubit depolarizing p). Finite shots give each seed its own
+    estimate, so the interval over seeds is a real one."""
     dim = 2**qubits
     rows = []
     for seed in range(seeds):
         rng = np.random.default_rng(1000 + seed)
-        layers = [layer.matrix() for layer in layer_stack(qubits, max(depths), "dense", seed=seed)]
-        ideal = np.zeros(dim, complex)
+        ideal = np.zeros((dim, 1), complex)
         ideal[0] = 1
         states = np.zeros((dim, shots), complex)
         states[0] = 1
-        for depth, u in enumerate(layers, start=1):
-            ideal = u @ ideal
-            states = u @ states
-            hit = rng.random(shots) < p
-            fresh = rng.standard_normal((dim, hit.sum())) + 1j * rng.standard_normal(
-                (dim, hit.sum())
-            )
-            states[:, hit] = fresh / np.linalg.norm(fresh, axis=0)
+        for depth, layer in enumerate(layer_stack(qubits, max(depths), kind, seed=seed), start=1):
+            for op in layer.ops:
+                ideal = apply_unitary(ideal, op.matrix, op.qubits, qubits)
+                states = apply_unitary(states, op.matrix, op.qubits, qubits)
+                if kind == "brickwork":
+                    hit = np.flatnonzero(rng.random(shots) < p)
+                    which = rng.integers(16, size=hit.size)
+                    for k in range(1, 16):
+                        cols = hit[which == k]
+                        states[:, cols] = apply_unitary(
+                            states[:, cols], PAULIS2[k], op.qubits, qubits
+                        )
+            if kind == "dense":
+                hit = rng.random(shots) < p
+                fresh = rng.standard_normal((dim, hit.sum())) + 1j * rng.standard_normal(
+                    (dim, hit.sum())
+                )
+                states[:, hit] = fresh / np.linalg.norm(fresh, axis=0)
             if depth in depths:
-                p_ideal = np.abs(ideal) ** 2
+                p_ideal = np.abs(ideal[:, 0]) ** 2
                 p_mix = np.mean(np.abs(states) ** 2, axis=1)
                 rows.append(
                     {
                         "key": f"{seed}-{depth}",
                         "status": "ok",
                         "qubits": qubits,
-                        "kind": "dense",
+                        "kind": kind,
                         "engine_spec": f"depolarizing-trajectories:p={p}",
                         "seed": seed,
                         "depth": depth,
-                        "state_fidelity": float(np.mean(np.abs(ideal.conj() @ states) ** 2)),
+                        "state_fidelity": float(np.mean(np.abs(ideal[:, 0].conj() @ states) ** 2)),
                         "xeb_infinite": dim * float(p_mix @ p_ideal) - 1,
                         "xeb_ideal_mean": dim * float(p_ideal @ p_ideal) - 1,
                         "tvd": 0.5 * float(np.abs(p_mix - p_ideal).sum()),
@@ -225,6 +240,22 @@ def test_fit_recovers_a_known_p_from_a_simulated_depolarizing_channel_and_valida
     assert cf.validation.validated, cf.validation.reasons
     assert verdict(cf).startswith("behaves like")
     assert "depolarizing error per layer" in verdict(cf)
+
+
+def test_per_gate_error_from_a_simulated_2_qubit_depolarizing_channel():
+    lam = 0.08  # 2-qubit depolarizing after each gate: Pauli error 15/16 lam per gate
+    (cf,) = fit_rows(_trajectory_rows(lam, kind="brickwork", seeds=6, shots=400))
+    assert cf.gates == pytest.approx(1.5)
+    m = cf.metrics["state_fidelity"]
+    e, e_lo, e_hi = cf.gate_error(m)
+    assert e == pytest.approx(15 / 16 * lam, rel=0.25), (e_lo, e, e_hi)
+    validate_fits([cf])
+    v = cf.validation
+    assert v.simulated and v.gate_fidelity_ok is not None
+    assert v.p_gate == pytest.approx(16 / 15 * e)
+    assert all("fidelity_gate_model" in row for row in v.table)
+    if v.validated:
+        assert "Pauli error per two-qubit gate" in verdict(cf)
 
 
 def test_a_wrong_p_is_not_validated():
