@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from qsim_topo._version import __version__
+from qsim_topo.cli import fit as _fit
 from qsim_topo.cli import sweep as _sweep
 from qsim_topo.cli.args import engine_option, format_value, positive_int
 from qsim_topo.engines.base import (
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _verify.add_parser(sub)
     _sweep.add_parsers(sub)
+    _fit.add_parser(sub)
     return parser
 
 
@@ -193,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep.run_sweep_command(args)
         if args.command == "report":
             return _sweep.run_report(args)
+        if args.command == "fit":
+            return _fit.run(args)
         if args.command == "verify":
             from qsim_topo.cli import verify as _verify
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from qsim_topo.cli.args import int_list
 from qsim_topo.errors import QsimTopoError
+from qsim_topo.experiments.fit import fit_rows
+from qsim_topo.experiments.fit_report import format_fits
 from qsim_topo.experiments.layer_stack import MODES
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.experiments.summary import format_summary, summarize, write_csv
@@ -127,6 +129,8 @@ def _write_report(directory: Path, rows: list[dict[str, Any]], plots: bool) -> i
     print(format_summary(summary))
     if not summary:
         return 0
+    print()
+    print(format_fits(fit_rows(rows)))  # fits only: `qsim-topo fit DIR` also validates
     write_csv(summary, directory / SUMMARY_CSV)
     written = [str(directory / SUMMARY_CSV)]
     if plots:
