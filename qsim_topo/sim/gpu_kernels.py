@@ -158,7 +158,13 @@ def compile_block_ptx(k: int, dtype: str, cc: tuple[int, int]) -> str:
 
 @functools.cache
 def _jitted(k: int, dtype: str) -> Any:
-    from numba import cuda
+    try:
+        from numba import cuda
+    except ImportError as exc:
+        raise QsimTopoError(
+            "the GPU kernels need numba-cuda, which is not installed (pip install "
+            "'qsim_topo[gpu]')"
+        ) from exc
 
     return cuda.jit(block_kernel(k, dtype))
 
