@@ -3,6 +3,7 @@ numpy, and their compilation to PTX for sm_80 and sm_90 (no driver needed)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
@@ -99,3 +100,31 @@ def test_block_path_names_our_kernels_without_custatevec(monkeypatch):
     else:
         assert block_path(30) == "numba-cuda"
     assert block_path(30, min_qubits=31) == "numba-cuda"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", KERNEL_DTYPES)
+def test_kernels_on_the_device_match_numpy_through_apply_inplace(dtype, rng):
+    import cupy as cp
+
+    from qsim_topo.engines import get_engine
+    from qsim_topo.engines.base import CheckedEngine
+    from qsim_topo.layers import haar_unitary
+    from qsim_topo.sim.kernels import apply_inplace
+    from tests.conftest import embed
+
+    n = 5
+    tol = 2e-5 if dtype == "complex64" else 1e-12
+    engine = CheckedEngine(get_engine("exact"))
+    for k in range(1, MAX_KERNEL_QUBITS + 2):  # k = 6: the chunked cuBLAS path
+        for qubits in itertools.permutations(range(n + 1 if k == 6 else n), k):
+            n_q = max(n, k)
+            u = haar_unitary(2**k, seed=rng)
+            psi = rng.standard_normal(2**n_q) + 1j * rng.standard_normal(2**n_q)
+            state = cp.asarray(psi.astype(dtype))
+            apply_inplace(engine, state, cp.asarray(u.astype(dtype)), qubits, n_q)
+            want = embed(u, qubits, n_q) @ psi
+            got = cp.asnumpy(state).astype(np.complex128)
+            assert np.max(np.abs(got - want)) <= tol * np.max(np.abs(want)), (k, qubits)
+            if k == 6:
+                break
