@@ -44,10 +44,11 @@ def custatevec_version() -> str | None:
     if cs is None:
         return None
     try:
-        v = int(cs.get_version())
+        # get_property, not get_version: the packed integer's encoding changed across releases
+        parts = [int(cs.get_property(p)) for p in (0, 1, 2)]  # major, minor, patch level
     except Exception:  # the shared library is missing or does not load
         return None
-    return f"{v // 1000}.{v % 1000 // 100}.{v % 100}"
+    return ".".join(str(p) for p in parts)
 
 
 def _enums() -> tuple[Any, Any]:
