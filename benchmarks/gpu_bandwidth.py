@@ -7,10 +7,11 @@ measured in the same run. The same goal holds for each pass of a fused circuit.
 
 Per qubit count and dtype, on one random normalised cupy state:
 - copy: `dst[...] = src` (cupy's kernel) and cudaMemcpyAsync device to device; the faster counts.
-- gate: `apply_inplace(engine, state, U, qubits, n)` (one RawKernel pass on cupy arrays, see
-  qsim_topo/sim/gpu_kernels.py), U a Haar unitary on k qubits placed low (0..k-1), high
-  (n-k..n-1) or spread, on the device in the state's dtype (converted outside timing);
-  engine = CheckedEngine(exact, check_inputs=False, check_finite=False).
+- gate: `apply_inplace(engine, state, U, qubits, n)` (one numba-cuda kernel pass on cupy
+  arrays, see qsim_topo/sim/gpu_kernels.py; cuStateVec instead from its threshold when
+  installed, unless QSIM_TOPO_CUSTATEVEC_MIN_QUBITS=off), U a Haar unitary on k qubits placed
+  low (0..k-1), high (n-k..n-1) or spread, on the device in the state's dtype (converted
+  outside timing); engine = CheckedEngine(exact, check_inputs=False, check_finite=False).
 - brickwork: --depth layers of Haar 2-qubit gates (even layers (0,1),(2,3),.., odd (1,2),..),
   fused by `fuse_gates(max_qubits=m)` outside timing, each block one apply_inplace pass.
 

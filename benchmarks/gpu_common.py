@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from qsim_topo.sim.paths import execution_path
 from qsim_topo.xp import gpu_available
 
 
 def environment(cp: Any, script: str, argv: list[str]) -> str:
-    """Two comment lines: date, host, GPU (memory, SMs, L2), driver/runtime/cupy/numpy/python
-    versions, and the command line of ``benchmarks/<script>``."""
+    """Three comment lines: date, host, GPU (memory, SMs, L2), driver/runtime/cupy/numpy/python
+    versions; the command line of ``benchmarks/<script>``; the execution path that runs it."""
     props = cp.cuda.runtime.getDeviceProperties(0)
     name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
 
@@ -33,7 +34,8 @@ def environment(cp: Any, script: str, argv: list[str]) -> str:
             f"driver {version(cp.cuda.runtime.driverGetVersion())}, runtime "
             f"{version(cp.cuda.runtime.runtimeGetVersion())}, cupy {cp.__version__}, numpy "
             f"{np.__version__}, python {platform.python_version()}\n"
-            f"# {shlex.join(['python3', f'benchmarks/{script}', *argv])}")
+            f"# {shlex.join(['python3', f'benchmarks/{script}', *argv])}\n"
+            f"# execution path: {execution_path('gpu')}")
 
 
 def join_row(values: Sequence[str], widths: Sequence[int], md: bool, rule: str) -> str:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from qsim_topo._version import __version__
+from qsim_topo.cli import doctor as _doctor
 from qsim_topo.cli import fit as _fit
 from qsim_topo.cli import sweep as _sweep
 from qsim_topo.cli.args import engine_option, format_value, positive_int
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _verify.add_parser(sub)
     _sweep.add_parsers(sub)
     _fit.add_parser(sub)
+    _doctor.add_parser(sub)
     return parser
 
 
@@ -191,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "layers":
             return _cmd_layers(args)
+        if args.command == "doctor":
+            return _doctor.run(args)
         if args.command == "sweep":
             return _sweep.run_sweep_command(args)
         if args.command == "report":

@@ -30,6 +30,7 @@ from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.diagnostics import diagnose
 from qsim_topo.layers import LAYER_KINDS, layer_stack
 from qsim_topo.sim.apply import apply_operator
+from qsim_topo.sim.paths import execution_path
 from qsim_topo.xp import check_memory, get_xp, resolve_device, synchronize
 
 __all__ = [
@@ -98,6 +99,7 @@ class LayerStackReport:
     exact_wall_time_s: float
     diagnostics: list[str] = field(default_factory=list)
     versions: dict[str, str] = field(default_factory=dict)
+    execution_path: dict[str, str] = field(default_factory=dict)  # sim.paths.execution_path
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (floats stay floats; non-finite values are kept as floats)."""
@@ -306,6 +308,7 @@ def _measure(
         wall_time_s=products.wall_time_s,
         exact_wall_time_s=products.exact_wall_time_s,
         versions=_versions(),
+        execution_path=execution_path(device),
     )
     report.diagnostics = diagnose(report)
     return report

@@ -68,6 +68,7 @@ from qsim_topo.qiskit.job import QsimTopoJob
 from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
+from qsim_topo.sim.paths import execution_path
 from qsim_topo.xp import resolve_device
 
 __all__ = [
@@ -243,7 +244,8 @@ class RunConfig:
 
     def report(self) -> dict[str, Any]:
         """The options that go into each experiment's metadata."""
-        return {"method": self.method, "device": self.device, "precision": self.precision}
+        return {"method": self.method, "device": self.device, "precision": self.precision,
+                "execution_path": execution_path(self.device)}
 
     @property
     def derives_engine_seed(self) -> bool:

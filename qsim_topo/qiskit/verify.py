@@ -181,6 +181,7 @@ class VerifyReport:
     exact_time_s: float
     engine_time_s: float
     notes: list[str] = field(default_factory=list)
+    execution_path: dict[str, str] = field(default_factory=dict)  # what ran the engine's run
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -206,6 +207,7 @@ def _final_state(
         "engine_options": dict(run.engine_options),
         "flops_fraction": run.flops_fraction,
         "matmul_calls": run.matmul_calls,
+        "execution_path": config.report()["execution_path"],
     }
     return np.asarray(run.final), meta, elapsed
 
@@ -359,6 +361,7 @@ def verify_circuit(
         exact_time_s=exact_time,
         engine_time_s=engine_time,
         notes=notes,
+        execution_path=dict(meta.get("execution_path", {})),
     )
 
 

@@ -48,6 +48,7 @@ import numpy as np
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.sim.apply import check_qubits
+from qsim_topo.sim.gpu_kernels import MAX_KERNEL_QUBITS
 from qsim_topo.sim.numba_kernels import (
     apply_block_numba,
     apply_sequence_numba,
@@ -233,7 +234,7 @@ def apply_inplace(
         flat[index] = engine.matmul(mat, flat[index])
         return tensor
     mat, qs = sort_gate_qubits(mat, qs)
-    if device_of(tensor) == "gpu":
+    if device_of(tensor) == "gpu" and k <= MAX_KERNEL_QUBITS:  # wider: chunks below
         from qsim_topo.sim.gpu_kernels import apply_block_gpu
 
         apply_block_gpu(engine, tensor, mat, qs, n_qubits, cols)
@@ -241,6 +242,7 @@ def apply_inplace(
     runs = _runs(n_qubits, qs, cols)
     if (
         USE_NUMBA
+        and xp is np
         and sum(t for _, t in runs) > 1
         and tensor.size >= NUMBA_MIN_AMPLITUDES
         and numba_available()
