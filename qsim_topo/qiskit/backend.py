@@ -7,7 +7,10 @@ Drop-in for ``AerSimulator`` in Qiskit code::
     counts = backend.run(transpile(qc, backend), shots=1000, seed_simulator=7).result().get_counts()
     backend = QsimTopoBackend(engine="bf16")          # an approximate engine (name + options)
 
-Every gate is applied by :func:`qsim_topo.sim.apply.apply_operator` with the chosen engine.
+The backend translates: circuits become :class:`~qsim_topo.circuit.Program` s
+(:mod:`qsim_topo.qiskit.convert`), the core executor (:mod:`qsim_topo.sim.executor`) runs them
+with the chosen engine, and its results become a ``qiskit.result.Result``
+(:mod:`qsim_topo.qiskit.results`).
 
 Run options (defaults in :meth:`QsimTopoBackend._default_options`): ``shots``, ``memory``,
 ``seed_simulator`` (None: unset — the backend's default, or a fresh random seed reported in the
@@ -21,7 +24,7 @@ approximate engine always sees the circuit's own gates; the experiment's ``fusio
 says what happened), ``fusion_max_qubit`` (the widest fused block, 1..10) and
 ``fusion_threshold`` (fuse only circuits of at least this many qubits, default 14); Aer's names
 and meaning. ``blocking_enable`` (default True) and ``blocking_qubits`` (2..14, default 10)
-borrow Aer's cache-blocking names: on the CPU with numba installed (the ``fast`` extra), fused
+borrow Aer's cache-blocking names for the tile pass: on the CPU with numba, fused
 blocks of at most 2 qubits are grouped into tiles of ``blocking_qubits`` qubits, each applied
 in one pass over the state; the ``fusion`` metadata reports ``blocking`` and ``passes``.
 Without numba, or on a GPU, they have no effect. A keyword that is
@@ -46,27 +49,16 @@ from qiskit.result import Result
 from qiskit.transpiler import Target
 
 from qsim_topo._version import __version__
+from qsim_topo.circuit import METHODS, BranchOp, GateOp, JumpOp, Program, SwitchOp
 from qsim_topo.engines.base import MatmulEngine, describe_engine, resolve_engine
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.qiskit.convert import (
-    METHODS,
-    BranchOp,
-    GateOp,
-    JumpOp,
-    Program,
-    SwitchOp,
-    circuit_to_program,
-)
+from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
-from qsim_topo.qiskit.execute import (
-    BLOCKING_QUBITS,
-    FUSION_THRESHOLD,
-    check_program_memory,
-    execute,
-)
+from qsim_topo.qiskit.execute import check_program_memory, execute
 from qsim_topo.qiskit.job import QsimTopoJob
 from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
+from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.xp import resolve_device
 
@@ -237,8 +229,8 @@ class RunConfig:
             "fusion": self.fusion_enable,
             "fusion_max_qubits": self.fusion_max_qubit,
             "fusion_threshold": self.fusion_threshold,
-            "blocking": self.blocking_enable,
-            "blocking_qubits": self.blocking_qubits,
+            "tiles": self.blocking_enable,
+            "tile_qubits": self.blocking_qubits,
         }
 
     def report(self) -> dict[str, Any]:
@@ -344,7 +336,7 @@ class QsimTopoBackend(BackendV2):
             fusion_max_qubit=DEFAULT_FUSION_MAX_QUBITS,
             fusion_threshold=FUSION_THRESHOLD,
             blocking_enable=True,
-            blocking_qubits=BLOCKING_QUBITS,
+            blocking_qubits=TILE_QUBITS,
         )
 
     @property

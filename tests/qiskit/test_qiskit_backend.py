@@ -31,7 +31,7 @@ from qsim_topo.qiskit import (
 from qsim_topo.qiskit import convert as convert_module
 from qsim_topo.qiskit.backend import runs_inline
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.qiskit.execute import ExecutionResult
+from qsim_topo.sim.executor import ExecutionResult
 
 
 def _bell(measure: bool = True) -> QuantumCircuit:
