@@ -144,6 +144,7 @@ SUBORDERS = {
         "target",
         "results",
         "job",
+        "options",
         "backend",
         "primitives",
         "verify",

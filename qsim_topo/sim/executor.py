@@ -13,8 +13,8 @@ Every operator application — gates, projectors of measurements and resets — 
 picks, so a run needs one state plus a small workspace) and the program first goes through the
 passes of :mod:`qsim_topo.sim.passes`: runs of gates are fused into blocks of up to
 ``fusion_max_qubits`` qubits; where the policy has the tile kernel (the CPU with numba), the
-blocks are instead at most :data:`TILE_BLOCK_QUBITS` wide and grouped into tiles of up to
-``tile_qubits`` qubits, each applied in one cache-blocked pass
+blocks are instead at most :data:`~qsim_topo.sim.passes.TILE_BLOCK_QUBITS` wide and grouped
+into tiles of up to ``tile_qubits`` qubits, each applied in one cache-blocked pass
 (:func:`qsim_topo.sim.kernels.apply_tile`). With an approximate engine each gate is one
 :func:`qsim_topo.sim.apply.apply_operator` product, as written in the circuit, so the engine
 sees the circuit's own gates whatever the chunk size. A global phase is folded into the next
@@ -56,10 +56,9 @@ from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy, apply_inplace, apply_tile
 from qsim_topo.sim.measure import marginal_probabilities as _marginal
-from qsim_topo.sim.measure import qubit_weights, sample_outcomes
+from qsim_topo.sim.measure import memory_words, qubit_weights, sample_outcomes
 from qsim_topo.sim.memory import check_dtype, check_program_memory, widens_in_place
-from qsim_topo.sim.passes import FusionReport, fuse_program, tile_program
-from qsim_topo.sim.planning import plan_tile_blocks
+from qsim_topo.sim.passes import prepare_program
 from qsim_topo.xp import (
     get_xp,
     resolve_device,
@@ -72,7 +71,6 @@ __all__ = [
     "FUSION_DEFAULT",
     "FUSION_THRESHOLD",
     "MAX_BACKWARD_JUMPS",
-    "TILE_BLOCK_QUBITS",
     "TILE_QUBITS",
     "ExecutionResult",
     "apply_matrix",
@@ -92,12 +90,6 @@ it a state is so small that composing the blocks costs about what applying the g
 TILE_QUBITS = 10
 """Default tile width of the cache-blocked CPU pass (Aer's ``blocking_qubits``): a tile of 2^10
 amplitudes times 1 KiB of lanes is 1 MiB per thread; measured in benchmarks/RESULTS.md."""
-
-TILE_BLOCK_QUBITS = 2
-"""With tiles, gates are first fused into blocks of at most this many qubits (and at most
-``fusion_max_qubits``): inside a tile a block's cost is its arithmetic, 2^k complex
-multiply-adds per amplitude, so absorbing 1-qubit gates into 2-qubit ones pays and wider
-dense blocks do not (a 5-qubit block costs what eight 2-qubit gates do)."""
 
 MAX_BACKWARD_JUMPS = 1_000_000
 """Loop iterations (over all branches) after which a run is taken to never terminate."""
@@ -224,27 +216,15 @@ class _Executor:
         device = resolve_device(device)
         self.kernel_family = kernels.family(device) if engine.exact else "reference"
         self.used: dict[str, int] = {}
-        self.fusion: dict[str, Any] = {"enabled": False}
-        if fusion and program.n_qubits < fusion_threshold:
-            self.fusion["reason"] = (
-                f"{program.n_qubits} qubits < fusion_threshold {fusion_threshold}"
-            )
-        elif fusion and engine.exact and tiles and kernels.tiles_available(device):
-            width = min(fusion_max_qubits, TILE_BLOCK_QUBITS)
-            program, report = fuse_program(program, self.engine, width, plan=plan_tile_blocks)
-            limit = min(tile_qubits, program.n_qubits)
-            program, passes = tile_program(program, limit)
-            report = FusionReport(
-                report.gates, report.blocks, report.max_block_qubits, width, limit, passes
-            )
-            self.fusion = report.as_dict()
-        elif fusion and engine.exact:
-            program, report = fuse_program(program, self.engine, fusion_max_qubits)
-            self.fusion = report.as_dict()
-        elif fusion:
-            self.fusion["reason"] = (
-                f"engine {engine.name!r} is approximate: its gates are applied as written"
-            )
+        program, self.fusion = prepare_program(
+            program,
+            self.engine,
+            fusion=fusion,
+            fusion_max_qubits=fusion_max_qubits,
+            fusion_threshold=fusion_threshold,
+            tiles=tiles and kernels.tiles_available(device),
+            tile_qubits=tile_qubits,
+        )
         self.program = program
         self.shots = int(shots)
         self.rng = np.random.default_rng(seed)
@@ -502,7 +482,6 @@ class _Executor:
             self.memory[br.shots] = br.memory.bits
             return
         qubits = sorted({q for q, _ in terminal})
-        pos = {q: j for j, q in enumerate(qubits)}
         try:
             draws = sample_outcomes(br.tensor, qubits, self.n, br.shots.size, self.rng)
         except QsimTopoError as exc:
@@ -510,29 +489,9 @@ class _Executor:
                 f"circuit {program.name!r}: the final state cannot be sampled ({exc}); "
                 f"engine {self.base_engine.name!r}"
             ) from exc
-        base = br.memory.bits
-        if self.program.n_clbits <= 62:
-            # Vectorised: clear the measured clbits of the branch's bits, set the outcomes'.
-            clear = 0
-            values = np.zeros(draws.size, dtype=np.int64)
-            for _, c in terminal:
-                clear |= 1 << c
-            for q, c in _last_writer(terminal):
-                values |= ((draws >> pos[q]) & 1) << c
-            values |= base & ~clear
-            self.memory[br.shots] = values
-            return
-        uniq, inverse = np.unique(draws, return_inverse=True)
-        words = np.empty(uniq.size, dtype=object)
-        for k, idx in enumerate(uniq.tolist()):
-            bits = base
-            for q, c in terminal:
-                if (idx >> pos[q]) & 1:
-                    bits |= 1 << c
-                else:
-                    bits &= ~(1 << c)
-            words[k] = bits
-        self.memory[br.shots] = words[inverse]
+        self.memory[br.shots] = memory_words(
+            br.memory.bits, draws, terminal, qubits, wide=program.n_clbits > 62
+        )
 
     def _check_finite(self, tensor: Any) -> None:
         flat = tensor.reshape(-1)
@@ -542,14 +501,6 @@ class _Executor:
                 f"circuit {self.program.name!r}: engine {self.base_engine.name!r} left NaN or "
                 "Inf in the final state"
             )
-
-
-def _last_writer(terminal: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The (qubit, clbit) pairs that decide each clbit: the last measure into it wins."""
-    last: dict[int, int] = {}
-    for q, c in terminal:
-        last[c] = q
-    return [(q, c) for c, q in last.items()]
 
 
 def execute(
@@ -589,7 +540,8 @@ def execute(
         fusion_threshold: fuse only circuits of at least this many qubits; None:
             :data:`FUSION_THRESHOLD`.
         tiles: when fusing and ``kernels`` has the tile kernel here (the CPU with numba),
-            group the blocks (of at most :data:`TILE_BLOCK_QUBITS` qubits) into tiles of
+            group the blocks (of at most :data:`~qsim_topo.sim.passes.TILE_BLOCK_QUBITS`
+            qubits) into tiles of
             ``tile_qubits`` qubits, each applied in one cache-blocked pass
             (:func:`qsim_topo.sim.kernels.apply_tile`). Aer calls this cache blocking.
         tile_qubits: the widest tile (>= 1; tiles too wide for the per-thread scratch bound,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from qsim_topo.circuit import (
     BranchOp,
@@ -34,9 +35,22 @@ from qsim_topo.circuit import (
 )
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.sim.fusion import fuse_gates
-from qsim_topo.sim.planning import plan_fusion, plan_tiles
+from qsim_topo.sim.planning import plan_fusion, plan_tile_blocks, plan_tiles
 
-__all__ = ["FusionReport", "Planner", "fuse_program", "tile_program"]
+__all__ = [
+    "TILE_BLOCK_QUBITS",
+    "FusionReport",
+    "Planner",
+    "fuse_program",
+    "prepare_program",
+    "tile_program",
+]
+
+TILE_BLOCK_QUBITS = 2
+"""With tiles, gates are first fused into blocks of at most this many qubits (and at most
+``fusion_max_qubits``): inside a tile a block's cost is its arithmetic, 2^k complex
+multiply-adds per amplitude, so absorbing 1-qubit gates into 2-qubit ones pays and wider
+dense blocks do not (a 5-qubit block costs what eight 2-qubit gates do)."""
 
 Planner = Callable[[Sequence[Sequence[int]], int], list[list[int]]]
 """``plan(qubit_sets, max_qubits)``: gate indices grouped into blocks, in application order."""
@@ -213,3 +227,53 @@ def tile_program(program: Program, tile_qubits: int) -> tuple[Program, int]:
 
     tiled = _rewrite_gate_runs(program, tile)
     return tiled, sum(isinstance(op, (GateOp, TileOp)) for op in tiled.ops)
+
+
+def prepare_program(
+    program: Program,
+    engine: MatmulEngine,
+    *,
+    fusion: bool,
+    fusion_max_qubits: int,
+    fusion_threshold: int,
+    tiles: bool,
+    tile_qubits: int,
+) -> tuple[Program, dict[str, Any]]:
+    """The passes a run applies before simulating, and what they did (as metadata).
+
+    Nothing for an approximate engine (its gates are applied as written), with ``fusion``
+    off, or under ``fusion_threshold`` qubits (the report says why). Otherwise
+    :func:`fuse_program`; with ``tiles`` (the caller has the tile kernel) into blocks of at
+    most :data:`TILE_BLOCK_QUBITS` qubits, then :func:`tile_program` with tiles of
+    ``min(tile_qubits, n)`` qubits.
+
+    Args:
+        program: the program (not modified).
+        engine: composes the fused blocks.
+        fusion: fuse at all.
+        fusion_max_qubits: the widest block without tiles.
+        fusion_threshold: fuse only programs of at least this many qubits.
+        tiles: group the blocks into tiles (True only where the tile kernel can run).
+        tile_qubits: the widest tile.
+
+    Returns:
+        The program to run and :meth:`FusionReport.as_dict` (or ``enabled`` False and the
+        ``reason``).
+    """
+    if not fusion:
+        return program, {"enabled": False}
+    if program.n_qubits < fusion_threshold:
+        reason = f"{program.n_qubits} qubits < fusion_threshold {fusion_threshold}"
+        return program, {"enabled": False, "reason": reason}
+    if not engine.exact:
+        reason = f"engine {engine.name!r} is approximate: its gates are applied as written"
+        return program, {"enabled": False, "reason": reason}
+    if not tiles:
+        fused, report = fuse_program(program, engine, fusion_max_qubits)
+        return fused, report.as_dict()
+    width = min(fusion_max_qubits, TILE_BLOCK_QUBITS)
+    fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks)
+    limit = min(tile_qubits, program.n_qubits)
+    tiled, passes = tile_program(fused, limit)
+    gates, blocks, widest = report.gates, report.blocks, report.max_block_qubits
+    return tiled, FusionReport(gates, blocks, widest, width, limit, passes).as_dict()

@@ -8,19 +8,15 @@ from qiskit import QuantumCircuit
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Operator, Statevector
 
-from qsim_topo.circuit import GateOp, PhaseOp, TileOp
 from qsim_topo.engines import get_engine
 from qsim_topo.qiskit import QsimTopoBackend
 from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
 from qsim_topo.qiskit.execute import check_program_memory
 from qsim_topo.sim import executor as executor_module
-from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.executor import TILE_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, NUMPY_KERNELS
 from qsim_topo.sim.numba_kernels import numba_available
-from qsim_topo.sim.passes import fuse_program, tile_program
-from qsim_topo.sim.planning import plan_tile_blocks
 
 FUSED = {"fusion_enable": True, "fusion_threshold": 1}  # fuse even these small circuits
 
@@ -270,43 +266,6 @@ def test_blocking_metadata_follows_the_options(monkeypatch):
     assert dense.fusion["blocking"] is False and dense.fusion["max_qubits"] == 5
     assert dense.kernel_family == "numpy" and "numba-block" not in dense.kernels
     np.testing.assert_allclose(dense.final, Statevector(qc).data, atol=1e-12)
-
-
-@pytest.mark.parametrize("tile_qubits", [2, 3, 6])
-def test_fuse_program_tiles_replayed_by_reference(tile_qubits):
-    # The fused program replayed gate by gate with apply_operator (no tile pass, no numba):
-    # the tiles hold the circuit's gates in a valid order, with the stated qubits.
-    qc = random_circuit(7, 12, max_operands=3, seed=8)  # with 3-qubit gates (ccx, cswap, ...)
-    qc.global_phase = 0.4
-    engine = get_engine("exact")
-    program, report = fuse_program(circuit_to_program(qc), engine, 2, plan=plan_tile_blocks)
-    program, passes = tile_program(program, tile_qubits)
-    state = np.zeros(2**7, dtype=np.complex128)
-    state[0] = 1
-    lone = tiled = 0
-    for op in program.ops:
-        if isinstance(op, TileOp):
-            assert list(op.qubits) == sorted(set(op.qubits)) and len(op.qubits) <= tile_qubits
-            for gate in op.gates:
-                assert list(gate.qubits) == sorted(gate.qubits)
-                assert set(gate.qubits) <= set(op.qubits)
-                state = apply_operator(engine, state, gate.matrix, gate.qubits, 7)
-            tiled += len(op.gates)
-        elif isinstance(op, GateOp):
-            assert len(op.qubits) > tile_qubits  # only a gate wider than a tile stays alone
-            state = apply_operator(engine, state, op.matrix, op.qubits, 7)
-            lone += 1
-        else:
-            assert isinstance(op, PhaseOp)
-            state = state * np.exp(1j * op.phase)
-    np.testing.assert_allclose(state, Statevector(qc).data, atol=1e-12)
-    assert report.tile_qubits is None and report.max_qubits == 2
-    assert report.blocks == tiled + lone and passes == report.blocks - tiled + sum(
-        isinstance(op, TileOp) for op in program.ops
-    )
-    # 2-qubit tiles hold one block each: the blocks of a pair are already one block.
-    assert passes <= report.blocks < report.gates
-    assert tile_qubits == 2 or passes < report.blocks
 
 
 def test_blocked_unitary_matches_operator():
