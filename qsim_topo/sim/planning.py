@@ -220,21 +220,21 @@ def plan_tile_blocks(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> li
 def plan_tiles(
     qubit_sets: Sequence[Sequence[int]], max_qubits: int, *, seeds: int = 16
 ) -> list[list[int]]:
-    """Group gate indices into passes of at most ``max_qubits`` qubits, in application order.
+    """Group gate indices into tiles of at most ``max_qubits`` qubits, in application order.
 
-    For the cache-blocked pass (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`),
-    whose gates stay separate inside a tile: every pass costs about the same whatever its width
-    and its gates' arithmetic does not depend on the grouping, so what counts is the number of
-    passes. Each pass is grown from a seed gate: the tile takes the seed's qubits, applies
+    For the tile kernel (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`), whose
+    gates stay separate inside a tile: every tile costs one sweep over the state whatever its
+    width, and its gates' arithmetic does not depend on the grouping, so what counts is the
+    number of tiles. Each tile is grown from a seed gate: it takes the seed's qubits, applies
     every gate that is ready (all gates before it on its qubits applied) and lies in the tile,
     then widens by the ready gate adding the fewest qubits (the earliest on a tie), until no
     ready gate fits. Up to ``seeds`` of the earliest ready gates are tried as the seed and the
-    pass applying the most gates is kept (ties: the earliest seed).
+    tile applying the most gates is kept (ties: the earliest seed).
 
     Args:
         qubit_sets: the qubits of each gate, in circuit order.
-        max_qubits: the widest pass (>= 1). A gate wider than this is a pass alone.
-        seeds: how many seeds to try per pass (>= 1).
+        max_qubits: the widest tile (>= 1). A gate wider than this is a group alone.
+        seeds: how many seeds to try per tile (>= 1).
 
     Returns:
         Lists of gate indices; each list is applied in its own order, the lists in order, and
