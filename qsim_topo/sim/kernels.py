@@ -243,21 +243,25 @@ class KernelPolicy:
             return False
         return device == "cpu" and self.uses_numba()
 
-    def block_kernel(self, tensor: Any, qubits: tuple[int, ...], n_qubits: int) -> BlockKernel:
+    def block_kernel(
+        self, tensor: Any, qubits: tuple[int, ...], n_qubits: int, device: str | None = None
+    ) -> BlockKernel:
         """The kernel for a block on ``qubits`` of ``tensor``.
 
         ``"gather"`` for a CPU tensor of at most ``small_amplitudes`` entries; on a GPU,
         ``"cuda-block"`` up to its width and ``"chunks"`` (cuBLAS) beyond; on the CPU,
         ``"numba-block"`` when the targets form several runs of the index (numpy would gather
         and scatter every chunk) and the tensor has at least ``numba_min_amplitudes``
-        entries; ``"chunks"`` otherwise.
+        entries; ``"chunks"`` otherwise. ``device``: the tensor's, when the caller knows it.
         """
         if self.block is not None:
             kernel = get_kernel(self.block)
             if not isinstance(kernel, BlockKernel):
                 raise QsimTopoError(f"kernel {self.block!r} is not a block kernel")
             return kernel
-        if device_of(tensor) == "gpu":
+        if device is None:
+            device = "cpu" if type(tensor) is np.ndarray else device_of(tensor)
+        if device == "gpu":
             name = "cuda-block" if len(qubits) <= MAX_KERNEL_QUBITS else "chunks"
         elif tensor.size <= self.small_amplitudes and type(tensor) is np.ndarray:
             name = "gather"
@@ -356,8 +360,8 @@ def apply_inplace(
         raise QsimTopoError(
             f"a {k}-qubit operator needs a ({2**k}, {2**k}) matrix, got {tuple(mat.shape)}"
         )
-    kernel = kernels.block_kernel(tensor, qs, n_qubits)
-    device = device_of(tensor)
+    device = "cpu" if type(tensor) is np.ndarray else device_of(tensor)
+    kernel = kernels.block_kernel(tensor, qs, n_qubits, device)
     if kernel.device not in ("any", device) or (
         kernel.max_qubits is not None and k > kernel.max_qubits
     ):
