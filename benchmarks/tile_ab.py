@@ -34,10 +34,12 @@ from qiskit_aer import AerSimulator
 
 import qsim_topo.sim._numba_sequence as current
 import qsim_topo.sim.numba_kernels as nk
+from qsim_topo.circuit import TileOp
 from qsim_topo.engines import get_engine
-from qsim_topo.qiskit.convert import TileOp, circuit_to_program
-from qsim_topo.qiskit.execute import BLOCKING_QUBITS
-from qsim_topo.qiskit.fuse import fuse_program
+from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.sim.executor import TILE_QUBITS
+from qsim_topo.sim.passes import fuse_program, tile_program
+from qsim_topo.sim.planning import plan_tile_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELS = "qsim_topo/sim/_numba_sequence.py"
@@ -103,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
                 qc = transpile(vs_peers.build(family, n, 20, args.seed), target=target,
                                optimization_level=0)
                 fused, _ = fuse_program(circuit_to_program(qc, "statevector"), engine, 2,
-                                        tile_qubits=BLOCKING_QUBITS)
+                                        plan=plan_tile_blocks)
+                fused, _ = tile_program(fused, TILE_QUBITS)
                 for tag in args.precision:
                     dtype = np.complex64 if tag == "c64" else np.complex128
                     tiles = [([(g.matrix.astype(dtype), g.qubits) for g in op.gates], op.qubits)

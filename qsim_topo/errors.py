@@ -7,13 +7,16 @@ turn it into a one-line message and exit code 2 instead of a traceback.
 from __future__ import annotations
 
 __all__ = [
+    "CircuitError",
     "EngineError",
     "EngineOptionError",
     "InsufficientMemoryError",
     "NonFiniteResultError",
     "NotUnitaryError",
     "QsimTopoError",
+    "StateVanishedError",
     "UnknownEngineError",
+    "UnknownGateError",
 ]
 
 
@@ -56,6 +59,29 @@ class NonFiniteResultError(EngineError, FloatingPointError):
 
 class NotUnitaryError(QsimTopoError, ValueError):
     """A matrix that was required to be unitary is not (within tolerance)."""
+
+
+class CircuitError(QsimTopoError):
+    """A circuit (:class:`~qsim_topo.circuit.Program`) that cannot be simulated.
+
+    Bad qubits or clbits, a matrix of the wrong shape or not unitary, a jump outside the
+    program, an instruction the method cannot simulate, a width that does not fit in memory,
+    a loop that never ends.
+    """
+
+
+class UnknownGateError(CircuitError, KeyError):
+    """A gate name that :mod:`qsim_topo.gates` does not know (the message lists the names)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class StateVanishedError(CircuitError):
+    """The state has zero or non-finite squared norm where it must be measured or sampled.
+
+    An approximate engine lost it (or produced NaN/Inf): no outcome distribution is defined.
+    """
 
 
 def _fmt_bytes(n: int | float) -> str:

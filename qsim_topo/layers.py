@@ -2,7 +2,8 @@
 
 Qubit order is little-endian as in Qiskit: qubit 0 is the least significant bit of a basis
 index, and a k-qubit gate on ``qubits = (q0, q1, ...)`` has ``q0`` as the least significant bit
-of its own 2^k index.
+of its own 2^k index. Layers are made of the circuit's :class:`~qsim_topo.circuit.GateOp`
+(named ``"haar"``), so they run as they are through :mod:`qsim_topo.sim`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 
+from qsim_topo.circuit import GateOp
 from qsim_topo.xp import (
     SeedLike,
     array_namespace,
@@ -40,13 +42,6 @@ __all__ = [
 
 LayerKind = Literal["dense", "brickwork"]
 LAYER_KINDS: tuple[str, ...] = ("dense", "brickwork")
-
-
-class GateOp(NamedTuple):
-    """A k-qubit operator: a (2^k, 2^k) matrix acting on ``qubits`` (length k, distinct)."""
-
-    matrix: Any
-    qubits: tuple[int, ...]
 
 
 def haar_from_ginibre(z: Any) -> Any:
@@ -123,7 +118,7 @@ def brickwork_layer(
         raise ValueError(f"parity must be 0 or 1, got {parity!r}")
     rng = as_generator(seed)
     return [
-        GateOp(haar_unitary(4, seed=rng, dtype=dtype, device=device), (q, q + 1))
+        GateOp(haar_unitary(4, seed=rng, dtype=dtype, device=device), (q, q + 1), "haar")
         for q in range(parity, n_qubits - 1, 2)
     ]
 
@@ -178,6 +173,7 @@ def dense_layer(
     return GateOp(
         haar_unitary(2**n_qubits, seed=seed, dtype=dtype, device=device),
         tuple(range(n_qubits)),
+        "haar",
     )
 
 

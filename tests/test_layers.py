@@ -99,8 +99,8 @@ def test_brickwork_layer_pairs_and_parity():
 
 def _kron_reference(ops, n):
     total = np.eye(2**n, dtype=complex)
-    for matrix, qubits in ops:
-        total = embed(matrix, qubits, n) @ total
+    for op in ops:
+        total = embed(op.matrix, op.qubits, n) @ total
     return total
 
 

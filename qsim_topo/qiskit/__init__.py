@@ -7,9 +7,9 @@ it: import it explicitly (``from qsim_topo.qiskit import QsimTopoBackend``). It 
 
 from __future__ import annotations
 
+from qsim_topo.circuit import Program as Program
 from qsim_topo.qiskit.backend import QsimTopoBackend as QsimTopoBackend
 from qsim_topo.qiskit.backend import QsimTopoProvider as QsimTopoProvider
-from qsim_topo.qiskit.convert import Program as Program
 from qsim_topo.qiskit.convert import circuit_to_program as circuit_to_program
 from qsim_topo.qiskit.errors import QasmLoadError as QasmLoadError
 from qsim_topo.qiskit.errors import QsimTopoBackendError as QsimTopoBackendError

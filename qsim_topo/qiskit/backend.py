@@ -7,7 +7,10 @@ Drop-in for ``AerSimulator`` in Qiskit code::
     counts = backend.run(transpile(qc, backend), shots=1000, seed_simulator=7).result().get_counts()
     backend = QsimTopoBackend(engine="bf16")          # an approximate engine (name + options)
 
-Every gate is applied by :func:`qsim_topo.sim.apply.apply_operator` with the chosen engine.
+The backend translates: circuits become :class:`~qsim_topo.circuit.Program` s
+(:mod:`qsim_topo.qiskit.convert`), the core executor (:mod:`qsim_topo.sim.executor`) runs them
+with the chosen engine, and its results become a ``qiskit.result.Result``
+(:mod:`qsim_topo.qiskit.results`).
 
 Run options (defaults in :meth:`QsimTopoBackend._default_options`): ``shots``, ``memory``,
 ``seed_simulator`` (None: unset — the backend's default, or a fresh random seed reported in the
@@ -21,7 +24,7 @@ approximate engine always sees the circuit's own gates; the experiment's ``fusio
 says what happened), ``fusion_max_qubit`` (the widest fused block, 1..10) and
 ``fusion_threshold`` (fuse only circuits of at least this many qubits, default 14); Aer's names
 and meaning. ``blocking_enable`` (default True) and ``blocking_qubits`` (2..14, default 10)
-borrow Aer's cache-blocking names: on the CPU with numba installed (the ``fast`` extra), fused
+borrow Aer's cache-blocking names for the tile pass: on the CPU with numba, fused
 blocks of at most 2 qubits are grouped into tiles of ``blocking_qubits`` qubits, each applied
 in one pass over the state; the ``fusion`` metadata reports ``blocking`` and ``passes``.
 Without numba, or on a GPU, they have no effect. A keyword that is
@@ -46,30 +49,24 @@ from qiskit.result import Result
 from qiskit.transpiler import Target
 
 from qsim_topo._version import __version__
-from qsim_topo.engines.base import MatmulEngine, describe_engine, resolve_engine
-from qsim_topo.errors import QsimTopoError
-from qsim_topo.qiskit.convert import (
-    METHODS,
-    BranchOp,
-    GateOp,
-    JumpOp,
-    Program,
-    SwitchOp,
-    circuit_to_program,
-)
+from qsim_topo.circuit import BranchOp, GateOp, JumpOp, Program, SwitchOp
+from qsim_topo.engines.base import MatmulEngine
+from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
-from qsim_topo.qiskit.execute import (
-    BLOCKING_QUBITS,
-    FUSION_THRESHOLD,
-    check_program_memory,
-    execute,
-)
+from qsim_topo.qiskit.execute import check_program_memory, execute
 from qsim_topo.qiskit.job import QsimTopoJob
+from qsim_topo.qiskit.options import (
+    DEVICES,
+    MAX_FUSION_QUBITS,
+    OPTION_NAMES,
+    PRECISIONS,
+    RunConfig,
+    engine_option_names,
+)
 from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
+from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
-from qsim_topo.sim.paths import execution_path
-from qsim_topo.xp import resolve_device
 
 __all__ = [
     "DEVICES",
@@ -79,50 +76,6 @@ __all__ = [
     "QsimTopoProvider",
     "RunConfig",
 ]
-
-DEVICES = ("cpu", "gpu", "auto")
-PRECISIONS = {"double": np.complex128, "single": np.complex64}
-MAX_SHOTS = 10**9
-_OPTION_NAMES = (
-    "shots",
-    "memory",
-    "seed_simulator",
-    "engine",
-    "engine_options",
-    "method",
-    "device",
-    "precision",
-    "fusion_enable",
-    "fusion_max_qubit",
-    "fusion_threshold",
-    "blocking_enable",
-    "blocking_qubits",
-)
-MAX_FUSION_QUBITS = 10
-MAX_BLOCKING_QUBITS = 14
-
-
-def _flag(values: dict[str, Any], name: str) -> bool:
-    """The boolean option ``name``; QsimTopoOptionError for anything but a bool."""
-    value = values[name]
-    if not isinstance(value, (bool, np.bool_)):
-        raise QsimTopoOptionError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _integer(values: dict[str, Any], name: str, low: int, high: int | None = None) -> int:
-    """The integer option ``name`` in low..high; with ``high`` None, low is 1 (positive)."""
-    value = values[name]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < low
-        or (high is not None and value > high)
-    ):
-        want = f"an integer in {low}..{high}" if high is not None else "a positive integer"
-        raise QsimTopoOptionError(f"{name} must be {want}, got {value!r}")
-    return int(value)
-
 
 # A job within all of these bounds is simulated in the caller's thread: it takes well under a
 # millisecond, about what handing it to the worker thread and back costs (two wake-ups).
@@ -165,126 +118,6 @@ def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     return sum(_work(p, unitary) for p in programs) <= INLINE_MAX_WORK
 
 
-class RunConfig:
-    """Validated options of one run.
-
-    Attributes:
-        shots, memory, seed_simulator, method, device (resolved: ``"cpu"`` or ``"gpu"``),
-        precision, dtype, engine_name, engine_options, engine (a built engine instance).
-    """
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        shots = values["shots"]
-        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
-            raise QsimTopoOptionError(f"shots must be an integer, got {shots!r}")
-        if not 1 <= int(shots) <= MAX_SHOTS:
-            raise QsimTopoOptionError(f"shots must be in 1..{MAX_SHOTS}, got {shots}")
-        self.shots = int(shots)
-        if not isinstance(values["memory"], (bool, np.bool_)):
-            raise QsimTopoOptionError(f"memory must be True or False, got {values['memory']!r}")
-        self.memory = bool(values["memory"])
-        seed = values["seed_simulator"]
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-                raise QsimTopoOptionError(
-                    f"seed_simulator must be a non-negative integer or None, got {seed!r}"
-                )
-            seed = int(seed)
-        self.seed_simulator: int | None = seed
-        if values["method"] not in METHODS:
-            raise QsimTopoOptionError(
-                f"method must be one of {', '.join(METHODS)}, got {values['method']!r}"
-            )
-        self.method = str(values["method"])
-        if values["device"] not in DEVICES:
-            raise QsimTopoOptionError(
-                f"device must be one of {', '.join(DEVICES)}, got {values['device']!r}"
-            )
-        try:
-            self.device = resolve_device(values["device"])
-        except QsimTopoError as exc:
-            raise QsimTopoOptionError(str(exc)) from exc
-        if values["precision"] not in PRECISIONS:
-            raise QsimTopoOptionError(
-                f"precision must be 'double' or 'single', got {values['precision']!r}"
-            )
-        self.precision = str(values["precision"])
-        self.dtype = np.dtype(PRECISIONS[self.precision])
-        self.fusion_enable = _flag(values, "fusion_enable")
-        self.fusion_max_qubit = _integer(values, "fusion_max_qubit", 1, MAX_FUSION_QUBITS)
-        self.fusion_threshold = _integer(values, "fusion_threshold", 1)
-        self.blocking_enable = _flag(values, "blocking_enable")
-        self.blocking_qubits = _integer(values, "blocking_qubits", 2, MAX_BLOCKING_QUBITS)
-        engine = values["engine"]
-        engine_options = values["engine_options"]
-        if engine_options is None:
-            engine_options = {}
-        if not isinstance(engine_options, dict):
-            raise QsimTopoOptionError(f"engine_options must be a dict, got {engine_options!r}")
-        self.engine_options = dict(engine_options)
-        if not isinstance(engine, (str, MatmulEngine)):
-            raise QsimTopoOptionError(f"engine must be a name or a MatmulEngine, got {engine!r}")
-        self.engine_name = engine if isinstance(engine, str) else engine.name
-        try:
-            self.engine: MatmulEngine = resolve_engine(engine, **self.engine_options)
-        except QsimTopoError as exc:
-            raise QsimTopoOptionError(str(exc)) from exc
-
-    def execute_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`~qsim_topo.qiskit.execute.execute` set by these options."""
-        return {
-            "device": self.device,
-            "dtype": self.dtype,
-            "fusion": self.fusion_enable,
-            "fusion_max_qubits": self.fusion_max_qubit,
-            "fusion_threshold": self.fusion_threshold,
-            "blocking": self.blocking_enable,
-            "blocking_qubits": self.blocking_qubits,
-        }
-
-    def report(self) -> dict[str, Any]:
-        """The options that go into each experiment's metadata."""
-        return {"method": self.method, "device": self.device, "precision": self.precision,
-                "execution_path": execution_path(self.device)}
-
-    @property
-    def derives_engine_seed(self) -> bool:
-        """True when the engine takes a ``seed`` option and none was given explicitly.
-
-        Such an engine is rebuilt per run with a seed derived from the run's seed
-        (:meth:`seeded_engine`), so that a seeded run is reproducible end to end.
-        """
-        if not isinstance(self.engine_name, str) or self.engine_options.get("seed") is not None:
-            return False
-        return "seed" in _engine_option_names(self.engine_name)
-
-    def seeded_engine(self, seed: int) -> tuple[MatmulEngine, int | None]:
-        """The engine for a run whose seed is ``seed``, and the engine seed it was given.
-
-        When :attr:`derives_engine_seed`, a new engine built with ``seed=seed``; otherwise the
-        configured engine and its own seed option (None when it has none or it is unset).
-        """
-        if not self.derives_engine_seed:
-            own = self.engine_options.get("seed")
-            return self.engine, int(own) if isinstance(own, (int, np.integer)) else None
-        seed = int(seed) % 2**63
-        try:
-            engine = resolve_engine(self.engine_name, **{**self.engine_options, "seed": seed})
-        except QsimTopoError as exc:
-            raise QsimTopoOptionError(str(exc)) from exc
-        return engine, seed
-
-
-def _engine_option_names(engine: Any) -> set[str]:
-    if not isinstance(engine, str):
-        return set()
-    try:
-        info = describe_engine(engine)
-    except QsimTopoError:  # an unknown name: RunConfig reports it with the valid names
-        return set()
-    return set(info.options) if info.error is None else set()
-
-
 class QsimTopoBackend(BackendV2):
     """A state-vector / unitary simulator whose every matrix product goes through an engine.
 
@@ -321,7 +154,7 @@ class QsimTopoBackend(BackendV2):
             backend_version=__version__,
         )
         self._target: Target | None = None
-        run_options = {k: engine_options.pop(k) for k in list(engine_options) if k in _OPTION_NAMES}
+        run_options = {k: engine_options.pop(k) for k in list(engine_options) if k in OPTION_NAMES}
         self.set_options(
             engine=engine,
             method=method,
@@ -346,7 +179,7 @@ class QsimTopoBackend(BackendV2):
             fusion_max_qubit=DEFAULT_FUSION_MAX_QUBITS,
             fusion_threshold=FUSION_THRESHOLD,
             blocking_enable=True,
-            blocking_qubits=BLOCKING_QUBITS,
+            blocking_qubits=TILE_QUBITS,
         )
 
     @property
@@ -374,7 +207,7 @@ class QsimTopoBackend(BackendV2):
             current["engine"] = engine
             current["engine_options"] = {}
         engine_opts = dict(current["engine_options"] or {})
-        engine_option_names = _engine_option_names(current["engine"])
+        option_names = engine_option_names(current["engine"])
         for key, value in overrides.items():
             if key == "engine":
                 continue
@@ -383,10 +216,10 @@ class QsimTopoBackend(BackendV2):
                     if not isinstance(value, dict):
                         raise QsimTopoOptionError(f"engine_options must be a dict, got {value!r}")
                     engine_opts.update(value)
-            elif key in _OPTION_NAMES:
+            elif key in OPTION_NAMES:
                 if value is not None:
                     current[key] = value
-            elif key in engine_option_names:
+            elif key in option_names:
                 engine_opts[key] = value
             else:
                 warnings.warn(

@@ -1,26 +1,26 @@
-"""Classical state of one shot and compiled conditions, switch targets and stores.
+"""Qiskit's classical expressions compiled into closures over a branch's classical memory.
 
-A shot's classical memory is a Python int (bit i = clbit i of the top-level circuit, any
-width) plus a dict of standalone ``expr.Var`` values. Conditions of ``IfElseOp`` and
+A branch's memory is a :class:`~qsim_topo.circuit.ClassicalMemory`: a Python int (bit i =
+clbit i of the top-level circuit, any width) plus a dict of standalone ``expr.Var`` values,
+keyed by the Var. Conditions of ``IfElseOp`` and
 ``WhileLoopOp`` (``(Clbit, bool)``, ``(ClassicalRegister, int)`` or a Boolean ``expr.Expr``),
 targets of ``SwitchCaseOp`` and ``Store`` instructions are compiled once, at conversion, into
-closures over that state, so that running a branch evaluates no Qiskit objects.
+closures over that memory, so that running a branch evaluates no Qiskit objects.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from qiskit.circuit import ClassicalRegister, Clbit
 from qiskit.circuit.classical import expr, types
 
+from qsim_topo.circuit import ClassicalMemory
 from qsim_topo.qiskit.errors import QsimTopoCircuitError
 
 __all__ = [
     "BitIndex",
-    "ClassicalState",
     "Evaluator",
     "compile_condition",
     "compile_store",
@@ -30,42 +30,14 @@ __all__ = [
 BitIndex = Callable[[Clbit], int]
 """Maps a Clbit of the circuit being converted to its index in the top-level circuit."""
 
-Evaluator = Callable[["ClassicalState"], Any]
-
-
-@dataclass
-class ClassicalState:
-    """The classical memory of one branch of shots.
-
-    Attributes:
-        bits: clbit values, bit i = top-level clbit i (a Python int of any width).
-        vars: values of standalone ``expr.Var`` variables, keyed by the variable's UUID.
-    """
-
-    bits: int = 0
-    vars: dict[Any, Any] = field(default_factory=dict)
-
-    def copy(self) -> ClassicalState:
-        """An independent copy (values are immutable Python scalars)."""
-        return ClassicalState(self.bits, dict(self.vars))
-
-    def get_bit(self, index: int) -> int:
-        """The value (0 or 1) of clbit ``index``."""
-        return (self.bits >> index) & 1
-
-    def set_bit(self, index: int, value: int | bool) -> None:
-        """Set clbit ``index`` to ``value`` (truthiness)."""
-        if value:
-            self.bits |= 1 << index
-        else:
-            self.bits &= ~(1 << index)
+Evaluator = Callable[[ClassicalMemory], Any]
 
 
 def _register_getter(indices: list[int]) -> Evaluator:
-    def get(state: ClassicalState) -> int:
+    def get(memory: ClassicalMemory) -> int:
         value = 0
         for j, idx in enumerate(indices):
-            value |= ((state.bits >> idx) & 1) << j
+            value |= ((memory.bits >> idx) & 1) << j
         return value
 
     return get
@@ -89,9 +61,9 @@ def _compile_var(node: Any, bit_index: BitIndex) -> Evaluator:
     key = var
     name = node.name
 
-    def get(state: ClassicalState) -> Any:
+    def get(memory: ClassicalMemory) -> Any:
         try:
-            return state.vars[key]
+            return memory.vars[key]
         except KeyError:
             raise QsimTopoCircuitError(
                 f"the classical variable {name!r} is read before any value is stored in it "
@@ -196,8 +168,8 @@ def _compile_expr(node: Any, bit_index: BitIndex) -> Evaluator:
     raise QsimTopoCircuitError(f"unsupported classical expression {node!r}")
 
 
-def compile_condition(condition: Any, bit_index: BitIndex) -> Callable[[ClassicalState], bool]:
-    """Compile an ``IfElseOp``/``WhileLoopOp`` condition into ``state -> bool``.
+def compile_condition(condition: Any, bit_index: BitIndex) -> Callable[[ClassicalMemory], bool]:
+    """Compile an ``IfElseOp``/``WhileLoopOp`` condition into ``memory -> bool``.
 
     Args:
         condition: ``(Clbit, bool|int)``, ``(ClassicalRegister, int)`` or a Boolean
@@ -222,8 +194,8 @@ def compile_condition(condition: Any, bit_index: BitIndex) -> Callable[[Classica
     return lambda s: bool(fn(s))
 
 
-def compile_value(target: Any, bit_index: BitIndex) -> Callable[[ClassicalState], int]:
-    """Compile a ``SwitchCaseOp`` target into ``state -> int``.
+def compile_value(target: Any, bit_index: BitIndex) -> Callable[[ClassicalMemory], int]:
+    """Compile a ``SwitchCaseOp`` target into ``memory -> int``.
 
     The target is a Clbit, a ClassicalRegister or a Uint/Bool ``expr.Expr``.
     """
@@ -238,8 +210,8 @@ def compile_value(target: Any, bit_index: BitIndex) -> Callable[[ClassicalState]
 
 def compile_store(
     lvalue: Any, rvalue: Any, bit_index: BitIndex
-) -> Callable[[ClassicalState], None]:
-    """Compile ``Store(lvalue, rvalue)`` into a function that writes ``state`` in place.
+) -> Callable[[ClassicalMemory], None]:
+    """Compile ``Store(lvalue, rvalue)`` into a function that writes ``memory`` in place.
 
     The lvalue is a standalone Var, a Var wrapping a Clbit or a ClassicalRegister, or an
     ``expr.Index`` into a register.
@@ -253,7 +225,7 @@ def compile_store(
         if isinstance(var, ClassicalRegister):
             indices = [bit_index(b) for b in var]
 
-            def store_register(s: ClassicalState) -> None:
+            def store_register(s: ClassicalMemory) -> None:
                 v = int(value(s))
                 for j, idx in enumerate(indices):
                     s.set_bit(idx, (v >> j) & 1)
@@ -264,12 +236,12 @@ def compile_store(
         if width is not None:
             mask = _mask(width)
 
-            def store_uint(s: ClassicalState) -> None:
+            def store_uint(s: ClassicalMemory) -> None:
                 s.vars[key] = int(value(s)) & mask
 
             return store_uint
 
-        def store_var(s: ClassicalState) -> None:
+        def store_var(s: ClassicalMemory) -> None:
             s.vars[key] = value(s)
 
         return store_var

@@ -1,18 +1,20 @@
-"""Conversion of a Qiskit ``QuantumCircuit`` into a flat program the executor runs.
+"""Conversion of a Qiskit ``QuantumCircuit`` into the core's :class:`~qsim_topo.circuit.Program`.
 
-A :class:`Program` is a list of simple ops with jumps, like byte code:
+The program's ops (:mod:`qsim_topo.circuit`) are written as follows:
 
-* :class:`GateOp` — a ``(matrix, qubits)`` pair, ``qubits[0]`` the least significant bit of
-  the matrix index (Qiskit's convention, the one of :func:`qsim_topo.sim.apply.apply_operator`);
-  the matrix comes from ``gate.to_matrix()`` or ``Operator(gate).data`` and qubit indices from
-  the top-level circuit's bit order (``circuit.find_bit``).
-* :class:`PhaseOp` — a global phase (``circuit.global_phase``, ``GlobalPhaseGate``, the phase
-  of a definition that was expanded).
-* :class:`MeasureOp`, :class:`ResetOp`, :class:`StoreOp`, :class:`SaveOp`.
-* :class:`BranchOp` (jump when a condition is false), :class:`JumpOp`, :class:`SwitchOp`:
-  ``IfElseOp``, ``WhileLoopOp``, ``SwitchCaseOp``, ``BreakLoopOp`` and ``ContinueLoopOp``
-  become jumps; ``ForLoopOp`` is unrolled (its loop parameter bound per iteration) and
-  ``BoxOp`` inlined.
+* :class:`~qsim_topo.circuit.GateOp` — the matrix comes from ``gate.to_matrix()`` or
+  ``Operator(gate).data`` and qubit indices from the top-level circuit's bit order
+  (``circuit.find_bit``).
+* :class:`~qsim_topo.circuit.PhaseOp` — a global phase (``circuit.global_phase``,
+  ``GlobalPhaseGate``, the phase of a definition that was expanded).
+* ``measure``, ``reset``, ``store`` and our save instructions become
+  :class:`~qsim_topo.circuit.MeasureOp`, :class:`~qsim_topo.circuit.ResetOp`,
+  :class:`~qsim_topo.circuit.StoreOp` and :class:`~qsim_topo.circuit.SaveOp`.
+* ``IfElseOp``, ``WhileLoopOp``, ``SwitchCaseOp``, ``BreakLoopOp`` and ``ContinueLoopOp``
+  become jumps (:class:`~qsim_topo.circuit.BranchOp`, :class:`~qsim_topo.circuit.JumpOp`,
+  :class:`~qsim_topo.circuit.SwitchOp`) whose conditions are compiled by
+  :mod:`qsim_topo.qiskit.classical`; ``ForLoopOp`` is unrolled (its loop parameter bound per
+  iteration) and ``BoxOp`` inlined.
 
 Measurements that can be deferred to the end of the circuit (no later operation touches their
 qubit or clbit, and no control flow follows) are split off as ``terminal_measures``: the
@@ -41,9 +43,22 @@ from qiskit.circuit.controlflow import CASE_DEFAULT
 from qiskit.circuit.library import UnitaryGate
 from qiskit.quantum_info import Operator
 
+from qsim_topo.circuit import (
+    METHODS,
+    BranchOp,
+    GateOp,
+    JumpOp,
+    MeasureOp,
+    Op,
+    PhaseOp,
+    Program,
+    ResetOp,
+    SaveOp,
+    StoreOp,
+    SwitchOp,
+)
 from qsim_topo.errors import NotUnitaryError
 from qsim_topo.qiskit.classical import (
-    ClassicalState,
     compile_condition,
     compile_store,
     compile_value,
@@ -52,163 +67,13 @@ from qsim_topo.qiskit.errors import QsimTopoCircuitError
 from qsim_topo.qiskit.instructions import SaveStatevector, SaveUnitary
 from qsim_topo.sim.apply import check_unitary_matrix
 
-__all__ = [
-    "METHODS",
-    "BranchOp",
-    "GateOp",
-    "JumpOp",
-    "MeasureOp",
-    "Op",
-    "PhaseOp",
-    "Program",
-    "ResetOp",
-    "SaveOp",
-    "StoreOp",
-    "SwitchOp",
-    "TileOp",
-    "circuit_to_program",
-]
+__all__ = ["MAX_DENSE_DEFINED_QUBITS", "circuit_to_program"]
 
-METHODS = ("statevector", "unitary")
 # Gates without a matrix of their own (composite gates, MCX...) wider than this are expanded
 # into their definition rather than turned into one dense 2^k x 2^k matrix.
 MAX_DENSE_DEFINED_QUBITS = 5
 _IGNORED = frozenset({"barrier", "delay"})
 _LOOP_JUMPS = frozenset({"break_loop", "continue_loop"})  # Instructions, not ControlFlowOps
-
-
-@dataclass(frozen=True)
-class GateOp:
-    """Apply ``matrix`` (complex128, (2^k, 2^k)) to ``qubits`` (top-level indices)."""
-
-    matrix: np.ndarray
-    qubits: tuple[int, ...]
-    name: str
-
-
-@dataclass(frozen=True)
-class TileOp:
-    """Apply ``gates`` in order, all inside the tile ``qubits`` (ascending), in one pass.
-
-    Never emitted by the converter: :func:`~qsim_topo.qiskit.fuse.fuse_program` groups gates
-    into tiles for the cache-blocked CPU pass
-    (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`). Each gate's qubits are
-    ascending and a subset of ``qubits``.
-    """
-
-    gates: tuple[GateOp, ...]
-    qubits: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class PhaseOp:
-    """Multiply the state by ``exp(1j * phase)``."""
-
-    phase: float
-
-
-@dataclass(frozen=True)
-class MeasureOp:
-    """Measure ``qubit`` in the computational basis into ``clbit``."""
-
-    qubit: int
-    clbit: int
-
-
-@dataclass(frozen=True)
-class ResetOp:
-    """Reset ``qubit`` to |0>."""
-
-    qubit: int
-
-
-@dataclass(frozen=True)
-class StoreOp:
-    """Write classical memory: ``apply(state)`` mutates a :class:`ClassicalState`."""
-
-    apply: Callable[[ClassicalState], None]
-
-
-@dataclass(frozen=True)
-class SaveOp:
-    """Record the current state (``kind="statevector"``) or unitary under ``label``."""
-
-    kind: str
-    label: str
-
-
-@dataclass
-class JumpOp:
-    """Continue at op index ``target``."""
-
-    target: int = -1
-
-
-@dataclass
-class BranchOp:
-    """Continue at the next op when ``condition(state)`` holds, else at ``target``."""
-
-    condition: Callable[[ClassicalState], bool]
-    target: int = -1
-
-
-@dataclass
-class SwitchOp:
-    """Continue at ``table[value(state)]``, or at ``default`` for a value not in the table."""
-
-    value: Callable[[ClassicalState], int]
-    table: dict[int, int] = field(default_factory=dict)
-    default: int = -1
-
-
-Op = (
-    GateOp
-    | TileOp
-    | PhaseOp
-    | MeasureOp
-    | ResetOp
-    | StoreOp
-    | SaveOp
-    | JumpOp
-    | BranchOp
-    | SwitchOp
-)
-
-
-@dataclass
-class Program:
-    """A converted circuit.
-
-    Attributes:
-        name: the circuit's name.
-        n_qubits, n_clbits: widths of the top-level circuit.
-        ops: the program; execution starts at index 0 and ends past the last op.
-        terminal_measures: ``(qubit, clbit)`` pairs, in circuit order, sampled from the final
-            state of each branch after ``ops``.
-        method: ``"statevector"`` or ``"unitary"``.
-    """
-
-    name: str
-    n_qubits: int
-    n_clbits: int
-    ops: list[Op]
-    terminal_measures: list[tuple[int, int]]
-    method: str = "statevector"
-
-    @property
-    def has_measurements(self) -> bool:
-        """True when the circuit measures or resets anything (its final state is random).
-
-        Resets of qubits nothing had acted on are not in the program (they are the identity).
-        """
-        return bool(self.terminal_measures) or any(
-            isinstance(op, (MeasureOp, ResetOp)) for op in self.ops
-        )
-
-    @property
-    def is_dynamic(self) -> bool:
-        """True when shots may split before the end (mid-circuit measurement or reset)."""
-        return any(isinstance(op, (MeasureOp, ResetOp)) for op in self.ops)
 
 
 # Checked matrices of standard gates and UnitaryGates by (width, shape, bytes of the matrix),

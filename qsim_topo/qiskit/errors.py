@@ -1,14 +1,26 @@
 """Errors of the Qiskit layer: each is a :class:`qiskit.exceptions.QiskitError`.
 
-The ones a user causes with bad input also derive from :class:`~qsim_topo.errors.QsimTopoError`,
-so ``except QiskitError`` (Qiskit code) and ``except QsimTopoError`` (our CLI) both catch them.
+The ones a user causes with bad input also derive from :class:`~qsim_topo.errors.QsimTopoError`
+(and the circuit errors from the core's :class:`~qsim_topo.errors.CircuitError` and
+:class:`~qsim_topo.errors.StateVanishedError`), so ``except QiskitError`` (Qiskit code) and
+``except QsimTopoError`` (our CLI) both catch them. :func:`as_qiskit_error` turns an error of
+the core (which knows no Qiskit) into the matching one of these, and :func:`qiskit_errors`
+does so for a block of code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from qiskit.exceptions import QiskitError
 
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import (
+    CircuitError,
+    InsufficientMemoryError,
+    QsimTopoError,
+    StateVanishedError,
+)
 
 __all__ = [
     "QasmLoadError",
@@ -17,6 +29,8 @@ __all__ = [
     "QsimTopoJobError",
     "QsimTopoOptionError",
     "QsimTopoStateVanishedError",
+    "as_qiskit_error",
+    "qiskit_errors",
 ]
 
 
@@ -28,7 +42,7 @@ class QsimTopoBackendError(QiskitError, QsimTopoError):
         return str(self.message)
 
 
-class QsimTopoCircuitError(QsimTopoBackendError):
+class QsimTopoCircuitError(QsimTopoBackendError, CircuitError):
     """A circuit the backend cannot run.
 
     Unbound parameters, an unsupported instruction, a non-unitary ``unitary``, a width that
@@ -36,7 +50,7 @@ class QsimTopoCircuitError(QsimTopoBackendError):
     """
 
 
-class QsimTopoStateVanishedError(QsimTopoCircuitError):
+class QsimTopoStateVanishedError(QsimTopoCircuitError, StateVanishedError):
     """The state has zero or non-finite squared norm where it must be measured or sampled.
 
     An approximate engine lost it (or produced NaN/Inf): no outcome distribution is defined.
@@ -54,3 +68,38 @@ class QasmLoadError(QsimTopoBackendError):
 
 class QsimTopoJobError(QsimTopoBackendError):
     """A job whose simulation failed, or whose result was asked for after cancellation."""
+
+
+def as_qiskit_error(exc: QsimTopoError) -> QsimTopoBackendError:
+    """The Qiskit-layer error for an error of the core, with the same message.
+
+    A :class:`~qsim_topo.errors.StateVanishedError` becomes a
+    :class:`QsimTopoStateVanishedError`, any other :class:`~qsim_topo.errors.CircuitError`
+    (or an :class:`~qsim_topo.errors.InsufficientMemoryError`) a
+    :class:`QsimTopoCircuitError`, anything else a :class:`QsimTopoBackendError`; an error that
+    already is a Qiskit-layer error is returned as it is.
+    """
+    if isinstance(exc, QsimTopoBackendError):
+        return exc
+    if isinstance(exc, StateVanishedError):
+        return QsimTopoStateVanishedError(str(exc))
+    if isinstance(exc, (CircuitError, InsufficientMemoryError)):
+        return QsimTopoCircuitError(str(exc))
+    return QsimTopoBackendError(str(exc))
+
+
+@contextmanager
+def qiskit_errors(
+    *, wrap: tuple[type[QsimTopoError], ...] = (CircuitError, InsufficientMemoryError)
+) -> Iterator[None]:
+    """Re-raise the core's errors of the types ``wrap`` raised in the block as Qiskit errors.
+
+    The original error is the new one's ``__cause__``. Errors of other types (an engine that
+    broke its contract, memory refused by :mod:`qsim_topo.xp`) pass unchanged.
+    """
+    try:
+        yield
+    except QsimTopoBackendError:
+        raise
+    except wrap as exc:
+        raise as_qiskit_error(exc) from exc

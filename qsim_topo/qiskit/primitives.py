@@ -47,10 +47,12 @@ from qiskit.primitives.containers.sampler_pub import SamplerPub
 from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qsim_topo.qiskit.backend import QsimTopoBackend, RunConfig
-from qsim_topo.qiskit.convert import Program, circuit_to_program
+from qsim_topo.circuit import Program
+from qsim_topo.qiskit.backend import QsimTopoBackend
+from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
 from qsim_topo.qiskit.execute import check_program_memory, execute
+from qsim_topo.qiskit.options import RunConfig
 
 __all__ = ["EstimatorV2", "SamplerV2"]
 

@@ -20,7 +20,7 @@ from qiskit.quantum_info import Operator, Statevector
 from qiskit.result import Result
 from qiskit.result.models import ExperimentResult, ExperimentResultData, MeasLevel
 
-from qsim_topo.qiskit.convert import Program, StoreOp
+from qsim_topo.circuit import Program, StoreOp
 from qsim_topo.qiskit.execute import ExecutionResult
 
 __all__ = ["experiment_header", "experiment_result", "job_result"]
@@ -68,7 +68,9 @@ def experiment_result(
         memory: whether to include per-shot memory.
         seed: the seed used for this experiment.
         metadata: run options to report (method, device, precision); the engine's name,
-            options, flops fraction, matmul calls, branches and time are added.
+            options, flops fraction, matmul calls, fusion, the kernel family (``"numba"``,
+            ``"numpy"`` when numba is off or cannot load, ``"cuda"``, or ``"reference"`` for
+            an approximate engine) and the kernels that ran, branches and time are added.
     """
     data: dict[str, Any] = {}
     if program.n_clbits:
@@ -91,6 +93,8 @@ def experiment_result(
         flops_fraction=run.flops_fraction,
         matmul_calls=run.matmul_calls,
         fusion=dict(run.fusion),
+        kernel_family=run.kernel_family,
+        kernels=dict(run.kernels),
         branches=run.branches,
         num_qubits=program.n_qubits,
         num_clbits=program.n_clbits,

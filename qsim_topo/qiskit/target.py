@@ -23,7 +23,7 @@ from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
 from qiskit.transpiler import Target
 
 from qsim_topo.qiskit.instructions import SAVE_INSTRUCTION_NAMES
-from qsim_topo.sim.simulators import simulation_bytes
+from qsim_topo.sim.memory import simulation_bytes
 from qsim_topo.xp import available_memory
 
 __all__ = ["CONTROL_FLOW", "MIN_TARGET_QUBITS", "build_target", "max_qubits"]

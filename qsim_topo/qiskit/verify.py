@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from qiskit import QuantumCircuit
 
+from qsim_topo.circuit import Program
 from qsim_topo.metrics import (
     ideal_xeb_band,
     linear_xeb,
@@ -45,7 +46,7 @@ from qsim_topo.metrics import (
     total_variation_distance,
 )
 from qsim_topo.qiskit.backend import QsimTopoBackend
-from qsim_topo.qiskit.convert import Program, circuit_to_program
+from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import QasmLoadError, QsimTopoJobError, QsimTopoStateVanishedError
 from qsim_topo.qiskit.execute import execute, marginal_probabilities
 

@@ -9,6 +9,7 @@ the engine under test.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,13 @@ from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.errors import NotUnitaryError, QsimTopoError
 from qsim_topo.xp import array_namespace, to_numpy
 
-__all__ = ["apply_operator", "check_qubits", "check_unitary_matrix", "n_qubits_of"]
+__all__ = [
+    "apply_operator",
+    "check_qubits",
+    "check_unitary_matrix",
+    "n_qubits_of",
+    "sort_gate_qubits",
+]
 
 
 def n_qubits_of(dim: int) -> int:
@@ -104,3 +111,43 @@ def apply_operator(
     out = out.reshape((2,) * k + tuple(t.shape[a] for a in rest))
     inverse = np.argsort(perm).tolist()
     return xp.ascontiguousarray(xp.transpose(out, inverse)).reshape(tensor.shape)
+
+
+@lru_cache(maxsize=256)
+def _bit_permutation_index(order: tuple[int, ...]) -> np.ndarray:
+    """Flat gather index of a (2^k, 2^k) matrix whose new index bit j is old bit ``order[j]``.
+
+    Read-only; one per ``order``, so sorting a gate's qubits is one fancy-index copy (a 4x4:
+    2.5 against 3.5 us for the reshape, transpose and contiguous copy before; best of 5).
+    """
+    k = len(order)
+    t = np.arange(4**k).reshape((2,) * (2 * k))
+    # Axis a of each half holds bit k-1-a.
+    axes = [k - 1 - order[k - 1 - a] for a in range(k)]
+    index = np.ascontiguousarray(np.transpose(t, axes + [a + k for a in axes])).reshape(-1)
+    index.setflags(write=False)
+    return index
+
+
+def sort_gate_qubits(matrix: Any, qubits: Sequence[int]) -> tuple[Any, tuple[int, ...]]:
+    """The same operator with its qubits in ascending order: ``(matrix', sorted(qubits))``.
+
+    ``matrix`` is (2^k, 2^k) with bit j of its index on ``qubits[j]``; the result's bit j is on
+    the j-th smallest qubit. A permutation of index bits (no arithmetic, no engine product).
+    Returns ``matrix`` itself when the qubits are already ascending.
+
+    Raises:
+        ValueError: ``matrix`` is not (2^k, 2^k) for k qubits.
+    """
+    qs = [int(q) for q in qubits]
+    k = len(qs)
+    if tuple(matrix.shape) != (1 << k, 1 << k):
+        dim = 1 << k
+        raise ValueError(f"a {k}-qubit gate needs a ({dim}, {dim}) matrix, got {matrix.shape}")
+    order = tuple(sorted(range(k), key=qs.__getitem__))
+    if order == tuple(range(k)):
+        return matrix, tuple(qs)
+    index = _bit_permutation_index(order)
+    if not isinstance(matrix, np.ndarray):
+        index = array_namespace(matrix).asarray(index)
+    return matrix.reshape(-1)[index].reshape(1 << k, 1 << k), tuple(sorted(qs))

@@ -1,54 +1,41 @@
-"""In-place, few-pass application of a k-qubit block to a state (or to a unitary's columns).
+"""The kernel registry: every way to apply a block or a tile in place, and the choice of one.
 
-:func:`~qsim_topo.sim.apply.apply_operator` is the reference: it moves the target axes to the
-front (a full copy), multiplies, and moves them back (a second full copy), so a gate costs
-about three passes over the state and twice its memory. :func:`apply_inplace` does the same
-product chunk by chunk and writes each chunk back into the state:
+A *kernel* overwrites a state (or a unitary's columns) with an operator applied to it, in
+place, on behalf of an exact engine. The registered kernels (:data:`KERNELS`) are
 
-* the state is viewed as runs of target and non-target qubits, each run one axis;
-* non-target axes are split, most significant first, until one chunk holds at most
-  ``chunk_bytes`` (default 512 KiB, so that a chunk, its product and its gathered copy stay in
-  the core's L2 cache): main memory sees one read and one write of each amplitude per block;
-* a chunk whose targets are its last axis is one ``(rows, 2^k) @ U^T`` product, one whose
-  targets are its first axis is ``U @ (2^k, cols)`` on a strided view, one whose targets are a
-  single run in the middle is a stacked ``U @ (batch, 2^k, cols)`` product
-  (:meth:`~qsim_topo.engines.base.CheckedEngine.matmul_stack`); anything else is gathered into
-  a (2^k, cols) copy the size of a chunk, multiplied, and scattered back.
+* ``"gather"`` (numpy): small CPU tensors, one gather, product and scatter
+  (:func:`~qsim_topo.sim.chunks.apply_gathered`);
+* ``"chunks"`` (numpy, or cupy with cuBLAS products): the chunked product of
+  :func:`~qsim_topo.sim.chunks.apply_chunked`;
+* ``"numba-block"`` (numba): one compiled pass for a block on scattered qubits
+  (:func:`~qsim_topo.sim.numba_kernels.apply_block_numba`);
+* ``"cuda-block"`` (CUDA): one kernel pass on a GPU, for blocks of at most
+  :data:`~qsim_topo.sim.gpu_kernels.MAX_KERNEL_QUBITS` qubits
+  (:func:`~qsim_topo.sim.gpu_kernels.apply_block_gpu`);
+* ``"numba-tile"`` (numba): a *sequence* of gates inside one tile of qubits in one
+  cache-blocked pass (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`).
 
-Peak memory is the state plus two chunks (and the engine's own temporaries of one chunk).
-Every chunk product is ``engine.matmul``; the orientation and the chunking change only the
-rounding, so this path is for exact engines. Approximate engines keep the reference path,
-where each gate is one (2^k, 2^(n-k)) product, so their results do not depend on chunk size.
-
-On the CPU, a tensor of at most ``SMALL_AMPLITUDES`` entries is one gather by a cached index
-array, one product and one scatter: for a few thousand amplitudes, the per-chunk bookkeeping
-above would cost more than the product.
-
-On the CPU, a block whose targets form several runs goes to a compiled numba pass instead
-(:mod:`qsim_topo.sim.numba_kernels`) when numba is installed: numpy's gather and scatter of
-such chunks cost more than the product. On a GPU with an exact engine, one pass of a custom
-CUDA kernel (:mod:`qsim_topo.sim.gpu_kernels`) does the product instead: each thread reads the
-2^k amplitudes of one group, multiplies them by the block's matrix, and writes them back.
-
-:func:`apply_tile` applies a *sequence* of gates that all act inside one set of qubits (a
-tile). On the CPU with numba it is one cache-blocked pass for the whole sequence
-(:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`); elsewhere it is one
-:func:`apply_inplace` per gate.
+:class:`KernelPolicy` chooses among them: a small frozen strategy object, passed explicitly to
+:func:`apply_inplace`, :func:`apply_tile` and the executor, instead of module switches. The
+default policy (:data:`DEFAULT_KERNELS`) takes the numba kernels when numba loads and the numpy
+ones otherwise; ``KernelPolicy(numba=False)`` is the numpy fallback; ``block=`` / ``tile=``
+force one kernel (tests, benchmarks). Each call can record which kernel ran into a ``used``
+dict, which the executor reports in its result's metadata.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import lru_cache
-from itertools import product
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.sim.apply import check_qubits
-from qsim_topo.sim.gpu_kernels import MAX_KERNEL_QUBITS
+from qsim_topo.sim.apply import check_qubits, sort_gate_qubits
+from qsim_topo.sim.chunks import DEFAULT_CHUNK_BYTES, apply_chunked, apply_gathered, target_runs
+from qsim_topo.sim.gpu_kernels import MAX_KERNEL_QUBITS, apply_block_gpu
 from qsim_topo.sim.numba_kernels import (
     apply_block_numba,
     apply_sequence_numba,
@@ -58,124 +45,260 @@ from qsim_topo.sim.numba_kernels import (
 from qsim_topo.xp import array_namespace, device_of
 
 __all__ = [
-    "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_KERNELS",
+    "GPU_CHUNK_BYTES",
+    "KERNELS",
     "NUMBA_MIN_AMPLITUDES",
+    "NUMPY_KERNELS",
     "SMALL_AMPLITUDES",
-    "USE_NUMBA",
+    "BlockKernel",
+    "KernelPolicy",
+    "TileKernel",
     "apply_inplace",
     "apply_tile",
-    "blocking_available",
-    "inplace_workspace_bytes",
-    "sort_gate_qubits",
+    "get_kernel",
+    "register_kernel",
 ]
 
-DEFAULT_CHUNK_BYTES = 512 * 1024
-
-USE_NUMBA = True
-"""Use the compiled pass of :mod:`qsim_topo.sim.numba_kernels` for blocks on scattered qubits
-when numba is installed (the ``fast`` extra); False forces the numpy path."""
-
 NUMBA_MIN_AMPLITUDES = 2**13
-"""Smaller tensors take the numpy path: waking numba's parallel threads costs ~0.15 ms, more
-than numpy's whole block on a few thousand amplitudes (measured: 5 qubits, numpy 46 us, a
-numba call after idle ~190 us; 14 qubits, numpy 0.73 ms, numba 0.19 ms)."""
-
+"""Default of :attr:`KernelPolicy.numba_min_amplitudes`: smaller tensors take the numpy path,
+as waking numba's parallel threads costs ~0.15 ms, more than numpy's whole block on a few
+thousand amplitudes (measured: 5 qubits, numpy 46 us, a numba call after idle ~190 us; 14
+qubits, numpy 0.73 ms, numba 0.19 ms)."""
 
 SMALL_AMPLITUDES = 2**12
-"""CPU tensors of at most this many entries (state amplitudes times columns) take the gather
-path of :func:`apply_inplace` (measured on 5 qubits: 8 us a 2-qubit gate, against 28 us by
-chunks, most of both being the engine call's checks)."""
+"""Default of :attr:`KernelPolicy.small_amplitudes`: CPU tensors of at most this many entries
+(state amplitudes times columns) take the ``"gather"`` kernel (measured on 5 qubits: 8 us a
+2-qubit gate, against 28 us by chunks, most of both being the engine call's checks)."""
+
+GPU_CHUNK_BYTES = 16 * 2**20
+"""Chunk size of the ``"chunks"`` kernel on a GPU (blocks wider than the CUDA kernel's): its
+temporaries (3 chunks) stay inside the in-place workspace the memory check budgets."""
 
 
-@lru_cache(maxsize=256)
-def _gather_index(n: int, qubits: tuple[int, ...], cols: int) -> np.ndarray:
-    """Flat positions of a C-contiguous (2^n, cols) tensor as a (2^k, 2^(n-k) * cols) array.
+@dataclass(frozen=True)
+class BlockKernel:
+    """A kernel that applies one block.
 
-    Row ``j`` holds the entries whose bit ``i`` on ``qubits[i]`` is bit ``i`` of ``j`` (the
-    qubits in the caller's order, so the block's matrix needs no reordering). Read-only: the
-    array is shared by every call with the same arguments (at most 256 are kept; each is at
-    most ``SMALL_AMPLITUDES`` int64 entries).
+    ``apply(engine, tensor, matrix, qubits, n_qubits, chunk_bytes)`` overwrites ``tensor``
+    (C-contiguous (2^n,) or (2^n, cols), cols a power of two) with ``(matrix on qubits) @
+    tensor``; ``matrix`` is (2^k, 2^k) in the tensor's dtype and namespace, bit j on
+    ``qubits[j]`` (distinct, any order). ``family`` is ``"numpy"``, ``"numba"`` or ``"cuda"``;
+    ``device`` the device of the tensors it takes (``"cpu"``, ``"gpu"`` or ``"any"``);
+    ``max_qubits`` the widest block it takes (None: any).
     """
-    k = len(qubits)
-    # Axis a of the (2,) * n view holds qubit n - 1 - a.
-    targets = [n - 1 - q for q in reversed(qubits)]
-    others = [a for a in range(n) if a not in targets]
-    amps = np.arange(2**n, dtype=np.int64).reshape((2,) * n).transpose(targets + others)
-    index = (amps.reshape(2**k, -1, 1) * cols + np.arange(cols)).reshape(2**k, -1)
-    index.setflags(write=False)
-    return index
+
+    name: str
+    family: str
+    device: str
+    apply: Callable[[MatmulEngine, Any, Any, tuple[int, ...], int, int], None]
+    max_qubits: int | None = None
+
+    def available(self) -> bool:
+        """True when the kernel can run here (numba loads, for the numba family)."""
+        return self.family != "numba" or numba_available()
 
 
-def inplace_workspace_bytes(itemsize: int, k: int, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
-    """Upper bound of the temporaries of one :func:`apply_inplace` call, in bytes.
+@dataclass(frozen=True)
+class TileKernel:
+    """A kernel that applies a sequence of gates inside one tile of qubits in one pass.
 
-    Two chunks (the gathered operand and the product; the engine may hold one more), plus the
-    block's matrix and its transpose.
+    ``apply(engine, tensor, gates, tile, cols, zero_mask)``: ``gates`` are ``(matrix,
+    qubits)`` with ascending qubits inside ``tile`` (ascending), matrices in the tensor's
+    dtype; see :func:`apply_tile` for ``zero_mask``.
     """
-    chunk = max(int(chunk_bytes), itemsize * 2**k)
-    return 3 * chunk + 2 * itemsize * 4**k
+
+    name: str
+    family: str
+    device: str
+    apply: Callable[
+        [MatmulEngine, Any, list[tuple[Any, tuple[int, ...]]], tuple[int, ...], int, int], None
+    ]
+
+    def available(self) -> bool:
+        """True when the kernel can run here (numba loads, for the numba family)."""
+        return self.family != "numba" or numba_available()
 
 
-@lru_cache(maxsize=256)
-def _bit_permutation_index(order: tuple[int, ...]) -> np.ndarray:
-    """Flat gather index of a (2^k, 2^k) matrix whose new index bit j is old bit ``order[j]``.
+KERNELS: dict[str, BlockKernel | TileKernel] = {}
+"""Every registered kernel by name."""
 
-    Read-only; one per ``order``, so sorting a gate's qubits is one fancy-index copy (a 4x4:
-    2.5 against 3.5 us for the reshape, transpose and contiguous copy before; best of 5).
+
+def register_kernel(kernel: BlockKernel | TileKernel) -> None:
+    """Add ``kernel`` to :data:`KERNELS`; a name already taken is refused (QsimTopoError)."""
+    if kernel.name in KERNELS:
+        raise QsimTopoError(f"a kernel named {kernel.name!r} is already registered")
+    KERNELS[kernel.name] = kernel
+
+
+def get_kernel(name: str) -> BlockKernel | TileKernel:
+    """The kernel registered as ``name``; QsimTopoError listing the names otherwise."""
+    try:
+        return KERNELS[name]
+    except KeyError:
+        raise QsimTopoError(
+            f"unknown kernel {name!r}; registered: {', '.join(sorted(KERNELS))}"
+        ) from None
+
+
+def _gather(
+    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
+) -> None:
+    apply_gathered(engine, tensor, mat, qs, n)
+
+
+def _chunks(
+    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
+) -> None:
+    apply_chunked(engine, tensor, mat, qs, n, chunk_bytes=chunk)
+
+
+def _cols(tensor: Any) -> int:
+    return 1 if tensor.ndim == 1 else int(tensor.shape[1])
+
+
+def _numba_block(
+    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
+) -> None:
+    mat, qs = sort_gate_qubits(mat, qs)
+    apply_block_numba(engine, tensor, mat, qs, _cols(tensor))
+
+
+def _cuda_block(
+    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
+) -> None:
+    if len(qs) > MAX_KERNEL_QUBITS:
+        raise QsimTopoError(
+            f"the CUDA block kernel takes at most {MAX_KERNEL_QUBITS} qubits, got {len(qs)}"
+        )
+    mat, qs = sort_gate_qubits(mat, qs)
+    apply_block_gpu(engine, tensor, mat, qs, n, _cols(tensor))
+
+
+def _numba_tile(
+    engine: MatmulEngine,
+    tensor: Any,
+    gates: list[tuple[Any, tuple[int, ...]]],
+    tile: tuple[int, ...],
+    cols: int,
+    zero_mask: int,
+) -> None:
+    apply_sequence_numba(engine, tensor, gates, tile, cols, zero_mask)
+
+
+for _kernel in (
+    BlockKernel("gather", "numpy", "cpu", _gather),
+    BlockKernel("chunks", "numpy", "any", _chunks),
+    BlockKernel("numba-block", "numba", "cpu", _numba_block),
+    BlockKernel("cuda-block", "cuda", "gpu", _cuda_block, MAX_KERNEL_QUBITS),
+    TileKernel("numba-tile", "numba", "cpu", _numba_tile),
+):
+    register_kernel(_kernel)
+
+
+@dataclass(frozen=True)
+class KernelPolicy:
+    """Which kernel applies each block and tile (a strategy object, passed explicitly).
+
+    Attributes:
+        numba: use the numba kernels on the CPU when numba loads (False: the numpy fallback).
+        small_amplitudes: CPU tensors of at most this many entries take ``"gather"``.
+        numba_min_amplitudes: smaller CPU tensors never take a numba kernel.
+        chunk_bytes: chunk size of ``"chunks"`` on the CPU (:data:`GPU_CHUNK_BYTES` on a GPU).
+        block: a block kernel's name: every block goes to it (tests, benchmarks); None:
+            chosen per block as described in :meth:`block_kernel`.
+        tile: ``"numba-tile"`` or ``"per-gate"``: force the tile path; None: chosen per tile
+            (:meth:`tile_kernel`).
     """
-    k = len(order)
-    t = np.arange(4**k).reshape((2,) * (2 * k))
-    # Axis a of each half holds bit k-1-a.
-    axes = [k - 1 - order[k - 1 - a] for a in range(k)]
-    index = np.ascontiguousarray(np.transpose(t, axes + [a + k for a in axes])).reshape(-1)
-    index.setflags(write=False)
-    return index
 
+    numba: bool = True
+    small_amplitudes: int = SMALL_AMPLITUDES
+    numba_min_amplitudes: int = NUMBA_MIN_AMPLITUDES
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    block: str | None = None
+    tile: str | None = None
 
-def sort_gate_qubits(matrix: Any, qubits: Sequence[int]) -> tuple[Any, tuple[int, ...]]:
-    """The same operator with its qubits in ascending order: ``(matrix', sorted(qubits))``.
+    def uses_numba(self) -> bool:
+        """True when this policy's numba kernels can run (asked for, and numba loads)."""
+        return self.numba and numba_available()
 
-    ``matrix`` is (2^k, 2^k) with bit j of its index on ``qubits[j]``; the result's bit j is on
-    the j-th smallest qubit. A permutation of index bits (no arithmetic, no engine product).
-    Returns ``matrix`` itself when the qubits are already ascending.
+    def family(self, device: str) -> str:
+        """The kernel family on ``device``: ``"cuda"``, ``"numba"`` or ``"numpy"``.
 
-    Raises:
-        ValueError: ``matrix`` is not (2^k, 2^k) for k qubits.
-    """
-    qs = [int(q) for q in qubits]
-    k = len(qs)
-    if tuple(matrix.shape) != (1 << k, 1 << k):
-        dim = 1 << k
-        raise ValueError(f"a {k}-qubit gate needs a ({dim}, {dim}) matrix, got {matrix.shape}")
-    order = tuple(sorted(range(k), key=qs.__getitem__))
-    if order == tuple(range(k)):
-        return matrix, tuple(qs)
-    index = _bit_permutation_index(order)
-    if not isinstance(matrix, np.ndarray):
-        index = array_namespace(matrix).asarray(index)
-    return matrix.reshape(-1)[index].reshape(1 << k, 1 << k), tuple(sorted(qs))
+        ``"numpy"`` is the fallback: numba not asked for, or not loadable.
+        """
+        if device == "gpu":
+            return "cuda"
+        return "numba" if self.uses_numba() else "numpy"
 
+    def tiles_available(self, device: str) -> bool:
+        """True when :func:`apply_tile` runs the cache-blocked tile kernel on ``device``."""
+        if self.tile == "per-gate":
+            return False
+        return device == "cpu" and self.uses_numba()
 
-def _runs(n: int, qubits: tuple[int, ...], cols: int) -> list[tuple[int, bool]]:
-    """Axis sizes of the state in memory order (most significant first), one per qubit run.
+    def block_kernel(
+        self, tensor: Any, qubits: tuple[int, ...], n_qubits: int, device: str | None = None
+    ) -> BlockKernel:
+        """The kernel for a block on ``qubits`` of ``tensor``.
 
-    A run is a maximal set of adjacent target (or non-target) qubits; a trailing column count
-    ``cols`` joins the last non-target run.
-    """
-    targets = set(qubits)
-    runs: list[tuple[int, bool]] = []
-    for q in range(n - 1, -1, -1):
-        t = q in targets
-        if runs and runs[-1][1] == t:
-            runs[-1] = (runs[-1][0] * 2, t)
+        ``"gather"`` for a CPU tensor of at most ``small_amplitudes`` entries; on a GPU,
+        ``"cuda-block"`` up to its width and ``"chunks"`` (cuBLAS) beyond; on the CPU,
+        ``"numba-block"`` when the targets form several runs of the index (numpy would gather
+        and scatter every chunk) and the tensor has at least ``numba_min_amplitudes``
+        entries; ``"chunks"`` otherwise. ``device``: the tensor's, when the caller knows it.
+        """
+        if self.block is not None:
+            kernel = get_kernel(self.block)
+            if not isinstance(kernel, BlockKernel):
+                raise QsimTopoError(f"kernel {self.block!r} is not a block kernel")
+            return kernel
+        if device is None:
+            device = "cpu" if type(tensor) is np.ndarray else device_of(tensor)
+        if device == "gpu":
+            name = "cuda-block" if len(qubits) <= MAX_KERNEL_QUBITS else "chunks"
+        elif tensor.size <= self.small_amplitudes and type(tensor) is np.ndarray:
+            name = "gather"
+        elif (
+            tensor.size >= self.numba_min_amplitudes
+            and sum(t for _, t in target_runs(n_qubits, tuple(sorted(qubits)), 1)) > 1
+            and self.uses_numba()
+        ):
+            name = "numba-block"
         else:
-            runs.append((2, t))
-    if cols > 1:
-        if runs[-1][1]:
-            runs.append((cols, False))
-        else:
-            runs[-1] = (runs[-1][0] * cols, False)
-    return runs
+            name = "chunks"
+        return KERNELS[name]  # type: ignore[return-value]
+
+    def tile_kernel(self, tensor: Any, n_tile_qubits: int) -> TileKernel | None:
+        """The tile kernel for a tile of ``n_tile_qubits`` on ``tensor``, or None (per gate).
+
+        ``"numba-tile"`` on the CPU with numba, for a C-contiguous complex tensor of at least
+        ``numba_min_amplitudes`` entries whose tile fits the per-thread scratch bound
+        (:func:`~qsim_topo.sim.numba_kernels.tile_fits`); with ``tile="numba-tile"`` whatever
+        the size (as long as it fits).
+        """
+        if not self.tiles_available(device_of(tensor)):
+            return None
+        if not (
+            tensor.flags.c_contiguous
+            and tensor.dtype in (np.complex64, np.complex128)
+            and tile_fits(tensor.itemsize, n_tile_qubits)
+            and (self.tile == "numba-tile" or tensor.size >= self.numba_min_amplitudes)
+        ):
+            return None
+        return KERNELS["numba-tile"]  # type: ignore[return-value]
+
+
+DEFAULT_KERNELS = KernelPolicy()
+"""The default: numba kernels when numba loads, numpy otherwise, CUDA on a GPU."""
+
+NUMPY_KERNELS = KernelPolicy(numba=False)
+"""The numpy fallback, numba or not."""
+
+
+def _record(used: dict[str, int] | None, name: str, count: int = 1) -> None:
+    if used is not None:
+        used[name] = used.get(name, 0) + count
 
 
 def apply_inplace(
@@ -185,24 +308,27 @@ def apply_inplace(
     qubits: Sequence[int],
     n_qubits: int,
     *,
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    kernels: KernelPolicy = DEFAULT_KERNELS,
+    used: dict[str, int] | None = None,
 ) -> Any:
     """Overwrite ``tensor`` with ``(matrix on qubits) @ tensor``; returns ``tensor``.
 
     Args:
-        engine: an exact engine (``engine.exact``); it does every chunk product. Callers
-            with an approximate engine use :func:`~qsim_topo.sim.apply.apply_operator`.
+        engine: an exact engine (``engine.exact``); it does (or counts) every product.
+            Callers with an approximate engine use :func:`~qsim_topo.sim.apply.apply_operator`,
+            whose one product per gate does not depend on chunking.
         tensor: C-contiguous state (2^n,) or columns (2^n, m), m a power of two; complex64 or
             complex128, numpy or cupy. Modified in place (the caller owns it).
         matrix: (2^k, 2^k) operator, ``qubits[0]`` its least significant bit; cast to the
             tensor's dtype and device.
         qubits: k distinct qubits in 0..n-1.
         n_qubits: n.
-        chunk_bytes: size of one chunk; temporaries are bounded by
-            :func:`inplace_workspace_bytes`.
+        kernels: the policy that picks the kernel (:meth:`KernelPolicy.block_kernel`).
+        used: when given, ``used[kernel name]`` is incremented.
 
     Raises:
-        QsimTopoError: bad qubits, shapes, a non-contiguous tensor or an approximate engine.
+        QsimTopoError: bad qubits, shapes, a non-contiguous tensor, an approximate engine or
+            a forced kernel that cannot take this block.
     """
     if not engine.exact:
         raise QsimTopoError(
@@ -212,7 +338,7 @@ def apply_inplace(
     xp = array_namespace(tensor)
     qs = check_qubits(qubits, n_qubits)
     k = len(qs)
-    cols = 1 if tensor.ndim == 1 else int(tensor.shape[1])
+    cols = _cols(tensor)
     if (
         tensor.ndim not in (1, 2)
         or tensor.shape[0] != 2**n_qubits
@@ -228,35 +354,16 @@ def apply_inplace(
         raise QsimTopoError(
             f"a {k}-qubit operator needs a ({2**k}, {2**k}) matrix, got {tuple(mat.shape)}"
         )
-    if tensor.size <= SMALL_AMPLITUDES and type(tensor) is np.ndarray:
-        index = _gather_index(n_qubits, qs, cols)
-        flat = tensor.reshape(-1)  # a view: the tensor is C-contiguous
-        flat[index] = engine.matmul(mat, flat[index])
-        return tensor
-    mat, qs = sort_gate_qubits(mat, qs)
-    if device_of(tensor) == "gpu" and k <= MAX_KERNEL_QUBITS:  # wider: chunks below
-        from qsim_topo.sim.gpu_kernels import apply_block_gpu
-
-        apply_block_gpu(engine, tensor, mat, qs, n_qubits, cols)
-        return tensor
-    runs = _runs(n_qubits, qs, cols)
-    if (
-        USE_NUMBA
-        and xp is np
-        and sum(t for _, t in runs) > 1
-        and tensor.size >= NUMBA_MIN_AMPLITUDES
-        and numba_available()
+    device = "cpu" if type(tensor) is np.ndarray else device_of(tensor)
+    kernel = kernels.block_kernel(tensor, qs, n_qubits, device)
+    if kernel.device not in ("any", device) or (
+        kernel.max_qubits is not None and k > kernel.max_qubits
     ):
-        # Targets in several runs: numpy would gather and scatter every chunk.
-        apply_block_numba(engine, tensor, mat, qs, cols)
-        return tensor
-    _apply_chunks(engine, xp, tensor, mat, qs, runs, chunk_bytes)
+        raise QsimTopoError(f"kernel {kernel.name!r} cannot apply a {k}-qubit block on {device}")
+    chunk = GPU_CHUNK_BYTES if device == "gpu" else kernels.chunk_bytes
+    kernel.apply(engine, tensor, mat, qs, n_qubits, chunk)
+    _record(used, kernel.name)
     return tensor
-
-
-def blocking_available(device: str) -> bool:
-    """True when :func:`apply_tile` runs its cache-blocked pass (CPU, numba, ``USE_NUMBA``)."""
-    return device == "cpu" and USE_NUMBA and numba_available()
 
 
 def apply_tile(
@@ -267,14 +374,14 @@ def apply_tile(
     n_qubits: int,
     *,
     zero_mask: int = 0,
+    kernels: KernelPolicy = DEFAULT_KERNELS,
+    used: dict[str, int] | None = None,
 ) -> Any:
     """Overwrite ``tensor`` with ``G_m ... G_1 @ tensor``: the gates all act inside ``qubits``.
 
-    On the CPU with numba, one cache-blocked pass
-    (:func:`~qsim_topo.sim.numba_kernels.apply_sequence_numba`): the state is read and
-    written once for the whole sequence. Elsewhere, for a tile too wide for
-    :func:`~qsim_topo.sim.numba_kernels.tile_fits`, or for a tensor under
-    ``NUMBA_MIN_AMPLITUDES``, each gate is one :func:`apply_inplace`.
+    With the tile kernel (:meth:`KernelPolicy.tile_kernel`: CPU, numba), one cache-blocked
+    pass: the state is read and written once for the whole sequence. Otherwise each gate is
+    one :func:`apply_inplace` with the same policy.
 
     Args:
         engine: an exact engine, as for :func:`apply_inplace`.
@@ -284,11 +391,14 @@ def apply_tile(
         qubits: the tile, distinct qubits in 0..n-1.
         n_qubits: n.
         zero_mask: bit q set when the caller knows qubit q is |0> (every row whose index has
-            bit q set is exactly zero, e.g. no gate has acted on q since |0...0>): the
-            compiled pass then skips the tiles holding only such rows, which the gates leave
-            zero (a skipped +0.0 stays +0.0 where a product could have given -0.0; the
-            values are the same). 0 (the default): nothing is assumed. The per-gate paths
-            ignore it. A wrong mask gives a wrong state.
+            bit q set is exactly zero, e.g. no gate has acted on q since |0...0>): the tile
+            kernel then skips the tiles holding only such rows, which the gates leave zero (a
+            skipped +0.0 stays +0.0 where a product could have given -0.0; the values are the
+            same). 0 (the default): nothing is assumed. The per-gate path ignores it. A wrong
+            mask gives a wrong state.
+        kernels: the kernel policy.
+        used: when given, ``used[kernel name]`` is incremented per tile (tile kernel) or per
+            gate (per-gate path).
 
     Returns:
         ``tensor``.
@@ -327,97 +437,17 @@ def apply_tile(
         prepared.append((mat, qs))
     if not prepared:
         return tensor
-    if not (
-        engine.exact
-        and blocking_available(device_of(tensor))
-        and tensor.ndim in (1, 2)
-        and tensor.shape[0] == 2**n_qubits
-        and tensor.flags.c_contiguous
-        and tensor.dtype in (np.complex64, np.complex128)
-        and tile_fits(tensor.itemsize, len(tile))
-        and tensor.size >= NUMBA_MIN_AMPLITUDES
-    ):
+    kernel = None
+    if engine.exact and tensor.ndim in (1, 2) and tensor.shape[0] == 2**n_qubits:
+        kernel = kernels.tile_kernel(tensor, len(tile))
+    if kernel is None:
         for matrix, qs in prepared:
-            apply_inplace(engine, tensor, matrix, qs, n_qubits)  # validates what is left
+            # validates what is left
+            apply_inplace(engine, tensor, matrix, qs, n_qubits, kernels=kernels, used=used)
         return tensor
-    cols = 1 if tensor.ndim == 1 else int(tensor.shape[1])
+    cols = _cols(tensor)
     if cols & (cols - 1):
         raise QsimTopoError(f"apply_tile needs a power-of-two column count, got {cols}")
-    apply_sequence_numba(engine, tensor, prepared, tuple(sorted(tile)), cols, int(zero_mask))
+    kernel.apply(engine, tensor, prepared, tuple(sorted(tile)), cols, int(zero_mask))
+    _record(used, kernel.name)
     return tensor
-
-
-def _apply_chunks(
-    engine: MatmulEngine,
-    xp: Any,
-    tensor: Any,
-    mat: Any,
-    qs: tuple[int, ...],
-    runs: list[tuple[int, bool]],
-    chunk_bytes: int,
-) -> None:
-    """Chunked application; ``runs`` is :func:`_runs` of the tensor for the targets ``qs``."""
-    k = len(qs)
-    # A power of two of amplitudes, so that the splits below are exact.
-    chunk = 1 << max(k, (max(1, int(chunk_bytes) // tensor.itemsize)).bit_length() - 1)
-    # Split non-target runs, most significant first, into (outer, inner) until what is left
-    # per outer index fits one chunk. Sizes are powers of two, so the splits are exact.
-    inner_total = tensor.size
-    shape: list[int] = []
-    outer_axes: list[int] = []
-    kinds: list[bool] = []  # per axis of `shape`: is it a target run
-    for size, is_target in runs:
-        if not is_target and inner_total > chunk:
-            out_size = min(size, inner_total // chunk)
-            if out_size > 1:
-                outer_axes.append(len(shape))
-                shape.append(out_size)
-                kinds.append(False)
-                inner_total //= out_size
-                size //= out_size
-                if size == 1:
-                    continue
-        shape.append(size)
-        kinds.append(is_target)
-    view = tensor.reshape(shape)
-    sub_kinds = [kinds[a] for a in range(len(shape)) if a not in outer_axes]
-    mat_t = mat.T.copy()
-    dim = 2**k
-    for index in product(*(range(shape[a]) for a in outer_axes)):
-        full: list[Any] = [slice(None)] * len(shape)
-        for a, i in zip(outer_axes, index, strict=True):
-            full[a] = i
-        sub = view[tuple(full)]
-        _apply_sub(engine, xp, sub, sub_kinds, mat, mat_t, dim)
-
-
-def _apply_sub(
-    engine: MatmulEngine, xp: Any, sub: Any, kinds: list[bool], mat: Any, mat_t: Any, dim: int
-) -> None:
-    """One chunk: ``sub`` is a view whose axes are runs (``kinds[a]``: target run or not)."""
-    if len(kinds) == 1:  # the chunk is the targets alone
-        sub[...] = engine.matmul(mat, sub.reshape(dim, 1)).reshape(sub.shape)
-        return
-    if sub_is_contiguous(sub) and kinds[-1] and not any(kinds[:-1]):
-        rows = sub.reshape(-1, dim)
-        rows[...] = engine.matmul(rows, mat_t)
-        return
-    if len(kinds) == 2 and kinds[0] and not kinds[1]:
-        sub[...] = engine.matmul(mat, sub)  # a strided (2^k, cols) view, no copy
-        return
-    stack = getattr(engine, "matmul_stack", None)
-    if kinds == [False, True, False] and stack is not None:
-        sub[...] = stack(mat, sub)  # contiguous targets in the middle: no gather copy
-        return
-    target_axes = [a for a, t in enumerate(kinds) if t]
-    other_axes = [a for a, t in enumerate(kinds) if not t]
-    perm = target_axes + other_axes
-    moved = xp.transpose(sub, perm).reshape(dim, -1)  # gather: a copy of one chunk
-    out = engine.matmul(mat, moved)
-    moved_shape = [sub.shape[a] for a in perm]
-    sub[...] = xp.transpose(out.reshape(moved_shape), np.argsort(perm).tolist())
-
-
-def sub_is_contiguous(sub: Any) -> bool:
-    """True for a C-contiguous view (numpy and cupy both expose ``flags.c_contiguous``)."""
-    return bool(sub.flags.c_contiguous)

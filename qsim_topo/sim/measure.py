@@ -17,7 +17,13 @@ import numpy as np
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.xp import array_namespace, to_numpy
 
-__all__ = ["CHUNK_AMPLITUDES", "marginal_probabilities", "qubit_weights", "sample_outcomes"]
+__all__ = [
+    "CHUNK_AMPLITUDES",
+    "marginal_probabilities",
+    "memory_words",
+    "qubit_weights",
+    "sample_outcomes",
+]
 
 CHUNK_AMPLITUDES = 2**18
 GPU_CHUNK_AMPLITUDES = 2**21  # two float64 temporaries: 32 MiB; one host sync per chunk
@@ -151,3 +157,50 @@ def sample_outcomes(
 def _last_positive(cdf: np.ndarray) -> int:
     """Index of the last entry with nonzero weight: the first where ``cdf`` reaches its end."""
     return int(np.searchsorted(cdf, cdf[-1], side="left"))
+
+
+def memory_words(
+    base: int,
+    draws: np.ndarray,
+    terminal: list[tuple[int, int]],
+    qubits: list[int],
+    *,
+    wide: bool = False,
+) -> np.ndarray:
+    """Classical memory words of shots whose terminal measurements drew ``draws``.
+
+    Args:
+        base: the branch's clbits before the terminal measurements (bit i = clbit i).
+        draws: (shots,) int64 outcomes; bit j is the outcome of ``qubits[j]``.
+        terminal: ``(qubit, clbit)`` pairs in program order (the last measure into a clbit
+            wins).
+        qubits: the measured qubits, ascending (the bit order of ``draws``).
+        wide: clbits beyond 62: Python ints (object array) instead of int64.
+
+    Returns:
+        A new (shots,) int64 array, or object array of Python ints with ``wide``.
+    """
+    pos = {q: j for j, q in enumerate(qubits)}
+    if not wide:
+        # Vectorised: clear the measured clbits of the branch's bits, set the outcomes'.
+        clear = 0
+        values = np.zeros(draws.size, dtype=np.int64)
+        last: dict[int, int] = {}
+        for q, c in terminal:
+            clear |= 1 << c
+            last[c] = q
+        for c, q in last.items():
+            values |= ((draws >> pos[q]) & 1) << c
+        values |= base & ~clear
+        return values
+    uniq, inverse = np.unique(draws, return_inverse=True)
+    words = np.empty(uniq.size, dtype=object)
+    for k, idx in enumerate(uniq.tolist()):
+        bits = base
+        for q, c in terminal:
+            if (idx >> pos[q]) & 1:
+                bits |= 1 << c
+            else:
+                bits &= ~(1 << c)
+        words[k] = bits
+    return words[inverse]

@@ -9,8 +9,9 @@ parts, the tile as the vectorised inner loop) and writes them back: one read and
 each amplitude, in parallel over tiles.
 
 It is the exact engine's product for that case, like the CUDA kernels of
-:mod:`qsim_topo.sim.gpu_kernels`; one product is counted per block. Optional: installed with
-the ``fast`` extra (``numba``); without numba the numpy path does the work.
+:mod:`qsim_topo.sim.gpu_kernels`; one product is counted per block. numba is a dependency,
+imported lazily (:func:`numba_available`); where it cannot load, the numpy kernels of
+:mod:`qsim_topo.sim.chunks` do the work (:class:`~qsim_topo.sim.kernels.KernelPolicy`).
 
 :func:`apply_sequence_numba` is the cache-blocked pass: it applies a *sequence* of small gates
 whose qubits all lie in one tile of ``kt`` qubits, in one read and one write of the state.

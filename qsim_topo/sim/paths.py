@@ -8,7 +8,7 @@ same functions the dispatch calls, the pieces that will do the work:
 * ``products``: the library behind every engine product (numpy and its BLAS, or cupy and
   cuBLAS, with versions);
 * ``block_kernels``: what applies an exact engine's state-vector blocks in place: on the CPU the
-  compiled numba pass or numpy chunks (:func:`qsim_topo.sim.kernels.blocking_available`), on
+  compiled numba pass or numpy chunks (:func:`qsim_topo.sim.numba_kernels.numba_available`), on
   the GPU our numba-cuda kernels up to 5 qubits and chunked cuBLAS products above;
 * on the GPU also ``compute_capability``, ``driver``, ``cuda_runtime`` and ``custatevec``: the
   cuStateVec version, its math mode and the qubit count from which exact blocks go to it
@@ -66,10 +66,10 @@ def _blas_name() -> str:
         return "BLAS unknown"
 
 
-def _cpu_path() -> dict[str, str]:  # not cached: benchmarks switch kernels.USE_NUMBA
-    from qsim_topo.sim.kernels import blocking_available
+def _cpu_path() -> dict[str, str]:
+    from qsim_topo.sim.numba_kernels import numba_available
 
-    if blocking_available("cpu"):
+    if numba_available():
         import numba
 
         blocks = f"numba {numba.__version__} (compiled CPU pass)"

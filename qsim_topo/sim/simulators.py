@@ -1,20 +1,30 @@
-"""State-vector and unitary simulators: a sequence of k-qubit ops applied through an engine."""
+"""State-vector and unitary simulators: thin fronts over the executor (:mod:`.executor`).
+
+``StatevectorSimulator().run(ops, n)`` takes ``(matrix, qubits)`` pairs (or
+:class:`~qsim_topo.circuit.GateOp` s, or any op of :mod:`qsim_topo.circuit`), or a whole
+:class:`~qsim_topo.circuit.Program` with measurements, resets and classical control, and runs
+it through :func:`~qsim_topo.sim.executor.execute`: the same fusion, tile pass and kernels as
+the Qiskit backend, so the Python API and the backend take the same time for the same circuit
+(``benchmarks/api_vs_backend.py``).
+"""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from qsim_topo.engines.base import CheckedEngine, MatmulEngine, options_for_report, resolve_engine
+from qsim_topo.circuit import GateOp, MeasureOp, Op, Program, check_program
+from qsim_topo.engines.base import MatmulEngine, resolve_engine
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.sim.apply import apply_operator, check_unitary_matrix
-from qsim_topo.sim.numba_kernels import MAX_TILE_BYTES
-from qsim_topo.xp import check_memory, get_xp, resolve_device, synchronize
+from qsim_topo.sim.apply import check_unitary_matrix
+from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS, execute
+from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
+from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy
+from qsim_topo.sim.memory import SUPPORTED_DTYPES, check_dtype, simulation_bytes
+from qsim_topo.xp import resolve_device
 
 __all__ = [
     "SUPPORTED_DTYPES",
@@ -24,37 +34,6 @@ __all__ = [
     "simulation_bytes",
 ]
 
-SUPPORTED_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
-# Peak number of full tensors alive while one op is applied: the tensor itself, its permuted
-# copy, the engine's output and the re-permuted result.
-_PEAK_TENSORS = 4
-
-
-def _check_dtype(dtype: Any) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in SUPPORTED_DTYPES:
-        raise QsimTopoError(f"dtype must be complex64 or complex128, got {dt}")
-    return dt
-
-
-# The in-place path (exact engines): the tensor, chunk temporaries, and reductions of one chunk,
-# or, in the tile pass, one tile and the rows of its widest gate per thread.
-_INPLACE_WORKSPACE_BYTES = max(128 * 2**20, 2 * MAX_TILE_BYTES * (os.cpu_count() or 1))
-
-
-def simulation_bytes(n_qubits: int, dtype: Any, *, unitary: bool, inplace: bool = False) -> int:
-    """Peak bytes a run needs: a few (2^n,) states, or (2^n, 2^n) matrices when ``unitary``.
-
-    With ``inplace`` (the chunked path of :func:`qsim_topo.sim.kernels.apply_inplace`, used
-    with exact engines) one tensor plus a fixed workspace: 128 MiB, or two tiles per CPU core
-    (:data:`~qsim_topo.sim.numba_kernels.MAX_TILE_BYTES` each) where that is more.
-    """
-    itemsize = _check_dtype(dtype).itemsize
-    elements = 4**n_qubits if unitary else 2**n_qubits
-    if inplace:
-        return elements * itemsize + _INPLACE_WORKSPACE_BYTES
-    return _PEAK_TENSORS * elements * itemsize
-
 
 @dataclass
 class SimulationResult:
@@ -62,13 +41,18 @@ class SimulationResult:
 
     Attributes:
         data: the final state (2^n,) or unitary (2^n, 2^n), on the simulator's device, in its
-            dtype; owned by the caller.
+            dtype, owned by the caller; None when the program measures or resets (its final
+            state differs between shots).
         n_qubits: n.
-        matmul_calls: engine products performed.
+        matmul_calls: engine products performed (a block or tile kernel counts its gates).
         flops_fraction: the engine's work over the run as a fraction of exact products'.
-        wall_time_s: seconds spent applying ops (device synchronised at the end).
+        wall_time_s: seconds of the run (passes and simulation; device synchronised).
         engine: the engine's name; engine_options: the options it was built with.
-
+        memory: per-shot classical memory (Python ints, bit i = clbit i), in shot order.
+        fusion: what fusion and the tile pass did (see the executor's result).
+        kernel_family: ``"numba"``, ``"numpy"`` (numba off or not loadable), ``"cuda"`` or
+            ``"reference"`` (an approximate engine); kernels: how often each kernel ran.
+        branches: how many branches of shots the run ended with.
     """
 
     data: Any
@@ -78,10 +62,30 @@ class SimulationResult:
     wall_time_s: float
     engine: str
     engine_options: dict[str, Any] = field(default_factory=dict)
+    memory: list[int] = field(default_factory=list)
+    fusion: dict[str, Any] = field(default_factory=dict)
+    kernel_family: str = ""
+    kernels: dict[str, int] = field(default_factory=dict)
+    branches: int = 1
+
+    @property
+    def counts(self) -> dict[int, int]:
+        """How many shots ended with each classical memory value (ints, first-seen order)."""
+        out: dict[int, int] = {}
+        for value in self.memory:
+            out[value] = out.get(value, 0) + 1
+        return out
+
+
+def _as_op(item: Any) -> Op:
+    if isinstance(item, GateOp) or not isinstance(item, (tuple, list)):
+        return item  # an op of qsim_topo.circuit (check_program names anything else)
+    matrix, qubits = item
+    return GateOp(matrix, tuple(int(q) for q in qubits))
 
 
 class _Simulator:
-    _unitary = False
+    _method = "statevector"
 
     def __init__(
         self,
@@ -90,82 +94,121 @@ class _Simulator:
         device: str = "cpu",
         dtype: Any = np.complex128,
         check_unitary: bool = True,
+        fusion: bool = True,
+        fusion_max_qubits: int = DEFAULT_FUSION_MAX_QUBITS,
+        fusion_threshold: int = FUSION_THRESHOLD,
+        tiles: bool = True,
+        tile_qubits: int = TILE_QUBITS,
+        kernels: KernelPolicy = DEFAULT_KERNELS,
         **engine_options: Any,
     ) -> None:
         self.engine = resolve_engine(engine, **engine_options)
         self.device = resolve_device(device)
-        self.dtype = _check_dtype(dtype)
+        self.dtype = check_dtype(dtype)
         self.check_unitary = check_unitary
+        self.options: dict[str, Any] = {
+            "fusion": fusion,
+            "fusion_max_qubits": fusion_max_qubits,
+            "fusion_threshold": fusion_threshold,
+            "tiles": tiles,
+            "tile_qubits": tile_qubits,
+            "kernels": kernels,
+        }
 
-    def _initial(self, n_qubits: int, initial: Any) -> Any:
-        xp = get_xp(self.device)
-        dim = 2**n_qubits
-        shape = (dim, dim) if self._unitary else (dim,)
-        if initial is None:
-            if self._unitary:
-                return xp.eye(dim, dtype=self.dtype)
-            out = xp.zeros(dim, dtype=self.dtype)
-            out[0] = 1
-            return out
-        arr = xp.array(initial, dtype=self.dtype)  # a copy: the caller's array is never written
-        if arr.shape != shape:
-            raise QsimTopoError(f"initial value has shape {arr.shape}, expected {shape}")
-        return arr
+    def program(self, ops: Iterable[Any], n_qubits: int, *, name: str = "circuit") -> Program:
+        """The :class:`~qsim_topo.circuit.Program` of ``ops`` on ``n_qubits`` (not checked).
+
+        ``ops``: ``(matrix, qubits)`` pairs or ops of :mod:`qsim_topo.circuit`; the program
+        has as many clbits as its measurements need.
+        """
+        op_list = [_as_op(item) for item in ops]
+        clbits = [op.clbit for op in op_list if isinstance(op, MeasureOp)]
+        n_clbits = max((int(c) + 1 for c in clbits if isinstance(c, (int, np.integer))), default=0)
+        return Program(name, n_qubits, n_clbits, op_list, method=self._method)
 
     def run(
-        self, ops: Iterable[Sequence[Any]], n_qubits: int, *, initial: Any = None
+        self,
+        circuit: Program | Iterable[Any],
+        n_qubits: int | None = None,
+        *,
+        initial: Any = None,
+        shots: int = 1,
+        seed: int | None = None,
     ) -> SimulationResult:
-        """Apply ``ops`` (``(matrix, qubits)`` pairs, first op first) and return the result.
+        """Simulate ``circuit`` and return the result.
 
-        ``initial`` defaults to |0...0> (state) or the identity (unitary). Memory is checked
-        before anything is allocated; unitarity (when ``check_unitary``) is checked for every
-        op before the first is applied, outside the timed region; qubits and shapes as each op
-        is applied. ``wall_time_s`` covers the op applications only.
+        Args:
+            circuit: a :class:`~qsim_topo.circuit.Program` (measurements, resets, classical
+                control), or ops: ``(matrix, qubits)`` pairs or :mod:`qsim_topo.circuit` ops
+                (first op first), with ``n_qubits``.
+            n_qubits: the register width, for ops (a program carries its own).
+            initial: the start state (2^n,) or unitary (2^n, 2^n), copied; None: |0...0> or
+                the identity.
+            shots: shots to sample (measurements and resets split them).
+            seed: seed of the measurement draws.
+
+        Memory is checked before anything is allocated and every op (unitarity too, when
+        ``check_unitary``) before the first is applied.
 
         Raises:
-            InsufficientMemoryError, QsimTopoError, NotUnitaryError, EngineError.
-
+            InsufficientMemoryError, CircuitError, NotUnitaryError, QsimTopoError, EngineError.
         """
-        if int(n_qubits) != n_qubits or n_qubits < 1:
-            raise QsimTopoError(f"n_qubits must be a positive integer, got {n_qubits!r}")
-        what = f"a {n_qubits}-qubit {'unitary' if self._unitary else 'state-vector'} simulation"
-        op_list = [(matrix, tuple(qubits)) for matrix, qubits in ops]
-        if self.check_unitary and op_list:
-            # The check works on host complex128 copies: U, U^dagger U and the difference.
-            biggest = max(int(np.prod(np.shape(m))) for m, _ in op_list)
-            check_memory(3 * 16 * biggest, "cpu", f"the unitarity check of {what}")
-        check_memory(
-            simulation_bytes(n_qubits, self.dtype, unitary=self._unitary), self.device, what
+        if isinstance(circuit, Program):
+            program = circuit
+            if n_qubits is not None and n_qubits != program.n_qubits:
+                raise QsimTopoError(
+                    f"n_qubits {n_qubits} differs from the program's {program.n_qubits}"
+                )
+            if program.method != self._method:
+                raise QsimTopoError(
+                    f"{type(self).__name__} runs method={self._method!r} programs, got "
+                    f"{program.method!r}"
+                )
+        else:
+            if n_qubits is None:
+                raise QsimTopoError("n_qubits is required when ops (not a Program) are given")
+            if isinstance(n_qubits, bool) or int(n_qubits) != n_qubits or n_qubits < 1:
+                raise QsimTopoError(f"n_qubits must be a positive integer, got {n_qubits!r}")
+            program = self.program(circuit, int(n_qubits))
+        if self.check_unitary:  # before the clock starts: timing covers the run only
+            for op in program.ops:
+                if isinstance(op, GateOp):
+                    check_unitary_matrix(op.matrix, what=f"the operator on qubits {op.qubits}")
+        check_program(program, check_unitary=False)
+        run = execute(
+            program,
+            self.engine,
+            shots=shots,
+            seed=seed,
+            device=self.device,
+            dtype=self.dtype,
+            initial=initial,
+            final_on_device=True,
+            **self.options,
         )
-        if self.check_unitary:  # validated before the clock starts: timing covers products only
-            for matrix, qubits in op_list:
-                check_unitary_matrix(matrix, what=f"the operator on qubits {qubits}")
-        counted = CheckedEngine(self.engine)
-        xp = get_xp(self.device)
-        tensor = self._initial(n_qubits, initial)
-        synchronize(xp)
-        start = time.perf_counter()
-        for matrix, qubits in op_list:
-            tensor = apply_operator(counted, tensor, matrix, qubits, n_qubits)
-        synchronize(xp)
         return SimulationResult(
-            data=tensor,
-            n_qubits=n_qubits,
-            matmul_calls=counted.calls,
-            flops_fraction=counted.total_flops_fraction,
-            wall_time_s=time.perf_counter() - start,
-            engine=self.engine.name,
-            engine_options=dict(options_for_report(self.engine)),
+            data=run.final,
+            n_qubits=program.n_qubits,
+            matmul_calls=run.matmul_calls,
+            flops_fraction=run.flops_fraction,
+            wall_time_s=run.wall_time_s,
+            engine=run.engine,
+            engine_options=run.engine_options,
+            memory=run.memory,
+            fusion=run.fusion,
+            kernel_family=run.kernel_family,
+            kernels=run.kernels,
+            branches=run.branches,
         )
 
 
 class StatevectorSimulator(_Simulator):
-    """Evolves a (2^n,) state vector; each op is one engine product of shape (2^k, 2^(n-k))."""
+    """Evolves a (2^n,) state vector: gates, measurements, resets and classical control."""
 
-    _unitary = False
+    _method = "statevector"
 
 
 class UnitarySimulator(_Simulator):
-    """Accumulates the (2^n, 2^n) unitary of the ops; each op is one (2^k,2^k)@(2^k,2^(2n-k))."""
+    """Accumulates the (2^n, 2^n) unitary of unitary ops (no measurement or reset)."""
 
-    _unitary = True
+    _method = "unitary"

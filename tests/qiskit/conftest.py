@@ -18,7 +18,7 @@ def fusion_mode(request):
     The fused mode also drops the qubit threshold to 1, so the small test circuits fuse too.
     """
     from qsim_topo.qiskit import backend as backend_module
-    from qsim_topo.qiskit import execute as execute_module
+    from qsim_topo.sim import executor as executor_module
 
     enabled = request.param == "fused"
     original = backend_module.QsimTopoBackend._default_options.__func__
@@ -29,8 +29,8 @@ def fusion_mode(request):
         return options
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(execute_module, "FUSION_DEFAULT", enabled)
-        mp.setattr(execute_module, "FUSION_THRESHOLD", 1)
+        mp.setattr(executor_module, "FUSION_DEFAULT", enabled)
+        mp.setattr(executor_module, "FUSION_THRESHOLD", 1)
         mp.setattr(
             backend_module.QsimTopoBackend, "_default_options", classmethod(default_options)
         )

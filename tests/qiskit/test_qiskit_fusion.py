@@ -10,12 +10,12 @@ from qiskit.quantum_info import Operator, Statevector
 
 from qsim_topo.engines import get_engine
 from qsim_topo.qiskit import QsimTopoBackend
-from qsim_topo.qiskit.convert import GateOp, PhaseOp, TileOp, circuit_to_program
+from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
-from qsim_topo.qiskit.execute import BLOCKING_QUBITS, check_program_memory
-from qsim_topo.qiskit.fuse import fuse_program
-from qsim_topo.sim import kernels
-from qsim_topo.sim.apply import apply_operator
+from qsim_topo.qiskit.execute import check_program_memory
+from qsim_topo.sim import executor as executor_module
+from qsim_topo.sim.executor import TILE_QUBITS
+from qsim_topo.sim.kernels import DEFAULT_KERNELS, NUMPY_KERNELS
 from qsim_topo.sim.numba_kernels import numba_available
 
 FUSED = {"fusion_enable": True, "fusion_threshold": 1}  # fuse even these small circuits
@@ -98,7 +98,7 @@ def test_metadata_reports_fusion():
 
 
 def test_small_circuits_are_not_fused_below_the_threshold():
-    from qsim_topo.qiskit.execute import FUSION_THRESHOLD
+    from qsim_topo.sim.executor import FUSION_THRESHOLD
 
     qc = random_circuit(5, 6, max_operands=2, seed=2)
     backend = QsimTopoBackend(device="cpu", fusion_enable=True, fusion_threshold=14)
@@ -239,7 +239,7 @@ def test_blocking_on_and_off_match_statevector(n, seed):
             assert fusion["enabled"] is True and fusion["gates"] == len(qc.data)
             assert fusion["blocking"] is (blocking and BLOCKING)
             if blocking and BLOCKING:
-                assert fusion["blocking_qubits"] == BLOCKING_QUBITS
+                assert fusion["blocking_qubits"] == TILE_QUBITS
                 assert fusion["max_qubits"] == 2  # blocks of at most TILE_BLOCK_QUBITS
                 assert 1 <= fusion["passes"] < fusion["blocks"] <= fusion["gates"]
             else:
@@ -258,47 +258,14 @@ def test_blocking_metadata_follows_the_options(monkeypatch):
         assert wide["blocking_qubits"] == 8  # the default 10, capped at the circuit's width
         assert narrow["blocking_qubits"] == 2
         assert wide["passes"] < narrow["passes"] <= narrow["blocks"]
-    monkeypatch.setattr(kernels, "USE_NUMBA", False)  # no numba pass: dense fusion
-    dense = backend.run(qc).result()
-    assert _fusion_meta(dense)["blocking"] is False and _fusion_meta(dense)["max_qubits"] == 5
-    np.testing.assert_allclose(dense.get_statevector().data, Statevector(qc).data, atol=1e-12)
-
-
-@pytest.mark.parametrize("tile_qubits", [2, 3, 6])
-def test_fuse_program_tiles_replayed_by_reference(tile_qubits):
-    # The fused program replayed gate by gate with apply_operator (no tile pass, no numba):
-    # the tiles hold the circuit's gates in a valid order, with the stated qubits.
-    qc = random_circuit(7, 12, max_operands=3, seed=8)  # with 3-qubit gates (ccx, cswap, ...)
-    qc.global_phase = 0.4
-    engine = get_engine("exact")
-    program, report = fuse_program(circuit_to_program(qc), engine, 2, tile_qubits=tile_qubits)
-    state = np.zeros(2**7, dtype=np.complex128)
-    state[0] = 1
-    lone = tiled = 0
-    for op in program.ops:
-        if isinstance(op, TileOp):
-            assert list(op.qubits) == sorted(set(op.qubits)) and len(op.qubits) <= tile_qubits
-            for gate in op.gates:
-                assert list(gate.qubits) == sorted(gate.qubits)
-                assert set(gate.qubits) <= set(op.qubits)
-                state = apply_operator(engine, state, gate.matrix, gate.qubits, 7)
-            tiled += len(op.gates)
-        elif isinstance(op, GateOp):
-            assert len(op.qubits) > tile_qubits  # only a gate wider than a tile stays alone
-            state = apply_operator(engine, state, op.matrix, op.qubits, 7)
-            lone += 1
-        else:
-            assert isinstance(op, PhaseOp)
-            state = state * np.exp(1j * op.phase)
-    np.testing.assert_allclose(state, Statevector(qc).data, atol=1e-12)
-    assert report.tile_qubits == tile_qubits and report.max_qubits == 2
-    assert report.blocks == tiled + lone and report.passes == report.blocks - tiled + sum(
-        isinstance(op, TileOp) for op in program.ops
+    # The numpy kernels (numba off, or not loadable): no tile kernel, dense fusion.
+    dense = executor_module.execute(
+        circuit_to_program(qc), get_engine("exact"), fusion=True, fusion_threshold=1,
+        kernels=NUMPY_KERNELS,
     )
-    # 2-qubit tiles hold one block each: the blocks of a pair are already one block.
-    assert report.passes <= report.blocks < report.gates
-    assert tile_qubits == 2 or report.passes < report.blocks
-    assert report.as_dict()["blocking"] is True and report.as_dict()["passes"] == report.passes
+    assert dense.fusion["blocking"] is False and dense.fusion["max_qubits"] == 5
+    assert dense.kernel_family == "numpy" and "numba-block" not in dense.kernels
+    np.testing.assert_allclose(dense.final, Statevector(qc).data, atol=1e-12)
 
 
 def test_blocked_unitary_matches_operator():
@@ -364,14 +331,14 @@ def test_numpy_blocking_options_accepted():
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "4"])
-def test_execute_refuses_a_bad_blocking_qubits(bad):
+def test_execute_refuses_a_bad_tile_width(bad):
     from qsim_topo.qiskit.execute import execute
 
     qc = QuantumCircuit(2)
     qc.h(0)
     program = circuit_to_program(qc)
-    with pytest.raises(QsimTopoCircuitError, match="blocking_qubits"):
-        execute(program, get_engine("exact"), shots=1, blocking_qubits=bad)
+    with pytest.raises(QsimTopoCircuitError, match="tile_qubits"):
+        execute(program, get_engine("exact"), shots=1, tile_qubits=bad)
 
 
 def _mask_spy(monkeypatch):
@@ -380,21 +347,19 @@ def _mask_spy(monkeypatch):
     Returns the list of ``(tile qubits, zero_mask)`` per call; a masked row that is not
     exactly zero fails the test at once.
     """
-    from qsim_topo.qiskit import execute as execute_module
-
     calls = []
-    original = execute_module.apply_tile
+    original = executor_module.apply_tile
 
-    def spy(engine, tensor, gates, qubits, n, *, zero_mask=0):
+    def spy(engine, tensor, gates, qubits, n, *, zero_mask=0, **options):
         rows = np.asarray(tensor).reshape(2**n, -1)
         index = np.arange(2**n)
         for q in range(n):
             if zero_mask >> q & 1:
                 assert not rows[(index >> q) & 1 == 1].any(), f"qubit {q} is masked, not |0>"
         calls.append((tuple(qubits), zero_mask))
-        return original(engine, tensor, gates, qubits, n, zero_mask=zero_mask)
+        return original(engine, tensor, gates, qubits, n, zero_mask=zero_mask, **options)
 
-    monkeypatch.setattr(execute_module, "apply_tile", spy)
+    monkeypatch.setattr(executor_module, "apply_tile", spy)
     return calls
 
 
@@ -436,7 +401,9 @@ def _dynamic_untouched(n: int, seed: int) -> QuantumCircuit:
     return qc
 
 
-@pytest.mark.skipif(not kernels.blocking_available("cpu"), reason="the tile pass needs numba")
+@pytest.mark.skipif(
+    not DEFAULT_KERNELS.tiles_available("cpu"), reason="the tile pass needs numba"
+)
 @pytest.mark.parametrize("blocking_qubits", [2, 4, 10])
 @pytest.mark.parametrize("precision", ["double", "single"])
 def test_zero_mask_holds_on_every_tile_of_dynamic_circuits(monkeypatch, blocking_qubits, precision):
@@ -458,7 +425,9 @@ def test_zero_mask_holds_on_every_tile_of_dynamic_circuits(monkeypatch, blocking
     assert sum(bin(mask & ~sum(1 << q for q in qubits)).count("1") for qubits, mask in calls) > 0
 
 
-@pytest.mark.skipif(not kernels.blocking_available("cpu"), reason="the tile pass needs numba")
+@pytest.mark.skipif(
+    not DEFAULT_KERNELS.tiles_available("cpu"), reason="the tile pass needs numba"
+)
 def test_reset_and_measured_zero_put_a_qubit_back_in_the_mask(monkeypatch):
     calls = _mask_spy(monkeypatch)
     n = 14

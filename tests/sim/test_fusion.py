@@ -10,13 +10,8 @@ from qsim_topo.engines import get_engine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
 from qsim_topo.sim.apply import apply_operator
-from qsim_topo.sim.fusion import (
-    block_cost,
-    fuse_gates,
-    plan_fusion,
-    plan_passes,
-    plan_tile_blocks,
-)
+from qsim_topo.sim.fusion import fuse_gates
+from qsim_topo.sim.planning import block_cost, plan_fusion, plan_tile_blocks, plan_tiles
 
 EXACT = get_engine("exact")
 
@@ -177,7 +172,7 @@ def test_pass_plan_keeps_order_width_and_is_maximal(rng, limit):
         n = int(rng.integers(2, 14))
         widths = rng.integers(1, min(n, 4) + 1, size=int(rng.integers(1, 80)))
         sets = [tuple(int(q) for q in rng.choice(n, int(k), replace=False)) for k in widths]
-        passes = plan_passes(sets, limit)
+        passes = plan_tiles(sets, limit)
         _check_plan(sets, passes, n)
         done: set[int] = set()
         for tile in passes:
@@ -193,16 +188,16 @@ def test_pass_plan_keeps_order_width_and_is_maximal(rng, limit):
 
 
 def test_pass_plan_edge_cases():
-    assert plan_passes([], 3) == []
-    assert plan_passes([(0, 1, 2)], 2) == [[0]]
-    assert plan_passes([(0,), (0, 1, 2), (2,)], 2) == [[0], [1], [2]]
+    assert plan_tiles([], 3) == []
+    assert plan_tiles([(0, 1, 2)], 2) == [[0]]
+    assert plan_tiles([(0,), (0, 1, 2), (2,)], 2) == [[0], [1], [2]]
     # A gate on no qubits is ready at once and lies in any tile.
-    assert plan_passes([(0,), (), (1,)], 2) == [[1, 0, 2]]
-    assert plan_passes([(0,), (), (1,)], 1) == [[1, 0], [2]]
+    assert plan_tiles([(0,), (), (1,)], 2) == [[1, 0, 2]]
+    assert plan_tiles([(0,), (), (1,)], 1) == [[1, 0], [2]]
     with pytest.raises(QsimTopoError, match="max_qubits"):
-        plan_passes([(0,)], 0)
+        plan_tiles([(0,)], 0)
     with pytest.raises(QsimTopoError, match="seeds must be >= 1, got 0"):
-        plan_passes([(0,)], 2, seeds=0)
+        plan_tiles([(0,)], 2, seeds=0)
 
 
 def test_pass_plan_needs_fewer_passes_than_dense_blocks_and_one_seed():
@@ -211,8 +206,8 @@ def test_pass_plan_needs_fewer_passes_than_dense_blocks_and_one_seed():
     # seeds per pass finds larger passes than growing from the earliest ready gate alone.
     n, depth, limit = 20, 20, 10
     sets = [(a, a + 1) for d in range(depth) for a in range(d % 2, n - 1, 2)]
-    passes = plan_passes(sets, limit)
-    one_seed = plan_passes(sets, limit, seeds=1)
+    passes = plan_tiles(sets, limit)
+    one_seed = plan_tiles(sets, limit, seeds=1)
     dense = plan_fusion(sets, limit)
     for plan in (passes, one_seed, dense):
         _check_plan(sets, plan, n)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -9,9 +11,9 @@ from qsim_topo.engines import get_engine
 from qsim_topo.engines.base import CheckedEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
-from qsim_topo.sim import kernels
-from qsim_topo.sim.apply import apply_operator
-from qsim_topo.sim.kernels import apply_inplace, inplace_workspace_bytes, sort_gate_qubits
+from qsim_topo.sim.apply import apply_operator, sort_gate_qubits
+from qsim_topo.sim.chunks import inplace_workspace_bytes
+from qsim_topo.sim.kernels import KernelPolicy, apply_inplace
 from qsim_topo.sim.numba_kernels import apply_block_numba, numba_available
 from qsim_topo.xp import get_xp, to_numpy
 from tests.conftest import devices, embed
@@ -41,38 +43,34 @@ ENGINES = {
 
 
 NUMBA = pytest.mark.skipif(not numba_available(), reason="numba is not installed")
+CHUNKS = KernelPolicy(block="chunks")
+
+
+POLICIES = {
+    # The gather of small tensors (their default), numpy's chunks (gathering blocks on
+    # scattered qubits), or the numba block kernel (which by default only larger states take).
+    "small": (KernelPolicy(block="gather"), {"gather"}),
+    "numpy": (KernelPolicy(numba=False, small_amplitudes=0), {"chunks"}),
+    "numba": (KernelPolicy(small_amplitudes=0, numba_min_amplitudes=0), {"numba-block"}),
+}
 
 
 @pytest.fixture(params=["small", "numpy", pytest.param("numba", marks=NUMBA)], ids=str)
-def use_numba(request, monkeypatch):
-    """Every CPU path of apply_inplace on these small states: the gather of small tensors
-    (their default), numpy's chunks (gathering blocks on scattered qubits), or the numba pass
-    (which by default only larger states take). Yields whether the numba pass is on."""
-    numba_on = request.param == "numba"
-    monkeypatch.setattr(kernels, "USE_NUMBA", numba_on)
-    monkeypatch.setattr(kernels, "NUMBA_MIN_AMPLITUDES", 0 if numba_on else 2**62)
-    monkeypatch.setattr(kernels, "SMALL_AMPLITUDES", 2**62 if request.param == "small" else 0)
-    calls = []
-    real = kernels.apply_block_numba
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(kernels, "apply_block_numba", spy)
-    if request.param == "small":
-        monkeypatch.setattr(kernels, "_runs", _refuse_chunks)
-    yield numba_on
-    assert bool(calls) is numba_on, "the numba pass was not (or wrongly) taken"
-
-
-def _refuse_chunks(*args, **kwargs):
-    raise AssertionError("a small tensor took the chunked path")
+def policy(request):
+    """Every CPU path of apply_inplace on these small states; checks the kernels that ran."""
+    chosen, expected = POLICIES[request.param]
+    used = {}
+    yield chosen, used
+    if request.param == "numba":
+        assert "numba-block" in used, "the numba kernel was not taken"
+    else:
+        assert set(used) <= expected, f"{request.param}: other kernels ran: {used}"
 
 
 @pytest.mark.parametrize("engine", ENGINES, ids=str)
 @pytest.mark.parametrize("dtype,atol", [(np.complex128, 1e-12), (np.complex64, 2e-5)])
-def test_inplace_matches_reference(rng, dtype, atol, engine, use_numba):
+def test_inplace_matches_reference(rng, dtype, atol, engine, policy):
+    chosen, used = policy
     for trial in range(150):
         n = int(rng.integers(1, 10))
         k = int(rng.integers(1, min(n, 6) + 1))
@@ -84,7 +82,8 @@ def test_inplace_matches_reference(rng, dtype, atol, engine, use_numba):
         want = apply_operator(EXACT, psi.astype(np.complex128), matrix, qubits, n)
         chunk = int(rng.choice([16, 48, 128, 1024, 3000, 2**20]))  # not only powers of two
         state = psi.copy()
-        out = apply_inplace(ENGINES[engine], state, matrix, qubits, n, chunk_bytes=chunk)
+        kernels = replace(chosen, chunk_bytes=chunk)
+        out = apply_inplace(ENGINES[engine], state, matrix, qubits, n, kernels=kernels, used=used)
         assert out is state and state.dtype == dtype
         np.testing.assert_allclose(state, want, atol=atol * 10, err_msg=f"{n=} {qubits=} {chunk=}")
 
@@ -109,25 +108,24 @@ def test_numba_pass_against_full_matrix(rng, dtype, atol):
 
 
 def test_middle_block_is_one_stacked_product(monkeypatch):
-    monkeypatch.setattr(kernels, "SMALL_AMPLITUDES", 0)  # not the gather of small tensors
     engine = CheckedEngine(EXACT, check_inputs=False)
     stacked = []
     real = engine.matmul_stack
     monkeypatch.setattr(engine, "matmul_stack", lambda a, b: stacked.append(1) or real(a, b))
     state = np.zeros(2**8, dtype=complex)
     state[0] = 1
-    apply_inplace(engine, state, haar_unitary(8, seed=1), (3, 4, 5), 8)
+    apply_inplace(engine, state, haar_unitary(8, seed=1), (3, 4, 5), 8, kernels=CHUNKS)
     assert stacked == [1] and engine.calls == 1 and engine.exact_flops == 8 * 8 * 2**5
 
 
-def test_inplace_against_full_matrix(rng, monkeypatch):
-    monkeypatch.setattr(kernels, "SMALL_AMPLITUDES", 0)  # chunks of 4 amplitudes, not a gather
+def test_inplace_against_full_matrix(rng):
+    kernels = replace(CHUNKS, chunk_bytes=64)  # chunks of 4 amplitudes, not a gather
     n = 5
     for qubits in [(0,), (4,), (2, 0), (1, 3, 4), (4, 0, 2, 1)]:
         matrix = haar_unitary(2 ** len(qubits), seed=len(qubits))
         psi = rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)
         state = psi.copy()
-        apply_inplace(EXACT, state, matrix, qubits, n, chunk_bytes=64)
+        apply_inplace(EXACT, state, matrix, qubits, n, kernels=kernels)
         np.testing.assert_allclose(state, embed(matrix, qubits, n) @ psi, atol=1e-12)
 
 

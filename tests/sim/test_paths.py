@@ -9,7 +9,7 @@ import pytest
 
 from qsim_topo import xp as xpmod
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.sim import kernels
+from qsim_topo.sim import numba_kernels
 from qsim_topo.sim.paths import cpu_name, execution_path
 
 
@@ -23,11 +23,10 @@ def test_cpu_record_names_the_resolved_device_and_libraries():
 
 
 def test_cpu_block_kernels_follow_the_dispatch(monkeypatch):
-    monkeypatch.setattr(kernels, "USE_NUMBA", False)
-    assert "numpy" in execution_path("cpu")["block_kernels"]
-    monkeypatch.setattr(kernels, "USE_NUMBA", True)
-    expected = "numba " if kernels.blocking_available("cpu") else "numpy "
+    expected = "numba " if numba_kernels.numba_available() else "numpy "
     assert execution_path("cpu")["block_kernels"].startswith(expected)
+    monkeypatch.setattr(numba_kernels, "numba_available", lambda: False)
+    assert execution_path("cpu")["block_kernels"].startswith("numpy ")
 
 
 @pytest.mark.skipif(xpmod.gpu_available(), reason="a GPU is present")

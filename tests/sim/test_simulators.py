@@ -87,3 +87,67 @@ def test_bad_dtype_and_engine():
         StatevectorSimulator(dtype=np.float64)
     with pytest.raises(KeyError):
         StatevectorSimulator(engine="nope")
+
+
+# ------------------------------------------------------------------ programs, the fast path
+from qsim_topo.circuit import (  # noqa: E402
+    BitCondition,
+    BranchOp,
+    MeasureOp,
+    Program,
+    ResetOp,
+    defer_terminal_measures,
+    gate,
+)
+from qsim_topo.sim.kernels import NUMPY_KERNELS  # noqa: E402
+
+
+def test_bell_measurements_through_the_python_api():
+    ops = [gate("h", 0), gate("cx", (0, 1)), MeasureOp(0, 0), MeasureOp(1, 1)]
+    out = StatevectorSimulator().run(ops, 2, shots=2000, seed=3)
+    assert out.data is None  # the final state differs between shots
+    assert set(out.counts) == {0b00, 0b11} and abs(out.counts[0] - 1000) < 150
+    # Deferred to the end, the same measurements are sampled from one state: no split.
+    program = defer_terminal_measures(Program("bell", 2, 2, ops))
+    sampled = StatevectorSimulator().run(program, shots=2000, seed=3)
+    assert sampled.branches == 1 and set(sampled.counts) == {0b00, 0b11}
+
+
+def test_reset_and_classical_control_through_the_python_api():
+    # q0 = |1>, measured into c0; if c0 == 1, flip q1; reset q0; measure both.
+    ops = [
+        gate("x", 0),
+        MeasureOp(0, 0),
+        BranchOp(BitCondition(0, 1), 4),
+        gate("x", 1),
+        ResetOp(0),
+        MeasureOp(0, 1),
+        MeasureOp(1, 2),
+    ]
+    out = StatevectorSimulator().run(Program("ff", 2, 3, ops), shots=50, seed=1)
+    assert out.counts == {0b101: 50}
+    # A random outcome splits the shots; each branch follows its own path.
+    ops[0] = gate("h", 0)
+    split = StatevectorSimulator().run(Program("ff", 2, 3, ops), shots=400, seed=2)
+    assert set(split.counts) == {0b000, 0b101} and split.branches == 2
+
+
+def test_unitary_simulator_refuses_measurements():
+    with pytest.raises(QsimTopoError, match="runs method='unitary' programs, got 'statevector'"):
+        UnitarySimulator().run(Program("p", 1, 1, [MeasureOp(0, 0)]))
+    with pytest.raises(QsimTopoError, match="cannot measure"):
+        UnitarySimulator().run(Program("p", 1, 1, [MeasureOp(0, 0)], method="unitary"))
+
+
+def test_the_api_reports_its_kernels_and_fuses_like_the_backend(rng):
+    n = 14
+    ops = _random_ops(rng, n, 40)
+    out = StatevectorSimulator().run(ops, n)
+    assert out.fusion["enabled"] is True and out.fusion["gates"] == 40
+    assert out.kernel_family in ("numba", "numpy") and sum(out.kernels.values()) >= 1
+    fallback = StatevectorSimulator(kernels=NUMPY_KERNELS).run(ops, n)
+    assert fallback.kernel_family == "numpy" and "numba-block" not in fallback.kernels
+    assert np.max(np.abs(out.data - fallback.data)) < 1e-12
+    approx = StatevectorSimulator(engine="fp32").run(ops, n)
+    assert approx.kernel_family == "reference" and approx.kernels == {"apply_operator": 40}
+    assert approx.matmul_calls == 40 and approx.fusion["enabled"] is False

@@ -10,41 +10,53 @@ from qsim_topo.engines import get_engine
 from qsim_topo.engines.base import CheckedEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
-from qsim_topo.sim import kernels
 from qsim_topo.sim.apply import apply_operator
-from qsim_topo.sim.fusion import plan_passes
-from qsim_topo.sim.kernels import apply_tile
+from qsim_topo.sim.kernels import KernelPolicy, apply_tile
 from qsim_topo.sim.numba_kernels import LANE_BYTES, _pack_gates, lane_bits
+from qsim_topo.sim.planning import plan_tiles
 from tests.conftest import embed
 
 EXACT = get_engine("exact")
 DTYPES = [(np.complex128, 1e-12), (np.complex64, 1e-5)]
 
 
-def _refuse(*args, **kwargs):
-    raise AssertionError("apply_tile took the other path")
+class _Path:
+    """One CPU path of apply_tile: its kernel policy, and a check of the kernels that ran."""
+
+    def __init__(self, name, policy, strict):
+        self.name = name
+        self.policy = policy
+        self.strict = strict  # valid inputs only: the other path must not run
+
+    def apply(self, *args, **kwargs):
+        used = {}
+        out = apply_tile(*args, kernels=self.policy, used=used, **kwargs)
+        if self.strict and used:
+            tiled = set(used) == {"numba-tile"}
+            assert tiled is (self.name == "numba"), f"apply_tile took the other path: {used}"
+        return out
+
+
+NUMBA_TILES = KernelPolicy(numba_min_amplitudes=0, tile="numba-tile")
+PER_GATE = KernelPolicy(numba=False, tile="per-gate")
 
 
 @pytest.fixture(params=["numpy", "numba"])
-def use_numba(request, monkeypatch):
-    """Both CPU paths of apply_tile: one apply_inplace per gate, or the numba tile pass."""
+def use_numba(request):
+    """Both CPU paths of apply_tile: one apply_inplace per gate, or the numba tile kernel (the
+    test states are small: by default those take the per-gate path)."""
     if request.param == "numba":
         pytest.importorskip("numba")
-    monkeypatch.setattr(kernels, "USE_NUMBA", request.param == "numba")
-    # The test states are small; by default those take the numpy path.
-    monkeypatch.setattr(kernels, "NUMBA_MIN_AMPLITUDES", 0)
-    assert kernels.blocking_available("cpu") is (request.param == "numba")
-    return request.param
+        assert NUMBA_TILES.tiles_available("cpu")
+        return _Path("numba", NUMBA_TILES, strict=False)
+    assert not PER_GATE.tiles_available("cpu")
+    return _Path("numpy", PER_GATE, strict=False)
 
 
 @pytest.fixture
-def path(use_numba, monkeypatch):
-    """As ``use_numba``, and the other path's worker fails if called (valid inputs only)."""
-    if use_numba == "numba":
-        monkeypatch.setattr(kernels, "apply_inplace", _refuse)
-    else:
-        monkeypatch.setattr(kernels, "apply_sequence_numba", _refuse)
-    return use_numba
+def path(use_numba):
+    """As ``use_numba``, and the other path must not run (valid inputs only)."""
+    return _Path(use_numba.name, use_numba.policy, strict=True)
 
 
 # (n, tile, columns); a tile may be given in any order. The numba pass copies a tile with its
@@ -259,7 +271,7 @@ def test_tile_matches_reference(rng, path, case, dtype, atol):
     want = _reference(psi, gates, n)
     state = psi.copy()
     engine = CheckedEngine(EXACT)
-    out = apply_tile(engine, state, gates, tile, n)
+    out = path.apply(engine, state, gates, tile, n)
     assert out is state and state.dtype == dtype and state.shape == psi.shape
     np.testing.assert_allclose(state, want, rtol=0, atol=atol, err_msg=f"{case} {path}")
     # The tile pass counts one product per gate, with the work of (2^k, 2^k) @ (2^k, rest);
@@ -285,13 +297,13 @@ def test_single_gate_tiles_against_full_matrix(rng, path, dtype, atol):
         psi = _random_tensor(rng, n, 1, dtype)
         state = psi.copy()
         engine = CheckedEngine(EXACT)
-        apply_tile(engine, state, [(matrix, gate_qubits)], tile, n)
+        path.apply(engine, state, [(matrix, gate_qubits)], tile, n)
         want = embed(matrix, gate_qubits, n) @ psi.astype(np.complex128)
         np.testing.assert_allclose(state, want, rtol=0, atol=atol, err_msg=f"{tile}")
         assert engine.calls == 1
     one = _random_tensor(rng, 1, 1, dtype)  # a 1-qubit register: the tile is all of it
     state = one.copy()
-    apply_tile(EXACT, state, [(haar_unitary(2, seed=5), (0,))], (0,), 1)
+    path.apply(EXACT, state, [(haar_unitary(2, seed=5), (0,))], (0,), 1)
     np.testing.assert_allclose(state, haar_unitary(2, seed=5) @ one, rtol=0, atol=atol)
 
 
@@ -306,13 +318,13 @@ def test_planned_tiles_reproduce_the_circuit(rng, path):
         gates.append((haar_unitary(2**k, seed=int(rng.integers(2**31))), qs))
     psi = _random_tensor(rng, n, 1, np.complex128)
     want = _reference(psi, gates, n)
-    tiles = plan_passes([qs for _, qs in gates], 5)
+    tiles = plan_tiles([qs for _, qs in gates], 5)
     assert len(tiles) < len(gates)
     state = psi.copy()
     for tile in tiles:
         qubits = sorted({q for i in tile for q in gates[i][1]})
         assert len(qubits) <= 5
-        apply_tile(EXACT, state, [gates[i] for i in tile], qubits, n)
+        path.apply(EXACT, state, [gates[i] for i in tile], qubits, n)
     np.testing.assert_allclose(state, want, rtol=0, atol=1e-12)
 
 
@@ -320,13 +332,13 @@ def test_gate_outside_tile_and_bad_matrix_refused(path):
     state = np.zeros(2**4, dtype=np.complex128)
     state[0] = 1
     with pytest.raises(QsimTopoError, match=r"gate on qubits \(1, 3\) is not inside the tile"):
-        apply_tile(EXACT, state, [(np.eye(2), (0,)), (np.eye(4), (1, 3))], (0, 1, 2), 4)
+        path.apply(EXACT, state, [(np.eye(2), (0,)), (np.eye(4), (1, 3))], (0, 1, 2), 4)
     with pytest.raises(QsimTopoError, match=r"2-qubit gate needs a \(4, 4\) matrix, got \(2, 2\)"):
-        apply_tile(EXACT, state, [(np.eye(2), (0, 1))], (0, 1), 4)
+        path.apply(EXACT, state, [(np.eye(2), (0, 1))], (0, 1), 4)
     with pytest.raises(QsimTopoError, match="repeat"):
-        apply_tile(EXACT, state, [(np.eye(2), (0,))], (0, 0), 4)
+        path.apply(EXACT, state, [(np.eye(2), (0,))], (0, 0), 4)
     with pytest.raises(QsimTopoError, match="outside the register"):
-        apply_tile(EXACT, state, [(np.eye(2), (4,))], (0, 4), 4)
+        path.apply(EXACT, state, [(np.eye(2), (4,))], (0, 4), 4)
     # A validation failure leaves the state alone, even when the bad gate is not the first.
     expected = np.zeros_like(state)
     expected[0] = 1
@@ -335,31 +347,29 @@ def test_gate_outside_tile_and_bad_matrix_refused(path):
 
 def test_bad_tensors_refused(use_numba):
     with pytest.raises(QsimTopoError, match=r"column count, got 3|got shape \(8, 3\)"):
-        apply_tile(EXACT, np.zeros((8, 3), dtype=complex), [(np.eye(2), (0,))], (0, 1), 3)
+        use_numba.apply(EXACT, np.zeros((8, 3), dtype=complex), [(np.eye(2), (0,))], (0, 1), 3)
     with pytest.raises(QsimTopoError, match=r"\(16,\)"):  # 2^4 amplitudes for 3 qubits
-        apply_tile(EXACT, np.zeros(16, dtype=complex), [(np.eye(2), (0,))], (0, 1), 3)
+        use_numba.apply(EXACT, np.zeros(16, dtype=complex), [(np.eye(2), (0,))], (0, 1), 3)
 
 
 def test_approximate_engine_refused(use_numba):
     state = np.zeros(8, dtype=np.complex64)
     state[0] = 1
     with pytest.raises(QsimTopoError, match="approximate"):
-        apply_tile(get_engine("fp16"), state, [(haar_unitary(2, seed=1), (1,))], (0, 1), 3)
+        use_numba.apply(get_engine("fp16"), state, [(haar_unitary(2, seed=1), (1,))], (0, 1), 3)
     assert state[0] == 1 and not state[1:].any()
 
 
-def test_empty_sequence_is_the_identity_without_numba(monkeypatch):
-    monkeypatch.setattr(kernels, "USE_NUMBA", False)
+def test_empty_sequence_is_the_identity_without_numba():
     state = np.arange(8, dtype=np.complex128)
-    assert apply_tile(EXACT, state, [], (0, 1), 3) is state
+    assert apply_tile(EXACT, state, [], (0, 1), 3, kernels=PER_GATE) is state
     np.testing.assert_array_equal(state, np.arange(8))
 
 
-def test_empty_sequence_is_the_identity_with_numba(monkeypatch):
+def test_empty_sequence_is_the_identity_with_numba():
     pytest.importorskip("numba")
-    monkeypatch.setattr(kernels, "USE_NUMBA", True)
     state = np.arange(8, dtype=np.complex128)
-    assert apply_tile(EXACT, state, [], (0, 1), 3) is state
+    assert apply_tile(EXACT, state, [], (0, 1), 3, kernels=NUMBA_TILES) is state
     np.testing.assert_array_equal(state, np.arange(8))
     from qsim_topo.sim.numba_kernels import apply_sequence_numba
 
@@ -367,7 +377,7 @@ def test_empty_sequence_is_the_identity_with_numba(monkeypatch):
     np.testing.assert_array_equal(state, np.arange(8))
 
 
-def test_tile_too_wide_for_the_scratch_bound_runs_gate_by_gate(rng, monkeypatch):
+def test_tile_too_wide_for_the_scratch_bound_runs_gate_by_gate(rng):
     """A complex128 tile of 18 qubits (4 MiB of rows) exceeds MAX_TILE_BYTES: the numba pass
     is not called, the gates still apply."""
     pytest.importorskip("numba")
@@ -375,11 +385,11 @@ def test_tile_too_wide_for_the_scratch_bound_runs_gate_by_gate(rng, monkeypatch)
 
     n = 18
     assert not tile_fits(16, n) and tile_fits(16, 16) and (16 << 17) == MAX_TILE_BYTES
-    monkeypatch.setattr(kernels, "USE_NUMBA", True)
-    monkeypatch.setattr(kernels, "apply_sequence_numba", _refuse)
     psi = rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)
     gates = [(haar_unitary(4, seed=1), (0, 17)), (haar_unitary(2, seed=2), (9,))]
-    got = apply_tile(EXACT, psi.copy(), gates, tuple(range(n)), n)
+    used = {}
+    got = apply_tile(EXACT, psi.copy(), gates, tuple(range(n)), n, kernels=NUMBA_TILES, used=used)
+    assert "numba-tile" not in used and sum(used.values()) == 2
     np.testing.assert_allclose(got, _reference(psi, gates, n), atol=1e-12)
 
 
@@ -387,7 +397,7 @@ def test_nested_list_matrix_accepted(path):
     state = np.zeros(4, dtype=np.complex128)
     state[0] = 1
     x = [[0, 1], [1, 0]]
-    apply_tile(EXACT, state, [(x, (1,))], (0, 1), 2)
+    path.apply(EXACT, state, [(x, (1,))], (0, 1), 2)
     np.testing.assert_allclose(state, [0, 0, 1, 0])
 
 
@@ -404,9 +414,9 @@ def test_zero_mask_skips_only_rows_that_stay_zero(rng, use_numba, dtype, cols):
     psi[: 2**9] = _random_tensor(rng, 9, cols, dtype).reshape(2**9, cols)
     psi = psi.reshape(-1) if cols == 1 else psi
     plain = psi.copy()
-    apply_tile(EXACT, plain, gates, tile, n)
+    use_numba.apply(EXACT, plain, gates, tile, n)
     masked = psi.copy()
-    apply_tile(EXACT, masked, gates, tile, n, zero_mask=0b111 << 9)
+    use_numba.apply(EXACT, masked, gates, tile, n, zero_mask=0b111 << 9)
     np.testing.assert_array_equal(masked, plain)
     np.testing.assert_allclose(plain, _reference(psi, gates, n), rtol=0, atol=1e-5)
     # The mask is what the caller asserts: rows it calls zero but are not are left as they
@@ -414,17 +424,17 @@ def test_zero_mask_skips_only_rows_that_stay_zero(rng, use_numba, dtype, cols):
     full = _random_tensor(rng, n, cols, dtype)
     want = _reference(full, gates, n)
     out = full.copy()
-    apply_tile(EXACT, out, gates, tile, n, zero_mask=1 << 11)
+    use_numba.apply(EXACT, out, gates, tile, n, zero_mask=1 << 11)
     high = np.arange(2**n) >= 2**11
     np.testing.assert_allclose(out[~high], want[~high], rtol=0, atol=1e-5)
-    if use_numba == "numba":
+    if use_numba.name == "numba":
         np.testing.assert_array_equal(out[high], full[high])
     else:
         np.testing.assert_allclose(out[high], want[high], rtol=0, atol=1e-5)
     # Mask bits on the tile's own qubits or on its lanes (qubit 1 is the lowest lane) select
     # no tile: nothing is skipped, even where those rows are not zero.
     out = full.copy()
-    apply_tile(EXACT, out, gates, tile, n, zero_mask=(1 << 3) | (1 << 1))
+    use_numba.apply(EXACT, out, gates, tile, n, zero_mask=(1 << 3) | (1 << 1))
     np.testing.assert_allclose(out, want, rtol=0, atol=1e-5)
 
 

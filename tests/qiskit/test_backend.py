@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister, transpile
-from qiskit.circuit import Gate, Instruction, Parameter
-from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping
+from qiskit.circuit import Instruction, Parameter
+from qiskit.circuit.library import GlobalPhaseGate, UnitaryGate, get_standard_gate_name_mapping
 from qiskit.exceptions import QiskitError
 from qiskit.providers import BackendV2, JobStatus, JobV1
 from qiskit.providers.exceptions import QiskitBackendNotFoundError
@@ -28,10 +28,9 @@ from qsim_topo.qiskit import (
     save_statevector,
     save_unitary,
 )
-from qsim_topo.qiskit import convert as convert_module
 from qsim_topo.qiskit.backend import runs_inline
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.qiskit.execute import ExecutionResult
+from qsim_topo.sim.executor import ExecutionResult
 
 
 def _bell(measure: bool = True) -> QuantumCircuit:
@@ -389,83 +388,6 @@ def test_non_unitary_unitary_is_refused(backend):
         backend.run(qc)
 
 
-class _NamedUnitary(Gate):
-    """A Python gate that only borrows the name of UnitaryGate: defined by a circuit."""
-
-    def __init__(self):
-        super().__init__("unitary", 1, [])
-
-    def _define(self):
-        qc = QuantumCircuit(1)
-        qc.h(0)
-        qc.t(0)
-        self.definition = qc
-
-
-class _BadNamedUnitary(Gate):
-    def __init__(self):
-        super().__init__("unitary", 1, [])
-
-    def __array__(self, dtype=None, copy=None):
-        return np.array([[1, 0], [0, 2]], dtype=complex)
-
-
-@pytest.mark.parametrize("from_instruction", [True, False])
-def test_both_matrix_paths_convert_alike(monkeypatch, from_instruction):
-    # Standard gates and UnitaryGates take their matrices from the instruction (no Python
-    # gate object) where Qiskit offers it; the path through the operation must agree.
-    monkeypatch.setattr(convert_module, "_INSTRUCTION_MATRIX", from_instruction)
-    taken = []
-    original = convert_module._Converter._instruction_matrix
-
-    def spy(self, instr, name):
-        matrix = original(self, instr, name)
-        taken.append(matrix is not None)
-        return matrix
-
-    monkeypatch.setattr(convert_module._Converter, "_instruction_matrix", spy)
-    u = random_unitary(4, seed=3)
-    qc = QuantumCircuit(3)
-    qc.h(0)
-    qc.rz(0.5, 1)
-    qc.cx(0, 2)
-    qc.append(UnitaryGate(u), [2, 1])
-    qc.append(UnitaryGate(u), [0, 1])  # the same matrix again: one checked array
-    qc.append(_NamedUnitary(), [1])  # no matrix of its own: Operator of its definition
-    qc.rz(0.5, 2)
-    a = Parameter("a")
-    qc.rz((a + 1).bind({a: -0.5}), 0)  # an expression with nothing left to bind
-    owned = u.data.copy()
-    qc.append(UnitaryGate(owned), [1, 2])
-    program = circuit_to_program(qc)
-    names = ["h", "rz", "cx"] + ["unitary"] * 3 + ["rz", "rz", "unitary"]
-    assert [op.name for op in program.ops] == names
-    assert [op.qubits for op in program.ops] == [
-        (0,), (1,), (0, 2), (2, 1), (0, 1), (1,), (2,), (0,), (1, 2)
-    ]
-    assert program.ops[3].matrix is program.ops[4].matrix is program.ops[8].matrix
-    assert program.ops[1].matrix is program.ops[6].matrix is program.ops[7].matrix
-    assert owned.flags.writeable  # the user's array is not the cached, read-only one
-    # The instruction path took the standard gates and UnitaryGates (not the bound
-    # expression, nor the Python gate named 'unitary', which has no matrix of its own).
-    expected = [True] * 5 + [False, True, False, True]
-    assert taken == (expected if from_instruction else [])
-    assert not program.ops[3].matrix.flags.writeable
-    np.testing.assert_allclose(program.ops[3].matrix, u.data)
-    np.testing.assert_allclose(program.ops[5].matrix, Operator(_NamedUnitary().definition).data)
-    got = QsimTopoBackend().run(qc).result().get_statevector()
-    assert got.equiv(Statevector(qc))
-    bad = QuantumCircuit(1)
-    bad.append(_BadNamedUnitary(), [0])
-    with pytest.raises(QsimTopoCircuitError, match="not unitary"):
-        circuit_to_program(bad)
-    theta = Parameter("t")
-    unbound = QuantumCircuit(1)
-    unbound.rx(theta, 0)
-    with pytest.raises(QsimTopoCircuitError, match="'rx' has unbound parameters"):
-        convert_module._Converter(unbound, "statevector")._instruction(unbound.data[0], {}, {})
-
-
 def test_unsupported_instruction_is_refused(backend):
     opaque = Instruction("mystery_box", 1, 0, [])
     qc = QuantumCircuit(1)
@@ -513,3 +435,48 @@ def test_single_precision_final_state_is_widened_in_place():
     approx = backend.run(small, engine="fp32").result().get_statevector()
     assert approx.data.dtype == np.complex128
     assert abs(np.vdot(Statevector(small).data, approx.data)) ** 2 > 1 - 1e-5
+
+
+# ------------------------------------------------------------------ review findings
+# (moved from test_qiskit_review_fixes.py) Seeds make random engines reproducible; a trailing
+# global phase is a scalar, not an engine product.
+def _mixing_review() -> QuantumCircuit:
+    qc = QuantumCircuit(3)
+    qc.h([0, 1, 2])
+    qc.cx(0, 1)
+    qc.ry(0.3, 2)
+    qc.cx(1, 2)
+    qc.rz(0.5, 0)
+    qc.h(1)
+    return qc
+
+
+def test_seed_simulator_makes_a_random_engine_reproducible():
+    qc = _mixing_review().measure_all(inplace=False)
+    backend = QsimTopoBackend("cr-sampling", device="cpu", ratio=0.5)
+    runs = [backend.run([qc, qc], shots=200, seed_simulator=7).result() for _ in range(2)]
+    assert runs[0].get_counts(0) == runs[1].get_counts(0)
+    assert runs[0].get_counts(1) == runs[1].get_counts(1)
+    assert [r.metadata["engine_seed"] for r in runs[0].results] == [7, 8]
+    # An explicit engine seed wins over the derived one.
+    fixed = QsimTopoBackend("cr-sampling", device="cpu", ratio=0.5, seed=3)
+    meta = fixed.run(qc, shots=10, seed_simulator=7).result().results[0].metadata
+    assert meta["engine_seed"] == 3 and meta["engine_options"]["seed"] == 3
+
+
+def test_trailing_global_phase_is_a_scalar_not_an_engine_product():
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.append(GlobalPhaseGate(0.7), [])
+    ref = Statevector(qc).data
+    exact = QsimTopoBackend(device="cpu").run(qc, shots=1).result()
+    np.testing.assert_allclose(exact.get_statevector(0).data, ref, atol=1e-12)
+    assert exact.results[0].metadata["matmul_calls"] == 2  # h and cx; none for the phase
+    # With an approximate engine the phase adds no error: phase * (the state without it).
+    bare = qc.copy()
+    bare.data.pop()
+    approx = QsimTopoBackend("bf16", device="cpu")
+    with_phase = approx.run(qc, shots=1).result().get_statevector(0).data
+    without = approx.run(bare, shots=1).result().get_statevector(0).data
+    np.testing.assert_allclose(with_phase, np.exp(0.7j) * without, atol=1e-14)

@@ -8,6 +8,7 @@ import pytest
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import efficient_su2
+from qiskit.circuit.random import random_circuit
 from qiskit.primitives import (
     BackendEstimatorV2,
     BackendSamplerV2,
@@ -16,9 +17,15 @@ from qiskit.primitives import (
     StatevectorEstimator,
     StatevectorSampler,
 )
-from qiskit.quantum_info import SparsePauliOp
+from qiskit.quantum_info import SparsePauliOp, Statevector
 
-from qsim_topo.qiskit import EstimatorV2, QsimTopoBackend, QsimTopoOptionError, SamplerV2
+from qsim_topo.qiskit import (
+    EstimatorV2,
+    QsimTopoBackend,
+    QsimTopoCircuitError,
+    QsimTopoOptionError,
+    SamplerV2,
+)
 from tests.qiskit.qiskit_helpers import two_sample_chi2_pvalue
 
 P_MIN = 1e-4
@@ -158,3 +165,84 @@ def test_estimator_refuses_mid_circuit_measurement():
     qc.h(0)
     with pytest.raises(Exception, match="mid-circuit measurements"):
         EstimatorV2().run([(qc, SparsePauliOp("Z"))])
+
+
+# ------------------------------------------------------------------ review findings
+# (moved from test_qiskit_review_fixes.py) The estimator refuses what it cannot represent,
+# normalises an approximate engine's state, names a vanished one; random engines are seeded.
+def _feed_forward() -> QuantumCircuit:
+    qc = QuantumCircuit(2, 1)
+    qc.h(0)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(1)
+    return qc
+
+
+def _mixing() -> QuantumCircuit:
+    qc = QuantumCircuit(3)
+    qc.h([0, 1, 2])
+    qc.cx(0, 1)
+    qc.ry(0.3, 2)
+    qc.cx(1, 2)
+    qc.rz(0.5, 0)
+    qc.h(1)
+    return qc
+
+
+def test_estimator_refuses_a_measurement_a_later_condition_reads():
+    qc = _feed_forward()
+    with pytest.raises(Exception):  # noqa: B017 - the reference refuses too, with its own type
+        StatevectorEstimator().run([(qc, "ZI")]).result()
+    with pytest.raises(QsimTopoCircuitError, match="mid-circuit"):
+        EstimatorV2().run([(qc, "ZI")]).result()
+
+
+def test_estimator_still_drops_terminal_measurements():
+    qc = QuantumCircuit(2, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.ry(0.4, 1)
+    ref_circuit = qc.copy()
+    qc.measure([0, 1], [0, 1])
+    obs = SparsePauliOp(["ZZ", "XI", "IZ"], [1.0, 0.5, -0.25])
+    ref = StatevectorEstimator().run([(ref_circuit, obs)]).result()[0].data.evs
+    ours = EstimatorV2().run([(qc, obs)]).result()[0].data.evs
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+
+
+def test_estimator_normalises_an_approximate_engines_state():
+    qc = random_circuit(4, 5, seed=2)
+    estimator = EstimatorV2(engine="sketch-gaussian", engine_options={"ratio": 0.5, "seed": 1})
+    res = estimator.run([(qc, ["IIII", "ZIII"])]).result()[0]
+    ref = StatevectorEstimator().run([(qc, "IIII")]).result()[0].data.evs
+    assert res.data.evs[0] == pytest.approx(float(ref), abs=1e-12)  # <I> = 1
+    assert abs(res.data.evs[1]) <= 1.0 + 1e-12  # a normalised state's <Z> is in [-1, 1]
+    norm2 = float(res.metadata["state_sq_norms"])
+    assert norm2 > 0 and abs(norm2 - 1.0) > 1e-6  # the raw norm is reported, not hidden
+
+
+def test_estimator_zero_state_is_an_error_naming_the_engine():
+    qc = QuantumCircuit(2)
+    qc.x(0)
+    assert Statevector(qc).is_valid()  # the true state is not zero
+    estimator = EstimatorV2(engine="topology", engine_options={"fill": "zero", "ratio": 0.1})
+    with pytest.raises(QsimTopoCircuitError, match=r"topology.*squared norm 0"):
+        estimator.run([(qc, "ZI")]).result()
+
+
+def test_primitives_seed_random_engines():
+    qc = _mixing()
+    ests = [
+        EstimatorV2(engine="cr-sampling", engine_options={"ratio": 0.5}, seed=4)
+        .run([(qc, "ZZI")]).result()[0].data.evs
+        for _ in range(2)
+    ]
+    assert float(ests[0]) == float(ests[1])
+    measured = qc.measure_all(inplace=False)
+    samples = [
+        SamplerV2(engine="cr-sampling", engine_options={"ratio": 0.5}, seed=4)
+        .run([measured], shots=100).result()[0].data.meas.get_counts()
+        for _ in range(2)
+    ]
+    assert samples[0] == samples[1]

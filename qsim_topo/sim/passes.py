@@ -1,0 +1,279 @@
+"""Program -> Program passes: gate fusion and tiles (:class:`~qsim_topo.circuit.Program`).
+
+Both passes rewrite maximal runs of :class:`~qsim_topo.circuit.GateOp` (and
+:class:`~qsim_topo.circuit.PhaseOp`, a scalar that commutes with all of them). A run ends at
+anything else (measure, reset, save, classical control) and at every op a jump may land on, so
+control flow is untouched; jump targets are renumbered to the new program.
+
+* :func:`fuse_program` merges each run into dense blocks
+  (:func:`qsim_topo.sim.fusion.fuse_gates`), planned by :func:`~qsim_topo.sim.planning.plan_fusion`
+  (a block costs a pass over the state) or, before tiles,
+  :func:`~qsim_topo.sim.planning.plan_tile_blocks` (a block costs its arithmetic). The phases of
+  a run are summed into one :class:`~qsim_topo.circuit.PhaseOp` at its start.
+* :func:`tile_program` groups each run's gates into tiles of at most ``tile_qubits`` qubits, as
+  few as :func:`~qsim_topo.sim.planning.plan_tiles` finds; each tile becomes one
+  :class:`~qsim_topo.circuit.TileOp`, applied in one cache-blocked pass over the state (a gate
+  wider than a tile stays a :class:`~qsim_topo.circuit.GateOp` of its own).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from qsim_topo.circuit import (
+    BranchOp,
+    GateOp,
+    JumpOp,
+    Op,
+    PhaseOp,
+    Program,
+    SwitchOp,
+    TileOp,
+)
+from qsim_topo.engines.base import MatmulEngine
+from qsim_topo.sim.fusion import fuse_gates
+from qsim_topo.sim.planning import plan_fusion, plan_tile_blocks, plan_tiles
+
+__all__ = [
+    "TILE_BLOCK_QUBITS",
+    "FusionReport",
+    "Planner",
+    "fuse_program",
+    "prepare_program",
+    "tile_program",
+]
+
+TILE_BLOCK_QUBITS = 2
+"""With tiles, gates are first fused into blocks of at most this many qubits (and at most
+``fusion_max_qubits``): inside a tile a block's cost is its arithmetic, 2^k complex
+multiply-adds per amplitude, so absorbing 1-qubit gates into 2-qubit ones pays and wider
+dense blocks do not (a 5-qubit block costs what eight 2-qubit gates do)."""
+
+Planner = Callable[[Sequence[Sequence[int]], int], list[list[int]]]
+"""``plan(qubit_sets, max_qubits)``: gate indices grouped into blocks, in application order."""
+
+
+@dataclass(frozen=True)
+class FusionReport:
+    """What fusion did: gates in, blocks out, the widest block, and the width limit.
+
+    With tiles: ``tile_qubits`` (the limit) and ``passes``, the passes over the state in the
+    program (one per tile, one per block outside any tile; a loop body counts once); without,
+    both are None.
+    """
+
+    gates: int
+    blocks: int
+    max_block_qubits: int
+    max_qubits: int
+    tile_qubits: int | None = None
+    passes: int | None = None
+
+    def as_dict(self) -> dict[str, int | bool]:
+        """The report as metadata (``enabled`` is always True here).
+
+        The keys keep Aer's option names: ``blocking`` (tiles on) and ``blocking_qubits``.
+        """
+        out: dict[str, int | bool] = {
+            "enabled": True,
+            "gates": self.gates,
+            "blocks": self.blocks,
+            "max_block_qubits": self.max_block_qubits,
+            "max_qubits": self.max_qubits,
+            "blocking": self.tile_qubits is not None,
+        }
+        if self.tile_qubits is not None and self.passes is not None:
+            out["blocking_qubits"] = self.tile_qubits
+            out["passes"] = self.passes
+        return out
+
+
+def _targets(ops: list[Op]) -> set[int]:
+    out: set[int] = set()
+    for op in ops:
+        if isinstance(op, (JumpOp, BranchOp)):
+            out.add(op.target)
+        elif isinstance(op, SwitchOp):
+            out.update(op.table.values())
+            out.add(op.default)
+    return out
+
+
+def _rewrite_gate_runs(
+    program: Program, rewrite: Callable[[list[GateOp], list[PhaseOp]], list[Op]]
+) -> Program:
+    """A new program where each run of gates and phases is replaced by ``rewrite(gates, phases)``.
+
+    Runs end at every other op and at every jump target; jump targets are renumbered.
+    """
+    ops = program.ops
+    targets = _targets(ops)
+    new_ops: list[Op] = []
+    index_map: dict[int, int] = {}
+    i = 0
+    while i < len(ops):
+        if not isinstance(ops[i], (GateOp, PhaseOp)):
+            index_map[i] = len(new_ops)
+            new_ops.append(ops[i])
+            i += 1
+            continue
+        index_map[i] = len(new_ops)
+        j = i
+        gates: list[GateOp] = []
+        phases: list[PhaseOp] = []
+        while (
+            j < len(ops) and isinstance(ops[j], (GateOp, PhaseOp)) and (j == i or j not in targets)
+        ):
+            op = ops[j]
+            if isinstance(op, GateOp):
+                gates.append(op)
+            else:
+                assert isinstance(op, PhaseOp)
+                phases.append(op)
+            j += 1
+        new_ops.extend(rewrite(gates, phases))
+        i = j
+    index_map[len(ops)] = len(new_ops)
+    remapped: list[Op] = []
+    for op in new_ops:
+        if isinstance(op, (JumpOp, BranchOp)):
+            op = replace(op, target=index_map[op.target])
+        elif isinstance(op, SwitchOp):
+            op = replace(
+                op,
+                table={key: index_map[t] for key, t in op.table.items()},
+                default=index_map[op.default],
+            )
+        remapped.append(op)
+    return Program(
+        name=program.name,
+        n_qubits=program.n_qubits,
+        n_clbits=program.n_clbits,
+        ops=remapped,
+        terminal_measures=program.terminal_measures,
+        method=program.method,
+    )
+
+
+def fuse_program(
+    program: Program,
+    engine: MatmulEngine,
+    max_qubits: int,
+    *,
+    plan: Planner = plan_fusion,
+) -> tuple[Program, FusionReport]:
+    """A new program whose gate runs are fused into blocks of at most ``max_qubits`` qubits.
+
+    Args:
+        program: the program (not modified; its control-flow ops are copied).
+        engine: composes the block matrices (see :func:`~qsim_topo.sim.fusion.fuse_gates`).
+        max_qubits: the widest block.
+        plan: the planner: :func:`~qsim_topo.sim.planning.plan_fusion` (blocks applied one pass
+            each) or :func:`~qsim_topo.sim.planning.plan_tile_blocks` (blocks to be grouped
+            into tiles by :func:`tile_program`).
+
+    Returns:
+        The fused program (same name, registers, terminal measures and method) and a report.
+    """
+    counts = {"gates": 0, "blocks": 0, "widest": 0}
+
+    def fuse(gates: list[GateOp], phases: list[PhaseOp]) -> list[Op]:
+        out: list[Op] = []
+        phase = 0.0
+        for p in phases:
+            phase += p.phase
+        if phase:
+            out.append(PhaseOp(math.remainder(phase, 2 * math.pi)))
+        for block in fuse_gates(
+            [(g.matrix, g.qubits) for g in gates], engine, max_qubits=max_qubits, plan=plan
+        ):
+            sources = block.sources
+            name = gates[sources[0]].name if len(sources) == 1 else f"fused[{len(sources)}]"
+            out.append(GateOp(block.matrix, block.qubits, name))
+            counts["widest"] = max(counts["widest"], len(block.qubits))
+            counts["blocks"] += 1
+        counts["gates"] += len(gates)
+        return out
+
+    fused = _rewrite_gate_runs(program, fuse)
+    return fused, FusionReport(counts["gates"], counts["blocks"], counts["widest"], max_qubits)
+
+
+def tile_program(program: Program, tile_qubits: int) -> tuple[Program, int]:
+    """A new program whose gate runs are grouped into tiles of at most ``tile_qubits`` qubits.
+
+    Each tile is a :class:`~qsim_topo.circuit.TileOp` (its gates' qubits sorted ascending, as
+    the tile kernel wants; use it after :func:`fuse_program`, whose blocks are sorted); a gate
+    wider than a tile stays a :class:`~qsim_topo.circuit.GateOp`. The phases of a run stay in
+    front of its tiles.
+
+    Returns:
+        The program and its number of passes over the state (tiles plus gates left alone; a
+        loop body counts once).
+    """
+
+    def tile(gates: list[GateOp], phases: list[PhaseOp]) -> list[Op]:
+        out: list[Op] = list(phases)
+        for group in plan_tiles([g.qubits for g in gates], tile_qubits):
+            if len(gates[group[0]].qubits) > tile_qubits:  # a gate wider than a tile
+                out.append(gates[group[0]])
+            else:
+                qubits = tuple(sorted({q for i in group for q in gates[i].qubits}))
+                out.append(TileOp(tuple(gates[i] for i in group), qubits))
+        return out
+
+    tiled = _rewrite_gate_runs(program, tile)
+    return tiled, sum(isinstance(op, (GateOp, TileOp)) for op in tiled.ops)
+
+
+def prepare_program(
+    program: Program,
+    engine: MatmulEngine,
+    *,
+    fusion: bool,
+    fusion_max_qubits: int,
+    fusion_threshold: int,
+    tiles: bool,
+    tile_qubits: int,
+) -> tuple[Program, dict[str, Any]]:
+    """The passes a run applies before simulating, and what they did (as metadata).
+
+    Nothing for an approximate engine (its gates are applied as written), with ``fusion``
+    off, or under ``fusion_threshold`` qubits (the report says why). Otherwise
+    :func:`fuse_program`; with ``tiles`` (the caller has the tile kernel) into blocks of at
+    most :data:`TILE_BLOCK_QUBITS` qubits, then :func:`tile_program` with tiles of
+    ``min(tile_qubits, n)`` qubits.
+
+    Args:
+        program: the program (not modified).
+        engine: composes the fused blocks.
+        fusion: fuse at all.
+        fusion_max_qubits: the widest block without tiles.
+        fusion_threshold: fuse only programs of at least this many qubits.
+        tiles: group the blocks into tiles (True only where the tile kernel can run).
+        tile_qubits: the widest tile.
+
+    Returns:
+        The program to run and :meth:`FusionReport.as_dict` (or ``enabled`` False and the
+        ``reason``).
+    """
+    if not fusion:
+        return program, {"enabled": False}
+    if program.n_qubits < fusion_threshold:
+        reason = f"{program.n_qubits} qubits < fusion_threshold {fusion_threshold}"
+        return program, {"enabled": False, "reason": reason}
+    if not engine.exact:
+        reason = f"engine {engine.name!r} is approximate: its gates are applied as written"
+        return program, {"enabled": False, "reason": reason}
+    if not tiles:
+        fused, report = fuse_program(program, engine, fusion_max_qubits)
+        return fused, report.as_dict()
+    width = min(fusion_max_qubits, TILE_BLOCK_QUBITS)
+    fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks)
+    limit = min(tile_qubits, program.n_qubits)
+    tiled, passes = tile_program(fused, limit)
+    gates, blocks, widest = report.gates, report.blocks, report.max_block_qubits
+    return tiled, FusionReport(gates, blocks, widest, width, limit, passes).as_dict()

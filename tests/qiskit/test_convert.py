@@ -1,0 +1,106 @@
+"""qiskit/convert.py: QuantumCircuit -> Program, against qiskit.quantum_info."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit import Gate, Parameter
+from qiskit.circuit.library import UnitaryGate
+from qiskit.quantum_info import Operator, Statevector, random_unitary
+
+from qsim_topo.circuit import MeasureOp, check_program
+from qsim_topo.qiskit import QsimTopoBackend, QsimTopoCircuitError
+from qsim_topo.qiskit import convert as convert_module
+from qsim_topo.qiskit.convert import circuit_to_program
+
+
+class _NamedUnitary(Gate):
+    """A Python gate that only borrows the name of UnitaryGate: defined by a circuit."""
+
+    def __init__(self):
+        super().__init__("unitary", 1, [])
+
+    def _define(self):
+        qc = QuantumCircuit(1)
+        qc.h(0)
+        qc.t(0)
+        self.definition = qc
+
+
+class _BadNamedUnitary(Gate):
+    def __init__(self):
+        super().__init__("unitary", 1, [])
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array([[1, 0], [0, 2]], dtype=complex)
+
+
+@pytest.mark.parametrize("from_instruction", [True, False])
+def test_both_matrix_paths_convert_alike(monkeypatch, from_instruction):
+    # Standard gates and UnitaryGates take their matrices from the instruction (no Python
+    # gate object) where Qiskit offers it; the path through the operation must agree.
+    monkeypatch.setattr(convert_module, "_INSTRUCTION_MATRIX", from_instruction)
+    taken = []
+    original = convert_module._Converter._instruction_matrix
+
+    def spy(self, instr, name):
+        matrix = original(self, instr, name)
+        taken.append(matrix is not None)
+        return matrix
+
+    monkeypatch.setattr(convert_module._Converter, "_instruction_matrix", spy)
+    u = random_unitary(4, seed=3)
+    qc = QuantumCircuit(3)
+    qc.h(0)
+    qc.rz(0.5, 1)
+    qc.cx(0, 2)
+    qc.append(UnitaryGate(u), [2, 1])
+    qc.append(UnitaryGate(u), [0, 1])  # the same matrix again: one checked array
+    qc.append(_NamedUnitary(), [1])  # no matrix of its own: Operator of its definition
+    qc.rz(0.5, 2)
+    a = Parameter("a")
+    qc.rz((a + 1).bind({a: -0.5}), 0)  # an expression with nothing left to bind
+    owned = u.data.copy()
+    qc.append(UnitaryGate(owned), [1, 2])
+    program = circuit_to_program(qc)
+    names = ["h", "rz", "cx"] + ["unitary"] * 3 + ["rz", "rz", "unitary"]
+    assert [op.name for op in program.ops] == names
+    assert [op.qubits for op in program.ops] == [
+        (0,), (1,), (0, 2), (2, 1), (0, 1), (1,), (2,), (0,), (1, 2)
+    ]
+    assert program.ops[3].matrix is program.ops[4].matrix is program.ops[8].matrix
+    assert program.ops[1].matrix is program.ops[6].matrix is program.ops[7].matrix
+    assert owned.flags.writeable  # the user's array is not the cached, read-only one
+    # The instruction path took the standard gates and UnitaryGates (not the bound
+    # expression, nor the Python gate named 'unitary', which has no matrix of its own).
+    expected = [True] * 5 + [False, True, False, True]
+    assert taken == (expected if from_instruction else [])
+    assert not program.ops[3].matrix.flags.writeable
+    np.testing.assert_allclose(program.ops[3].matrix, u.data)
+    np.testing.assert_allclose(program.ops[5].matrix, Operator(_NamedUnitary().definition).data)
+    got = QsimTopoBackend().run(qc).result().get_statevector()
+    assert got.equiv(Statevector(qc))
+    bad = QuantumCircuit(1)
+    bad.append(_BadNamedUnitary(), [0])
+    with pytest.raises(QsimTopoCircuitError, match="not unitary"):
+        circuit_to_program(bad)
+    theta = Parameter("t")
+    unbound = QuantumCircuit(1)
+    unbound.rx(theta, 0)
+    with pytest.raises(QsimTopoCircuitError, match="'rx' has unbound parameters"):
+        convert_module._Converter(unbound, "statevector")._instruction(unbound.data[0], {}, {})
+
+
+def test_converted_programs_pass_the_core_checks():
+    qc = QuantumCircuit(3, 2)
+    qc.h(0)
+    qc.cx(0, 1)
+    qc.measure(0, 0)
+    with qc.if_test((qc.clbits[0], 1)):
+        qc.x(2)
+    qc.measure(2, 1)
+    program = circuit_to_program(qc)
+    check_program(program)  # the translator emits only valid core ops
+    assert program.terminal_measures == [(2, 1)]
+    assert any(isinstance(op, MeasureOp) for op in program.ops)

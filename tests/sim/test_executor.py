@@ -1,0 +1,90 @@
+"""The core executor: Program in, result out, without any front end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from qsim_topo.circuit import BitCondition, BranchOp, MeasureOp, Program, ResetOp, gate
+from qsim_topo.engines import get_engine
+from qsim_topo.errors import CircuitError, StateVanishedError
+from qsim_topo.sim.executor import apply_matrix, execute, marginal_probabilities
+from qsim_topo.sim.kernels import NUMPY_KERNELS
+
+EXACT = get_engine("exact")
+
+
+def _ghz(n):
+    return [gate("h", 0)] + [gate("cx", (q, q + 1)) for q in range(n - 1)]
+
+
+def test_ghz_state_and_samples():
+    n = 5
+    run = execute(Program("ghz", n, 0, _ghz(n)), EXACT)
+    want = np.zeros(2**n)
+    want[0] = want[-1] = 2**-0.5
+    np.testing.assert_allclose(run.final, want, atol=1e-12)
+    sampled = execute(
+        Program("ghz", n, n, _ghz(n), [(q, q) for q in range(n)]), EXACT, shots=300, seed=4
+    )
+    assert set(sampled.memory) == {0, 2**n - 1} and sampled.final is None
+
+
+def test_initial_state_is_copied_and_used():
+    psi = np.array([0, 1, 0, 0], dtype=complex)
+    keep = psi.copy()
+    run = execute(Program("p", 2, 0, [gate("x", 0)]), EXACT, initial=psi)
+    np.testing.assert_allclose(run.final, [1, 0, 0, 0])
+    assert np.array_equal(psi, keep)
+    with pytest.raises(CircuitError, match=r"initial value has shape \(3,\), expected \(4,\)"):
+        execute(Program("p", 2, 0, []), EXACT, initial=np.ones(3))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bad_shots_are_refused(bad):
+    with pytest.raises(CircuitError, match="shots"):
+        execute(Program("p", 1, 0, []), EXACT, shots=bad)
+
+
+def test_feed_forward_and_reset():
+    ops = [gate("x", 0), MeasureOp(0, 0), BranchOp(BitCondition(0), 4), gate("x", 1), ResetOp(0)]
+    run = execute(Program("ff", 2, 1, ops), EXACT, shots=5, seed=0)
+    assert run.memory == [1] * 5 and run.branches == 1
+
+
+def test_a_vanished_state_is_a_state_vanished_error():
+    with pytest.raises(StateVanishedError, match="squared norm 0"):
+        execute(Program("p", 1, 1, [MeasureOp(0, 0)]), EXACT, initial=np.zeros(2), shots=2)
+    with pytest.raises(StateVanishedError):
+        marginal_probabilities(np.zeros(4, complex), [0], 2)
+
+
+def test_apply_matrix_counts_the_kernel_that_ran():
+    state = np.zeros(8, complex)
+    state[0] = 1
+    used: dict[str, int] = {}
+    apply_matrix(EXACT, state, gate("h", 0).matrix, (0,), 3, kernels=NUMPY_KERNELS, used=used)
+    assert used == {"gather": 1}
+    out = apply_matrix(get_engine("fp32"), state, gate("h", 1).matrix, (1,), 3, used=used)
+    assert out is not state and used == {"gather": 1, "apply_operator": 1}
+
+
+def test_numpy_kernels_when_numba_cannot_load():
+    """With numba unimportable, the numpy kernels run and the result says so."""
+    code = (
+        "import sys\n"
+        "sys.modules['numba'] = None  # import numba raises ImportError\n"
+        "import numpy as np\n"
+        "from qsim_topo.circuit import Program, gate\n"
+        "from qsim_topo.engines import get_engine\n"
+        "from qsim_topo.sim.executor import execute\n"
+        "ops = [gate('h', q) for q in range(15)] + [gate('cx', (0, 14))]\n"
+        "run = execute(Program('p', 15, 0, ops), get_engine('exact'), fusion_threshold=1)\n"
+        "assert abs(np.vdot(run.final, run.final) - 1) < 1e-12\n"
+        "print(run.kernel_family, sorted(run.kernels), run.fusion['blocking'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["numpy", "['chunks']", "False"]

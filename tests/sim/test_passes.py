@@ -1,0 +1,133 @@
+"""sim/passes.py: fusion and tiles as Program -> Program passes, against the unfused program."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsim_topo.circuit import (
+    BitCondition,
+    BranchOp,
+    GateOp,
+    JumpOp,
+    MeasureOp,
+    PhaseOp,
+    Program,
+    TileOp,
+    check_program,
+    gate,
+)
+from qsim_topo.engines import get_engine
+from qsim_topo.layers import haar_unitary
+from qsim_topo.sim.apply import apply_operator
+from qsim_topo.sim.executor import execute
+from qsim_topo.sim.passes import fuse_program, prepare_program, tile_program
+from qsim_topo.sim.planning import plan_tile_blocks
+
+EXACT = get_engine("exact")
+
+
+@pytest.mark.parametrize("tile_qubits", [2, 3, 6])
+def test_fuse_program_tiles_replayed_by_reference(tile_qubits):
+    pytest.importorskip("qiskit")
+    from qiskit.circuit.random import random_circuit
+    from qiskit.quantum_info import Statevector
+
+    from qsim_topo.qiskit.convert import circuit_to_program
+
+    # The fused program replayed gate by gate with apply_operator (no tile pass, no numba):
+    # the tiles hold the circuit's gates in a valid order, with the stated qubits.
+    qc = random_circuit(7, 12, max_operands=3, seed=8)  # with 3-qubit gates (ccx, cswap, ...)
+    qc.global_phase = 0.4
+    engine = get_engine("exact")
+    program, report = fuse_program(circuit_to_program(qc), engine, 2, plan=plan_tile_blocks)
+    program, passes = tile_program(program, tile_qubits)
+    state = np.zeros(2**7, dtype=np.complex128)
+    state[0] = 1
+    lone = tiled = 0
+    for op in program.ops:
+        if isinstance(op, TileOp):
+            assert list(op.qubits) == sorted(set(op.qubits)) and len(op.qubits) <= tile_qubits
+            for gate in op.gates:
+                assert list(gate.qubits) == sorted(gate.qubits)
+                assert set(gate.qubits) <= set(op.qubits)
+                state = apply_operator(engine, state, gate.matrix, gate.qubits, 7)
+            tiled += len(op.gates)
+        elif isinstance(op, GateOp):
+            assert len(op.qubits) > tile_qubits  # only a gate wider than a tile stays alone
+            state = apply_operator(engine, state, op.matrix, op.qubits, 7)
+            lone += 1
+        else:
+            assert isinstance(op, PhaseOp)
+            state = state * np.exp(1j * op.phase)
+    np.testing.assert_allclose(state, Statevector(qc).data, atol=1e-12)
+    assert report.tile_qubits is None and report.max_qubits == 2
+    assert report.blocks == tiled + lone and passes == report.blocks - tiled + sum(
+        isinstance(op, TileOp) for op in program.ops
+    )
+    # 2-qubit tiles hold one block each: the blocks of a pair are already one block.
+    assert passes <= report.blocks < report.gates
+    assert tile_qubits == 2 or passes < report.blocks
+
+
+
+
+def _dynamic_program(n, rng):
+    """Gate runs cut by a measurement, a branch and a loop-like backward-free jump."""
+    def run(count):
+        ops = []
+        for _ in range(count):
+            a, b = (int(x) for x in rng.choice(n, 2, replace=False))
+            ops.append(GateOp(haar_unitary(4, seed=rng), (a, b)))
+            ops.append(gate("rz", int(rng.integers(n)), float(rng.uniform(0, 6))))
+        return ops
+
+    ops = [*run(6), PhaseOp(0.3), *run(4), MeasureOp(0, 0)]
+    branch = BranchOp(BitCondition(0), -1)
+    ops.append(branch)
+    ops += run(3)  # the if-body
+    skip = JumpOp(-1)
+    ops.append(skip)
+    branch.target = len(ops)
+    ops += run(3)  # the else-body
+    skip.target = len(ops)
+    ops += [*run(5), MeasureOp(1, 1)]
+    return Program("dyn", n, 2, ops)
+
+
+@pytest.mark.parametrize("tiles", [False, True])
+def test_passes_keep_control_flow_and_the_memory(rng, tiles):
+    n = 8
+    program = _dynamic_program(n, rng)
+    check_program(program)
+    if tiles:
+        fused, report = fuse_program(program, EXACT, 2, plan=plan_tile_blocks)
+        fused, passes = tile_program(fused, 4)
+        assert any(isinstance(op, TileOp) for op in fused.ops) and passes < report.blocks
+    else:
+        fused, report = fuse_program(program, EXACT, 4)
+        assert report.blocks < report.gates
+    check_program(fused)  # jump targets renumbered into the new program
+    a = execute(program, EXACT, shots=300, seed=5, fusion=False)
+    b = execute(fused, EXACT, shots=300, seed=5, fusion=False)
+    assert a.memory == b.memory  # same outcome probabilities to rounding, same draws
+
+
+def test_prepare_program_reports_why_it_did_nothing():
+    program = Program("p", 3, 0, [gate("h", 0), gate("cx", (0, 1))])
+    same, report = prepare_program(
+        program, EXACT, fusion=True, fusion_max_qubits=5, fusion_threshold=4, tiles=True,
+        tile_qubits=10,
+    )
+    assert same is program
+    assert report == {"enabled": False, "reason": "3 qubits < fusion_threshold 4"}
+    _, report = prepare_program(
+        program, get_engine("bf16"), fusion=True, fusion_max_qubits=5, fusion_threshold=1,
+        tiles=True, tile_qubits=10,
+    )
+    assert "approximate" in report["reason"]
+    _, report = prepare_program(
+        program, EXACT, fusion=True, fusion_max_qubits=5, fusion_threshold=1, tiles=True,
+        tile_qubits=10,
+    )
+    assert report["blocking"] is True and report["blocking_qubits"] == 3

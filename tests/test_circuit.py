@@ -1,0 +1,108 @@
+"""The circuit IR: validation names the bad op, trailing measurements are deferred soundly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsim_topo.circuit import (
+    BitCondition,
+    BranchOp,
+    ClassicalMemory,
+    GateOp,
+    JumpOp,
+    MeasureOp,
+    PhaseOp,
+    Program,
+    RegisterCondition,
+    ResetOp,
+    SaveOp,
+    SwitchOp,
+    check_program,
+    defer_terminal_measures,
+    gate,
+)
+from qsim_topo.errors import CircuitError, QsimTopoError
+
+H = gate("h", 0)
+
+
+def test_gate_builds_standard_ops():
+    op = gate("cx", (0, 2))
+    assert op.qubits == (0, 2) and op.name == "cx" and op.matrix.shape == (4, 4)
+    assert not op.matrix.flags.writeable
+    assert gate("rz", 1, 0.5).qubits == (1,)
+    with pytest.raises(CircuitError, match="acts on 2 qubit"):
+        gate("cx", 0)
+
+
+def test_classical_memory_and_conditions():
+    memory = ClassicalMemory()
+    memory.set_bit(3, 1)
+    memory.set_bit(0, True)
+    assert memory.bits == 0b1001 and memory.get_bit(3) == 1
+    assert memory.get_register((3, 0)) == 0b11
+    copy = memory.copy()
+    copy.set_bit(3, 0)
+    assert memory.get_bit(3) == 1
+    assert BitCondition(0, 1)(memory) and not BitCondition(1, 1)(memory)
+    assert RegisterCondition((0, 1, 3), 0b101)(memory)
+
+
+@pytest.mark.parametrize(
+    "program,message",
+    [
+        (Program("p", 0, 0, []), "n_qubits must be a positive integer"),
+        (Program("p", 2, -1, []), "n_clbits"),
+        (Program("p", 2, 0, [], method="density"), "unknown method"),
+        (Program("p", 2, 0, [GateOp(np.eye(2), (2,))]), r"op 0 \(GateOp\): qubits \[2\]"),
+        (Program("p", 2, 0, [GateOp(np.eye(4), (1, 1))]), "repeats a qubit"),
+        (Program("p", 2, 0, [H, GateOp(np.eye(2), (0, 1))]), r"op 1 .* needs a \(4, 4\)"),
+        (Program("p", 2, 0, [GateOp(np.ones((2, 2)), (0,))]), "not unitary"),
+        (Program("p", 2, 1, [MeasureOp(0, 1)]), "clbit 1 is outside the 1 clbits"),
+        (Program("p", 2, 1, [MeasureOp(0, 0)], method="unitary"), "cannot measure"),
+        (Program("p", 2, 0, [JumpOp(5)]), r"jump target 5 is outside 0..1"),
+        (Program("p", 2, 0, [SwitchOp(lambda m: 0, {0: 7})]), "jump target 7"),
+        (Program("p", 2, 0, [SaveOp("unitary", "u")]), "saves a unitary"),
+        (Program("p", 2, 0, ["h"]), "not an op of qsim_topo.circuit"),
+        (Program("p", 2, 1, [], [(0, 3)]), "terminal measure: clbit 3"),
+    ],
+)
+def test_check_program_names_the_problem(program, message):
+    with pytest.raises(CircuitError, match=message):
+        check_program(program)
+    assert issubclass(CircuitError, QsimTopoError)
+
+
+def test_check_program_accepts_a_dynamic_program():
+    ops = [H, MeasureOp(0, 0), BranchOp(BitCondition(0), 4), gate("x", 1), ResetOp(0)]
+    check_program(Program("p", 2, 1, ops))
+
+
+def test_trailing_measurements_are_deferred():
+    ops = [H, gate("cx", (0, 1)), PhaseOp(0.1), MeasureOp(0, 0), MeasureOp(1, 1)]
+    out = defer_terminal_measures(Program("p", 2, 2, ops))
+    assert out.terminal_measures == [(0, 0), (1, 1)] and len(out.ops) == 3
+    assert not out.is_dynamic and out.has_measurements
+
+
+def test_measurements_followed_by_gates_or_control_stay():
+    # The qubit is acted on afterwards: the measurement stays.
+    ops = [H, MeasureOp(0, 0), gate("x", 0)]
+    assert defer_terminal_measures(Program("p", 1, 1, ops)).ops == ops
+    # Control flow after it may read the bit.
+    ops = [H, MeasureOp(0, 0), BranchOp(BitCondition(0), 3), gate("x", 1)]
+    assert defer_terminal_measures(Program("p", 2, 1, ops)).ops == ops
+
+
+def test_a_measurement_a_jump_skips_is_not_deferred():
+    # if (c0) { measure q1 -> c1 }: on the other path q1 is not measured.
+    ops = [H, MeasureOp(0, 0), BranchOp(BitCondition(0), 4), MeasureOp(1, 1)]
+    program = Program("p", 2, 2, ops)
+    assert defer_terminal_measures(program).ops == ops
+    # A jump that lands on the measurement itself runs it on every path: deferred, and the
+    # jump renumbered to the op that now stands there.
+    ops = [H, MeasureOp(0, 0), BranchOp(BitCondition(0), 3), MeasureOp(1, 1), gate("x", 0)]
+    out = defer_terminal_measures(Program("p", 2, 2, ops))
+    assert out.terminal_measures == [(1, 1)] and len(out.ops) == 4
+    assert out.ops[2].target == 3 and out.ops[3] is ops[4]
