@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import json
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -31,6 +32,7 @@ from qsim_topo.errors import (
 from qsim_topo.xp import array_namespace
 
 __all__ = [
+    "BUILTIN_ENGINES",
     "ENTRY_POINT_GROUP",
     "CheckedEngine",
     "EngineBase",
@@ -48,6 +50,32 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "qsim_topo.engines"
+
+#: The names of the engines qsim_topo itself ships. They are reserved: neither
+#: :func:`register_engine` (even with ``replace=True``) nor an entry-point plug-in can put
+#: another factory under one of them, and :func:`unregister_engine` refuses to remove them,
+#: so ``get_engine("exact")`` is always the package's exact engine. (The references of every
+#: experiment are built from :class:`~qsim_topo.engines.exact.ExactEngine` directly anyway.)
+BUILTIN_ENGINES = frozenset(
+    {
+        "exact",
+        "fp32",
+        "tf32",
+        "fp16",
+        "bf16",
+        "3xtf32",
+        "bf16x3",
+        "bf16x9",
+        "cr-sampling",
+        "sketch-gaussian",
+        "sketch-srht",
+        "countsketch",
+        "lowrank",
+        "topology",
+        "pq",
+    }
+)
+_BUILTIN_MODULE_PREFIX = "qsim_topo.engines."
 
 
 @runtime_checkable
@@ -148,20 +176,39 @@ _entry_points_loaded = False
 def register_engine(name: str, factory: EngineFactory, *, replace: bool = False) -> None:
     """Register ``factory`` (a class or callable taking keyword options) under ``name``.
 
+    A name of :data:`BUILTIN_ENGINES` can be registered once, by qsim_topo's own engine
+    modules, and never replaced.
+
     Raises:
-        ValueError: ``name`` is already registered and ``replace`` is False.
+        ValueError: ``name`` is already registered and ``replace`` is False, or ``name`` is a
+            built-in engine's name (whatever ``replace`` says).
 
     """
     if not isinstance(name, str) or not name or any(c in name for c in ":=, "):
         raise ValueError(f"engine names are non-empty strings without ':=, ', got {name!r}")
     with _LOCK:
+        if name in BUILTIN_ENGINES and (
+            name in _REGISTRY
+            or not str(getattr(factory, "__module__", "")).startswith(_BUILTIN_MODULE_PREFIX)
+        ):
+            raise ValueError(
+                f"{name!r} is the name of a built-in qsim_topo engine and cannot be replaced "
+                "or shadowed; register the engine under a name of its own"
+            )
         if name in _REGISTRY and not replace:
             raise ValueError(f"an engine named {name!r} is already registered")
         _REGISTRY[name] = _Entry(factory)
 
 
 def unregister_engine(name: str) -> None:
-    """Remove ``name`` from the registry (for tests and plug-in reloads); missing names pass."""
+    """Remove ``name`` from the registry (for tests and plug-in reloads); missing names pass.
+
+    Raises:
+        ValueError: ``name`` is a built-in engine's (those cannot be removed).
+
+    """
+    if name in BUILTIN_ENGINES:
+        raise ValueError(f"{name!r} is a built-in qsim_topo engine and cannot be unregistered")
     with _LOCK:
         _REGISTRY.pop(name, None)
 
@@ -169,7 +216,9 @@ def unregister_engine(name: str) -> None:
 def _load_entry_points(*, force: bool = False) -> None:
     """Add every engine declared in the ``qsim_topo.engines`` group that is not yet known.
 
-    A plug-in whose name clashes with a registered engine is skipped (built-ins win).
+    A plug-in whose name clashes with a registered engine is skipped (built-ins win), and
+    one named like a built-in engine is never loaded, even before the built-ins register;
+    either way a :class:`RuntimeWarning` names it.
     """
     global _entry_points_loaded
     with _LOCK:
@@ -177,8 +226,17 @@ def _load_entry_points(*, force: bool = False) -> None:
             return
         _entry_points_loaded = True
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name not in _REGISTRY:
-                _REGISTRY[ep.name] = _Entry(None, entry_point=ep)
+            if ep.name in BUILTIN_ENGINES or ep.name in _REGISTRY:
+                warnings.warn(
+                    f"the entry point {ep.value!r} declares an engine named {ep.name!r}, which "
+                    "is already taken"
+                    + (" by a built-in engine" if ep.name in BUILTIN_ENGINES else "")
+                    + "; it is ignored",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
+            _REGISTRY[ep.name] = _Entry(None, entry_point=ep)
 
 
 def available_engines() -> list[str]:
