@@ -8,7 +8,8 @@ import pytest
 from qsim_topo.engines import CheckedEngine, EngineBase, get_engine
 from qsim_topo.errors import EngineOptionError, InsufficientMemoryError, QsimTopoError
 from qsim_topo.experiments.layer_stack import accumulate_layer_stack, run_layer_stack
-from qsim_topo.layers import layer_stack
+from qsim_topo.experiments.seeds import INITIAL, derive_seed
+from qsim_topo.layers import haar_unitary, layer_stack
 from qsim_topo.xp import to_numpy
 from tests.conftest import devices
 
@@ -56,7 +57,8 @@ class NoisyEngine(EngineBase):
 
 
 def _explicit_product(qubits, depth, kind, seed):
-    total = np.eye(2**qubits, dtype=complex)
+    """L_D ... L_1 P_0 with P_0 the Haar unitary of the derived stream (no identity start)."""
+    total = haar_unitary(2**qubits, seed=derive_seed(seed, INITIAL))
     for layer in layer_stack(qubits, depth, kind, seed=seed):
         total = layer.matrix() @ total
     return total
