@@ -29,9 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from qsim_topo.engines.base import describe_engine, get_engine, parse_engine_spec
+from qsim_topo.engines.base import get_engine, parse_engine_spec
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.experiments.layer_stack import MODES, iter_layer_stack, layer_stack_bytes
+from qsim_topo.experiments.layer_stack import (
+    CONVENTION,
+    MODES,
+    LayerStackConfig,
+    layer_stack_bytes,
+    run_layer_stack_config,
+)
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.layers import LAYER_KINDS
 from qsim_topo.xp import check_memory, resolve_device
@@ -158,9 +164,14 @@ class ChainTask:
     dtype: str
 
     def config(self, depth: int) -> dict[str, Any]:
-        """The full configuration of the experiment at ``depth`` (what its key hashes)."""
+        """The full configuration of the experiment at ``depth`` (what its key hashes).
+
+        It includes the layer-stack convention, so rows measured under another convention
+        (such as the former P_0 = I) are not taken for this one's.
+        """
         name, options = parse_engine_spec(self.engine)
         return {
+            "convention": CONVENTION,
             "qubits": self.qubits,
             "depth": depth,
             "kind": self.kind,
@@ -182,10 +193,6 @@ def experiment_key(config: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _engine_takes_seed(name: str) -> bool:
-    return "seed" in describe_engine(name).options
-
-
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -193,18 +200,16 @@ def _now() -> str:
 def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
     """Run one chain and yield one row per depth, as soon as each is measured.
 
-    A random engine without an explicit ``seed`` option gets the experiment's seed, so every
-    row is reproducible. An exception is recorded in a ``failed`` row for each depth not yet
-    measured; it does not propagate, so the sweep goes on.
+    A random engine without an explicit ``seed`` option gets a seed derived one-way from the
+    experiment's (never the experiment seed itself, from which the measurement draws
+    derive), so every row is reproducible. An exception is recorded in a ``failed`` row for
+    each depth not yet measured; it does not propagate, so the sweep goes on.
     """
     name, options = parse_engine_spec(task.engine)
-    if "seed" not in options and _engine_takes_seed(name):
-        options["seed"] = task.seed
     done: set[int] = set()
     try:
-        for report in iter_layer_stack(
+        config = LayerStackConfig(
             task.qubits,
-            task.depths,
             kind=task.kind,
             mode=task.mode,
             engine=name,
@@ -214,18 +219,19 @@ def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
             haar_states=task.haar_states,
             device=task.device,
             dtype=task.dtype,
-        ):
+        )
+        for report in run_layer_stack_config(config, task.depths):
             done.add(report.depth)
             result = report.to_dict()
             result["engine_options_resolved"] = result.pop("engine_options")
-            config = task.config(report.depth)
+            row_config = task.config(report.depth)
             yield {
-                "key": experiment_key(config),
+                "key": experiment_key(row_config),
                 "status": "ok",
                 "error": None,
                 "finished_at": _now(),
                 **result,
-                **config,
+                **row_config,
             }
     except Exception as exc:  # recorded, never lost: the sweep goes on
         message = f"{type(exc).__name__}: {exc}"
@@ -607,4 +613,7 @@ def _describe(row: dict[str, Any]) -> str:
     )
     if row["status"] != "ok":
         return f"{head} FAILED: {row['error']}"
-    return f"{head} F={row['state_fidelity']:.6f} F_haar={row['haar_input_fidelity']:.6f}"
+    return (
+        f"{head} F={row['state_fidelity']:.6f} F_haar={row['haar_input_fidelity']:.6f} "
+        f"F_pro={row['process_fidelity']:.4g} norm={row['norm']:.4g}"
+    )
