@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -14,9 +15,9 @@ from qsim_topo.experiments.seeds import ENGINE, derive_seed
 
 pytest.importorskip("qiskit")
 
-from qiskit import QuantumCircuit  # noqa: E402
+from qiskit import QuantumCircuit
 
-from qsim_topo.qiskit.verify import verify_circuit  # noqa: E402
+from qsim_topo.qiskit.verify import verify_circuit
 
 N_QUBITS = 10
 
@@ -73,7 +74,7 @@ class SeedSnooper:
 
     exact = False
     name = "test-snooper"
-    seen: list[int] = []
+    seen: ClassVar[list[int | None]] = []
 
     def __init__(self, *, seed: int | None = None) -> None:
         SeedSnooper.seen.append(seed)
