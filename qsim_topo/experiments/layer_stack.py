@@ -150,15 +150,18 @@ class LayerStackReport:
     statistic of exact mean 0 for any product (:meth:`~qsim_topo.metrics.HaarProbes.excess`),
     and its standard error: the consistency test of the probes against the whole product.
     column_fidelity_mean, column_fidelity_std: over the basis inputs |j>, j != 0 (every
-    column of the products); column0_log_z: how far column 0's log infidelity lies below the
-    other columns', in their standard deviations (large: |0...0> is treated specially).
+    column of the products); column0_log_z: how far the |0...0> input's log infidelity lies
+    below the probes' log infidelities, in standard deviations of one more probe
+    (std * sqrt(1 + 1/n)): large when |0...0> is treated specially, about a t variable when
+    it is an input like any other.
     xeb: linear XEB of ``samples`` bitstrings drawn from the approximate state, scored with the
     exact probabilities; xeb_infinite: its infinite-sample value; xeb_ideal_mean/std: what an
     exact sampler gets with as many samples; log_xeb; tvd: between the two output distributions.
     flops_fraction: the engine's declared work over exact products'; matmul_calls: engine
     products. wall_time_s / exact_wall_time_s: seconds in the products (and gate-mode
     permutations) of the engine under test / of the exact engine; time_ratio: the median over
-    layers of their ratio, the measured counterpart of the declared flops fraction.
+    layers of their ratio, the measured counterpart of the declared flops fraction;
+    exact_layer_time_s: the median exact time of one layer (what the ratio is measured on).
     convention: how the stack was built and depth counted (:data:`CONVENTION`).
     diagnostics: plain-language warnings.
     """
@@ -199,6 +202,7 @@ class LayerStackReport:
     matmul_calls: int
     wall_time_s: float
     exact_wall_time_s: float
+    exact_layer_time_s: float
     time_ratio: float
     convention: str = CONVENTION
     diagnostics: list[str] = field(default_factory=list)
@@ -340,17 +344,27 @@ def _run(
         yield _measure(products, under_test, config)
 
 
-def _column_stats(p_ref: Any, p_apx: Any) -> tuple[float, float, float]:
-    """Mean and std of the basis-column fidelities j != 0, and column 0's log-infidelity z."""
+def _column_stats(p_ref: Any, p_apx: Any) -> tuple[float, float]:
+    """Mean and std of the fidelities of the basis inputs |j>, j != 0."""
     fids = metrics.column_fidelities(p_ref, p_apx)
     if fids.size < 3 or not np.all(np.isfinite(fids)):
-        return math.nan, math.nan, math.nan
-    others = fids[1:]
+        return math.nan, math.nan
+    return float(np.mean(fids[1:])), float(np.std(fids[1:], ddof=1))
+
+
+def _column0_log_z(state_fidelity: float, probe_fidelities: np.ndarray) -> float:
+    """|0...0>'s log10 infidelity below the probes', in prediction standard deviations."""
+    n = probe_fidelities.size
+    if n < 2 or not (np.all(np.isfinite(probe_fidelities)) and math.isfinite(state_fidelity)):
+        return math.nan
     # Infidelities below 1e-18 are rounding (and 0 is common): clip so the log stays finite.
-    logs = np.log10(np.maximum(1.0 - fids, 1e-18))
-    spread = float(np.std(logs[1:], ddof=1))
-    z = (float(np.mean(logs[1:])) - float(logs[0])) / spread if spread > 0 else math.nan
-    return float(np.mean(others)), float(np.std(others, ddof=1)), z
+    logs = np.log10(np.maximum(1.0 - probe_fidelities, 1e-18))
+    own = math.log10(max(1.0 - state_fidelity, 1e-18))
+    gap = float(np.mean(logs)) - own
+    spread = float(np.std(logs, ddof=1)) * math.sqrt(1.0 + 1.0 / n)
+    if spread > 0:
+        return gap / spread
+    return math.inf if gap > 0 else 0.0
 
 
 def _measure(
@@ -386,7 +400,8 @@ def _measure(
     process_fid = metrics.process_fidelity(p_ref, p_apx)
     f_expected = metrics.average_fidelity_from_process(process_fid, dim)
     excess, excess_se = probes.excess(f_expected)
-    col_mean, col_std, col0_z = _column_stats(p_ref, p_apx)
+    col_mean, col_std = _column_stats(p_ref, p_apx)
+    state_fid = metrics.state_fidelity(psi_ref, psi_apx)
     t_apx, t_ref = products.wall_time_s, products.exact_wall_time_s
     report = LayerStackReport(
         qubits=config.qubits,
@@ -400,7 +415,7 @@ def _measure(
         dtype=str(config.dtype),
         samples=config.samples,
         haar_states=config.haar_states,
-        state_fidelity=metrics.state_fidelity(psi_ref, psi_apx),
+        state_fidelity=state_fid,
         overlap=metrics.overlap(psi_ref, psi_apx),
         norm=metrics.norm(psi_apx),
         frobenius_error=metrics.frobenius_error(p_ref, p_apx),
@@ -414,7 +429,7 @@ def _measure(
         probe_excess_se=excess_se,
         column_fidelity_mean=col_mean,
         column_fidelity_std=col_std,
-        column0_log_z=col0_z,
+        column0_log_z=_column0_log_z(state_fid, probes.fidelities),
         xeb=xeb,
         xeb_infinite=xeb_inf,
         xeb_ideal_mean=band_mean,
@@ -425,6 +440,7 @@ def _measure(
         matmul_calls=products.matmul_calls,
         wall_time_s=t_apx,
         exact_wall_time_s=t_ref,
+        exact_layer_time_s=products.exact_layer_time_s,
         time_ratio=products.time_ratio,
         versions=_versions(),
     )

@@ -64,7 +64,8 @@ class LayerStackProducts:
     the caller may keep them but must not write to them while the iteration goes on. Times,
     calls and the flops fraction count the engine-under-test products up to ``depth``;
     ``time_ratio`` is the median over layers of (engine time / exact time) of each layer, a
-    statistic that one slow layer (a warm-up, a busy machine) does not move.
+    statistic that one slow layer (a warm-up, a busy machine) does not move, and
+    ``exact_layer_time_s`` the median exact time of a layer.
     """
 
     depth: int
@@ -75,6 +76,7 @@ class LayerStackProducts:
     matmul_calls: int = 0
     flops_fraction: float = 1.0
     time_ratio: float = float("nan")
+    exact_layer_time_s: float = 0.0
 
 
 def initial_product(qubits: int, seed: int | None, device: str) -> Any:
@@ -111,6 +113,7 @@ def iter_layer_products(
     p_apx = p_ref.astype(dt, copy=True)
     t_apx = t_ref = 0.0
     ratios: list[float] = []
+    ref_times: list[float] = []
     for layer in layer_stack(qubits, wanted[-1], kind, seed=seed, device=dev):
         if mode == "dense":
             steps = [(layer.matrix(), tuple(range(qubits)))]
@@ -129,6 +132,7 @@ def iter_layer_products(
         del steps
         t_apx += layer_apx
         t_ref += layer_ref
+        ref_times.append(layer_ref)
         if layer_ref > 0:
             ratios.append(layer_apx / layer_ref)
         if layer.index + 1 in wanted:
@@ -141,6 +145,7 @@ def iter_layer_products(
                 matmul_calls=counted.calls,
                 flops_fraction=counted.total_flops_fraction,
                 time_ratio=float(np.median(ratios)) if ratios else float("nan"),
+                exact_layer_time_s=float(np.median(ref_times)),
             )
 
 

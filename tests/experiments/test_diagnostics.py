@@ -20,7 +20,7 @@ def _report(**overrides):
         haar_input_fidelity_se=1e-17, haar_input_fidelity_expected=1.0, probe_excess=0.0,
         probe_excess_se=1e-17, column0_log_z=0.3,
         xeb=1.0, xeb_ideal_mean=1.0, xeb_ideal_std=0.05, flops_fraction=1.0, time_ratio=1.0,
-        exact_wall_time_s=1.0,
+        exact_layer_time_s=1.0,
     )
     base.update(overrides)
     return SimpleNamespace(**base)
