@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -71,6 +72,10 @@ def _flagged(summary: list[dict[str, Any]], qubits: int, kind: str, spec: str) -
 
 
 FLAG_LABEL = "x: a seed's state was zero or not finite (the mean hides it)"
+
+
+def _constant(value: float, _depth: float) -> float:
+    return float(value)
 
 
 def _mark_flagged(
@@ -177,8 +182,7 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
                 )
         ax.set_yscale("log")
         ax.set_xscale("log", base=2)
-        top_of_axis = float(ax.get_ylim()[1])
-        _mark_flagged(ax, summary, q, kind, lambda _d: top_of_axis)
+        _mark_flagged(ax, summary, q, kind, functools.partial(_constant, ax.get_ylim()[1]))
         ax.set_title(f"{q} qubits, {kind} layers")
         ax.set_xlabel("depth D")
         ax.set_ylabel("||P_approx - P_exact||_F / ||P_exact||_F")

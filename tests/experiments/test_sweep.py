@@ -23,7 +23,9 @@ from qsim_topo.experiments.sweep import (
 )
 
 # Timing fields differ between runs; everything else must be identical for the same seeds.
-VOLATILE = {"wall_time_s", "exact_wall_time_s", "time_ratio", "finished_at"}
+VOLATILE = {
+    "wall_time_s", "exact_wall_time_s", "exact_layer_time_s", "time_ratio", "finished_at",
+}
 
 SMALL = SweepSpec(
     qubits=(3, 4), depths=(1, 2, 4), engines=("exact", "fp32", "cr-sampling:ratio=0.5"),
