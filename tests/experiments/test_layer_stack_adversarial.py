@@ -189,19 +189,6 @@ def test_a_random_engine_gets_a_derived_seed_never_the_experiment_seed():
         unregister_engine("test-layer-snooper")
 
 
-def test_derived_seeds_are_one_way_and_committed():
-    s = seeds.derive_seed(7, seeds.ENGINE)
-    assert s != 7 and s == seeds.derive_seed(7, seeds.ENGINE)
-    assert len({seeds.derive_seed(7, p) for p in ("engine", "probes", "sampling", "shots")}) == 4
-    a = np.zeros((4, 4), complex)
-    b = a.copy()
-    b[3, 3] = 1e-300
-    assert seeds.array_digest(a) != seeds.array_digest(b)
-    assert seeds.derive_seed(7, seeds.PROBES, seeds.array_digest(a)) != seeds.derive_seed(
-        7, seeds.PROBES, seeds.array_digest(b)
-    )
-
-
 def test_depth_one_is_one_product_of_two_haar_operands():
     """No identity start: a row-sampling engine at depth 1 neither keeps nor loses the state
     whole (the former P_0 = I gave a zero state in ~82% of seeds, F = 1 in the rest)."""
