@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from qsim_topo.engines import CheckedEngine, get_engine
+from qsim_topo.engines import CheckedEngine, ExactEngine
 from qsim_topo.layers import layer_stack
 from qsim_topo.xp import get_xp, resolve_device, synchronize
 
@@ -54,7 +54,7 @@ def main() -> None:
                 p = xp.matmul(m, p)
 
         def engine_path(n=n, layers=layers):
-            eng = CheckedEngine(get_engine("exact"))
+            eng = CheckedEngine(ExactEngine())
             p = xp.eye(2**n, dtype=np.complex128)
             for m in layers:
                 p = eng.matmul(m, p)

@@ -62,10 +62,19 @@ def _ours(e: dict[str, Any] | None, what: str) -> str:
     else:
         main = f"XEB={e['xeb_mean']:.3f}"
     band = f"{e['xeb_ideal_mean_mean']:.3f}±{2 * e['xeb_ideal_std_mean']:.3f}"
+    vanished = ""
+    if e.get("n_zero_state") or e.get("n_nonfinite_state"):
+        vanished = (
+            f" ({e['n_zero_state']} zero, {e['n_nonfinite_state']} non-finite of "
+            f"{e['n_seeds']} seeds)"
+        )
     return (
         f"{main} | aligned {100 * e['aligned_frobenius_error_mean']:.2f}% | "
-        f"F_haar={e['haar_input_fidelity_mean']:.4f} | norm={e['norm_mean']:.3f} | "
-        f"XEB={e['xeb_mean']:.3f} (ideal {band}) | flops {e['flops_fraction_mean']:.2f}"
+        f"F_haar={e['haar_input_fidelity_mean']:.4f} | F_pro={e['process_fidelity_mean']:.4g} | "
+        f"norm={e['norm_mean']:.3g} [{e['norm_min']:.3g}, {e['norm_max']:.3g}]{vanished} | "
+        f"XEB={e['xeb_mean']:.3f} (ideal {band}) | flops {e['flops_fraction_mean']:.2f}, "
+        f"time/exact {e.get('time_ratio_mean', float('nan')):.2f} | "
+        f"{e.get('n_diagnosed', 0)}/{e['n_seeds']} seeds with diagnostics"
     )
 
 
@@ -97,7 +106,10 @@ def main() -> int:
     n = args.seeds
 
     def rows(title: str, cells: list[tuple[str, int, int, float, str]]) -> None:
-        print(f"\n## {title}  (ours: mean over {n} seeds; depth D = D complex products)")
+        print(
+            f"\n## {title}  (ours: mean over {n} seeds; depth D = D layers on a Haar-random P_0,"
+            " D complex products)"
+        )
         for published, q, depth, ratio, what in cells:
             print(f"- {q} qubits, depth {depth}, ratio {ratio}: published {published}")
             for label, template in VARIANTS.items():

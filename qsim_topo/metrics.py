@@ -14,6 +14,8 @@ exposes it); a linear XEB near 1 does not mean fidelity near 1 (compare with
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,9 +23,14 @@ import numpy as np
 from qsim_topo.xp import SeedLike, array_namespace, as_generator, random_normal, to_numpy
 
 __all__ = [
+    "HaarProbes",
     "aligned_frobenius_error",
+    "average_fidelity_from_process",
+    "column_fidelities",
+    "expected_haar_overlap",
     "frobenius_error",
     "haar_input_fidelity",
+    "haar_probes",
     "ideal_xeb_band",
     "linear_xeb",
     "linear_xeb_from_probs",
@@ -112,14 +119,70 @@ def process_fidelity(ref: Any, approx: Any) -> float:
     return state_fidelity(ref, approx)  # the same normalised Frobenius inner product
 
 
-def haar_input_fidelity(
-    ref_u: Any, approx_u: Any, *, n_states: int = 16, seed: SeedLike = None
-) -> float:
-    """Mean state fidelity of ``approx_u |psi>`` against ``ref_u |psi>`` over Haar-random |psi>.
+@dataclass(frozen=True)
+class HaarProbes:
+    """Per-probe measurements of an operator pair on Haar-random unit input states psi.
 
-    The |0...0> input alone reads only column 0 of the operator and can hide every other
-    error; random inputs cannot be dodged. States are drawn seeded, on the operators' device;
-    the products are exact (``xp.matmul``), not the engine's.
+    Attributes:
+        fidelities: (n,) float64: |<U psi|A psi>|^2 / (||U psi||^2 ||A psi||^2) per probe.
+        overlaps: (n,) float64: the unnormalised X = |<U psi|A psi>|^2.
+        out_norms: (n,) float64: Y = ||A psi||^2.
+    """
+
+    fidelities: np.ndarray
+    overlaps: np.ndarray
+    out_norms: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """The number of probes."""
+        return int(self.fidelities.size)
+
+    @property
+    def fidelity(self) -> float:
+        """The mean fidelity over the probes (the Haar-input fidelity estimate)."""
+        return float(np.mean(self.fidelities))
+
+    @property
+    def fidelity_se(self) -> float:
+        """Standard error of :attr:`fidelity`: sample std / sqrt(n) (nan for one probe)."""
+        return _se(self.fidelities)
+
+    def excess(self, expected_fidelity: float) -> tuple[float, float]:
+        """How much better the probes fare than ``expected_fidelity`` implies, and its SE.
+
+        With F_e = (d F_pro + 1)/(d + 1) (:func:`average_fidelity_from_process`), the
+        per-probe W = X - F_e Y has Haar mean exactly 0 for any operator A and unitary U
+        (E[X] and E[Y] are known in closed form, :func:`expected_haar_overlap`), unlike the
+        mean fidelity, a mean of ratios. Returns (mean W / mean Y, SE of W / mean Y), in
+        fidelity units: an honest engine's excess lies within a few SE of 0; an engine that
+        knew the probes shows a large positive excess.
+        """
+        scale = float(np.mean(self.out_norms))
+        if not (math.isfinite(scale) and scale > 0):
+            return math.nan, math.nan
+        w = self.overlaps - expected_fidelity * self.out_norms
+        return float(np.mean(w)) / scale, _se(w) / scale
+
+
+def _se(values: np.ndarray) -> float:
+    if values.size < 2 or not np.all(np.isfinite(values)):
+        return math.nan
+    return float(np.std(values, ddof=1) / math.sqrt(values.size))
+
+
+def haar_probes(
+    ref_u: Any, approx_u: Any, *, n_states: int = 16, seed: SeedLike = None
+) -> HaarProbes:
+    """Fidelity and unnormalised overlap of ``approx_u`` against ``ref_u`` on random inputs.
+
+    ``n_states`` Haar-random unit states psi (normalised complex Gaussians) are drawn from
+    ``seed`` on the operators' device; the products are exact (``xp.matmul``), never the
+    engine's. A probe whose approximate output is zero has fidelity 0; NaN/Inf in an operator
+    gives NaN fidelities (no fidelity, not a fidelity of 0).
+
+    Raises:
+        ValueError: ``n_states`` < 1 or the shapes differ.
     """
     if n_states < 1:
         raise ValueError(f"n_states must be >= 1, got {n_states}")
@@ -128,16 +191,76 @@ def haar_input_fidelity(
     rng = as_generator(seed)
     d = ref_u.shape[1]
     psi = random_normal(xp, rng, (d, n_states)) + 1j * random_normal(xp, rng, (d, n_states))
+    psi = psi / xp.linalg.norm(psi, axis=0, keepdims=True)
     psi = psi.astype(xp.result_type(ref_u, approx_u, np.complex64), copy=False)
     out_ref = xp.matmul(ref_u, psi)
     out_apx = xp.matmul(approx_u, psi)
     num = xp.abs(xp.sum(out_ref.conj() * out_apx, axis=0)) ** 2
     den = xp.sum(xp.abs(out_ref) ** 2, axis=0) * xp.sum(xp.abs(out_apx) ** 2, axis=0)
+    overlaps = np.asarray(to_numpy(num), dtype=np.float64)
+    out_norms = np.asarray(to_numpy(xp.sum(xp.abs(out_apx) ** 2, axis=0)), dtype=np.float64)
     if not bool(xp.isfinite(num).all()) or not bool(xp.isfinite(den).all()):
-        return float("nan")  # NaN/Inf in an operator: no fidelity, not a fidelity of 0
+        nan = np.full(n_states, np.nan)
+        return HaarProbes(nan, nan, nan)
     safe = xp.where(den > 0, den, 1.0)
-    fid = xp.where(den > 0, num / safe, 0.0)
-    return float(xp.mean(xp.minimum(fid, 1.0)))
+    fid = xp.minimum(xp.where(den > 0, num / safe, 0.0), 1.0)
+    return HaarProbes(np.asarray(to_numpy(fid), dtype=np.float64), overlaps, out_norms)
+
+
+def haar_input_fidelity(
+    ref_u: Any, approx_u: Any, *, n_states: int = 16, seed: SeedLike = None
+) -> float:
+    """Mean state fidelity of ``approx_u |psi>`` against ``ref_u |psi>`` over Haar-random |psi>.
+
+    The |0...0> input alone reads only column 0 of the operator and can hide every other
+    error; random inputs cannot be dodged unless the engine can predict them (the experiments
+    draw them from a stream keyed by a digest of the engine's output). Same draws and products
+    as :func:`haar_probes`, whose :attr:`HaarProbes.fidelity_se` gives the standard error.
+    """
+    return haar_probes(ref_u, approx_u, n_states=n_states, seed=seed).fidelity
+
+
+def expected_haar_overlap(ref_u: Any, approx_u: Any) -> float:
+    """The exact Haar mean of |<U psi|A psi>|^2 over unit psi, for a unitary ``ref_u`` U.
+
+    With M = U^dagger A: E|<psi|M|psi>|^2 = (|tr M|^2 + ||M||_F^2) / (d (d + 1)), and
+    ||M||_F = ||A||_F for unitary U. Exact for any A (not only near-unitary ones), so the
+    probes' mean overlap (:attr:`HaarProbes.overlap`) can be tested against it within its
+    standard error. For A = c U this is |c|^2 (and the mean fidelity is 1).
+    """
+    _same_shape(ref_u, approx_u)
+    d = ref_u.shape[0]
+    trace = _vdot(ref_u, approx_u)
+    return (abs(trace) ** 2 + norm(approx_u) ** 2) / (d * (d + 1))
+
+
+def average_fidelity_from_process(process_fid: float, dim: int) -> float:
+    """(d F_pro + 1) / (d + 1): the Haar-average fidelity a process fidelity implies.
+
+    For a non-unitary product it is exactly the ratio of the Haar means of the overlap
+    |<U psi|A psi>|^2 and of the output norm ||A psi||^2 (see :func:`expected_haar_overlap`
+    and :meth:`HaarProbes.excess`), and close to the mean fidelity when ||A psi|| varies
+    little over inputs.
+    """
+    return (dim * process_fid + 1.0) / (dim + 1.0)
+
+
+def column_fidelities(ref: Any, approx: Any) -> np.ndarray:
+    """The state fidelity of every column j: the operators applied to basis input |j>.
+
+    Returns a (d,) float64 numpy array; a zero column of either operator has fidelity 0, a
+    non-finite one NaN. Column 0 is the |0...0> input.
+    """
+    _same_shape(ref, approx)
+    xp = array_namespace(ref, approx)
+    num = xp.abs(xp.sum(ref.conj() * approx, axis=0)) ** 2
+    den = xp.sum(xp.abs(ref) ** 2, axis=0) * xp.sum(xp.abs(approx) ** 2, axis=0)
+    num = np.asarray(to_numpy(num), dtype=np.float64)
+    den = np.asarray(to_numpy(den), dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fid = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    fid[~(np.isfinite(num) & np.isfinite(den))] = np.nan
+    return np.minimum(fid, 1.0)
 
 
 def probabilities(state: Any) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
@@ -114,13 +115,17 @@ def format_report(r: LayerStackReport) -> str:
     lines = [
         f"layer stack: {r.qubits} qubits, depth {r.depth}, {r.kind} layers ({r.mode} mode), "
         f"engine {r.engine}{':' + opts if opts else ''}, seed {r.seed}, {r.device}, {r.dtype}",
+        f"convention: {r.convention} (depth D = D layers on a Haar-random P_0; no product by "
+        "the identity)",
         "",
     ]
+    se = f" (SE {r.haar_input_fidelity_se:.2g})" if math.isfinite(r.haar_input_fidelity_se) else ""
     rows = [
         ("state fidelity on |0...0>", r.state_fidelity),
         ("  1 - state fidelity", f"{1.0 - r.state_fidelity:.3e}"),
         (f"fidelity on {r.haar_states} Haar-random inputs", r.haar_input_fidelity),
-        ("  1 - Haar-input fidelity", f"{1.0 - r.haar_input_fidelity:.3e}"),
+        ("  1 - Haar-input fidelity", f"{1.0 - r.haar_input_fidelity:.3e}{se}"),
+        ("  implied by F_pro: (d F_pro + 1)/(d + 1)", r.haar_input_fidelity_expected),
         ("raw overlap |<ref|approx>|^2", r.overlap),
         ("norm of the state", r.norm),
         ("Frobenius error (raw)", r.frobenius_error),
@@ -134,6 +139,7 @@ def format_report(r: LayerStackReport) -> str:
         ("log XEB", r.log_xeb),
         ("total variation distance", r.tvd),
         ("flops fraction (engine-declared)", r.flops_fraction),
+        ("time ratio to exact (measured, median/layer)", r.time_ratio),
         ("matmul calls", r.matmul_calls),
         ("wall time, engine (s)", r.wall_time_s),
         ("wall time, exact (s)", r.exact_wall_time_s),

@@ -31,7 +31,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Load FILE (OpenQASM 2, or OpenQASM 3 with qiskit_qasm3_import installed), simulate "
             "it with the exact engine and with the chosen engine, and report the state fidelity "
             "(final measurements removed), the total variation distance and linear XEB of the "
-            "measured distribution, the engine's flops fraction and both wall times."
+            "measured distribution, the norm of the engine's final state with the norm-drift "
+            "diagnostic, the engine's declared flops fraction beside the measured time ratio."
         ),
     )
     p.add_argument("file", metavar="FILE", help="an OpenQASM 2 or 3 file")
@@ -71,14 +72,17 @@ def format_verify_report(report: Any) -> str:
         (f"linear XEB ({report.shots} samples)", report.xeb),
         ("  ideal sampler: mean", report.xeb_ideal_mean),
         ("  ideal sampler: std", report.xeb_ideal_std),
-        ("flops fraction", report.flops_fraction),
+        ("norm of the engine's final state", report.norm),
+        ("flops fraction (engine-declared)", report.flops_fraction),
         ("matmul calls", report.matmul_calls),
         ("wall time, engine (s)", report.engine_time_s),
         ("wall time, exact (s)", report.exact_time_s),
+        ("time ratio, engine / exact (measured)", report.time_ratio),
     ]
     width = max(len(k) for k, _ in rows)
     lines += [f"  {k:<{width}}  {format_value(v)}" for k, v in rows]
     lines += [f"note: {n}" for n in report.notes]
+    lines += [f"WARNING: {d}" for d in report.diagnostics]
     return "\n".join(lines)
 
 

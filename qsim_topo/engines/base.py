@@ -1,4 +1,8 @@
-"""The matmul-engine protocol, the engine registry and the contract guard.
+"""The matmul-engine protocol and the engine registry.
+
+The engine-spec parser (:mod:`qsim_topo.engines.spec`) and the contract guard
+:class:`~qsim_topo.engines.checked.CheckedEngine` live in their own modules and are
+re-exported here, where they used to be.
 
 Every matrix product the simulators perform goes through an object satisfying
 :class:`MatmulEngine`. Engines are built by name with keyword options::
@@ -15,22 +19,24 @@ the list of engines is asked for.
 from __future__ import annotations
 
 import inspect
-import json
 import threading
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from qsim_topo.engines.checked import CheckedEngine as CheckedEngine
+from qsim_topo.engines.spec import parse_engine_spec as parse_engine_spec
+from qsim_topo.engines.spec import parse_option_value as parse_option_value
 from qsim_topo.errors import (
     EngineError,
     EngineOptionError,
-    NonFiniteResultError,
     UnknownEngineError,
 )
-from qsim_topo.xp import array_namespace
 
 __all__ = [
+    "BUILTIN_ENGINES",
     "ENTRY_POINT_GROUP",
     "CheckedEngine",
     "EngineBase",
@@ -48,6 +54,32 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "qsim_topo.engines"
+
+#: The names of the engines qsim_topo itself ships. They are reserved: neither
+#: :func:`register_engine` (even with ``replace=True``) nor an entry-point plug-in can put
+#: another factory under one of them, and :func:`unregister_engine` refuses to remove them,
+#: so ``get_engine("exact")`` is always the package's exact engine. (The references of every
+#: experiment are built from :class:`~qsim_topo.engines.exact.ExactEngine` directly anyway.)
+BUILTIN_ENGINES = frozenset(
+    {
+        "exact",
+        "fp32",
+        "tf32",
+        "fp16",
+        "bf16",
+        "3xtf32",
+        "bf16x3",
+        "bf16x9",
+        "cr-sampling",
+        "sketch-gaussian",
+        "sketch-srht",
+        "countsketch",
+        "lowrank",
+        "topology",
+        "pq",
+    }
+)
+_BUILTIN_MODULE_PREFIX = "qsim_topo.engines."
 
 
 @runtime_checkable
@@ -148,20 +180,39 @@ _entry_points_loaded = False
 def register_engine(name: str, factory: EngineFactory, *, replace: bool = False) -> None:
     """Register ``factory`` (a class or callable taking keyword options) under ``name``.
 
+    A name of :data:`BUILTIN_ENGINES` can be registered once, by qsim_topo's own engine
+    modules, and never replaced.
+
     Raises:
-        ValueError: ``name`` is already registered and ``replace`` is False.
+        ValueError: ``name`` is already registered and ``replace`` is False, or ``name`` is a
+            built-in engine's name (whatever ``replace`` says).
 
     """
     if not isinstance(name, str) or not name or any(c in name for c in ":=, "):
         raise ValueError(f"engine names are non-empty strings without ':=, ', got {name!r}")
     with _LOCK:
+        if name in BUILTIN_ENGINES and (
+            name in _REGISTRY
+            or not str(getattr(factory, "__module__", "")).startswith(_BUILTIN_MODULE_PREFIX)
+        ):
+            raise ValueError(
+                f"{name!r} is the name of a built-in qsim_topo engine and cannot be replaced "
+                "or shadowed; register the engine under a name of its own"
+            )
         if name in _REGISTRY and not replace:
             raise ValueError(f"an engine named {name!r} is already registered")
         _REGISTRY[name] = _Entry(factory)
 
 
 def unregister_engine(name: str) -> None:
-    """Remove ``name`` from the registry (for tests and plug-in reloads); missing names pass."""
+    """Remove ``name`` from the registry (for tests and plug-in reloads); missing names pass.
+
+    Raises:
+        ValueError: ``name`` is a built-in engine's (those cannot be removed).
+
+    """
+    if name in BUILTIN_ENGINES:
+        raise ValueError(f"{name!r} is a built-in qsim_topo engine and cannot be unregistered")
     with _LOCK:
         _REGISTRY.pop(name, None)
 
@@ -169,7 +220,9 @@ def unregister_engine(name: str) -> None:
 def _load_entry_points(*, force: bool = False) -> None:
     """Add every engine declared in the ``qsim_topo.engines`` group that is not yet known.
 
-    A plug-in whose name clashes with a registered engine is skipped (built-ins win).
+    A plug-in whose name clashes with a registered engine is skipped (built-ins win), and
+    one named like a built-in engine is never loaded, even before the built-ins register;
+    either way a :class:`RuntimeWarning` names it.
     """
     global _entry_points_loaded
     with _LOCK:
@@ -177,8 +230,17 @@ def _load_entry_points(*, force: bool = False) -> None:
             return
         _entry_points_loaded = True
         for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name not in _REGISTRY:
-                _REGISTRY[ep.name] = _Entry(None, entry_point=ep)
+            if ep.name in BUILTIN_ENGINES or ep.name in _REGISTRY:
+                warnings.warn(
+                    f"the entry point {ep.value!r} declares an engine named {ep.name!r}, which "
+                    "is already taken"
+                    + (" by a built-in engine" if ep.name in BUILTIN_ENGINES else "")
+                    + "; it is ignored",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                continue
+            _REGISTRY[ep.name] = _Entry(None, entry_point=ep)
 
 
 def available_engines() -> list[str]:
@@ -303,190 +365,6 @@ def describe_engine(name: str) -> EngineInfo:
         options=opts,
         summary=doc.splitlines()[0] if doc else "",
     )
-
-
-# --------------------------------------------------------------------------- specs
-
-
-def parse_option_value(text: str) -> Any:
-    """Parse an option value given as text.
-
-    JSON literals (numbers, true/false/null, quoted strings, lists) and Python's True, False
-    and None become Python values; anything else stays the string itself.
-    """
-    lowered = text.strip()
-    if lowered in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[lowered]
-    try:
-        return json.loads(lowered)
-    except ValueError:
-        return text
-
-
-def parse_engine_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split ``"name:key=value,key=value"`` into the name and a dict of parsed options.
-
-    Raises:
-        EngineOptionError: an option without ``=``.
-
-    """
-    name, _, rest = spec.partition(":")
-    options: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise EngineOptionError(f"engine option {item!r} in {spec!r} is not key=value")
-        options[key.strip()] = parse_option_value(value)
-    return name.strip(), options
-
-
-# --------------------------------------------------------------------------- contract guard
-
-
-@dataclass
-class CheckedEngine:
-    """Wraps an engine: checks every product against the contract and counts the work.
-
-    Each call checks the operand shapes, that the result has shape (m, n), the inputs' dtype
-    and device, and that it is finite (a single reduction: NaN and Inf propagate into the sum).
-    With ``check_inputs`` (the default) it also checks that the engine left its operands
-    unchanged, by comparing a fingerprint taken before and after: about 1024 evenly strided
-    entries of each operand, first and last included. That catches engines that rewrite their
-    inputs (rounding, scaling, in-place products) at a cost independent of the size; the
-    contract suite checks every entry of every registered engine.
-    With ``check_finite=False`` the per-product finiteness reduction is skipped (an extra
-    read of every product); callers doing so check the final state instead.
-    :meth:`count_product` records a product that a kernel computed on the engine's behalf
-    (the in-place GPU pass of an exact engine).
-    ``calls`` counts products, ``exact_flops`` the m*k*n multiply-adds an exact product would
-    do and ``engine_flops`` the same weighted by the engine's ``flops_fraction``.
-    """
-
-    engine: MatmulEngine
-    check_inputs: bool = True
-    check_finite: bool = True
-    calls: int = 0
-    exact_flops: float = 0.0
-    engine_flops: float = 0.0
-    _shapes: dict[tuple[int, int, int], float] = field(default_factory=dict, repr=False)
-
-    @property
-    def name(self) -> str:
-        """The wrapped engine's name."""
-        return self.engine.name
-
-    @property
-    def exact(self) -> bool:
-        """Whether the wrapped engine is exact."""
-        return self.engine.exact
-
-    def flops_fraction(self, m: int, k: int, n: int) -> float:
-        """The wrapped engine's fraction (cached per shape)."""
-        key = (m, k, n)
-        frac = self._shapes.get(key)
-        if frac is None:
-            frac = float(self.engine.flops_fraction(m, k, n))
-            self._shapes[key] = frac
-        return frac
-
-    @property
-    def total_flops_fraction(self) -> float:
-        """The engine's work over all calls so far as a fraction of exact products' work."""
-        return self.engine_flops / self.exact_flops if self.exact_flops else 1.0
-
-    def matmul(self, a: Any, b: Any, /) -> Any:
-        """``engine.matmul(a, b)`` with the contract checked; raises EngineError on breach."""
-        xp = array_namespace(a, b)
-        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
-            raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not chain")
-        m, k = a.shape
-        n = b.shape[1]
-        before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
-        out = self.engine.matmul(a, b)
-        if before is not None and not (
-            _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
-        ):
-            raise EngineError(
-                f"engine {self.name!r} modified its input operands, which the MatmulEngine "
-                "contract forbids (the caller's arrays, e.g. a shared layer, would be corrupted)"
-            )
-        want_dtype = xp.result_type(a, b)
-        if getattr(out, "shape", None) != (m, n) or out.dtype != want_dtype:
-            raise EngineError(
-                f"engine {self.name!r} returned {getattr(out, 'shape', type(out))} "
-                f"{getattr(out, 'dtype', '')} for a ({m}, {k}) @ ({k}, {n}) product of "
-                f"{want_dtype}; expected shape ({m}, {n}) and dtype {want_dtype}"
-            )
-        if array_namespace(out) is not xp:
-            raise EngineError(f"engine {self.name!r} returned its result on another device")
-        if self.check_finite and not bool(xp.isfinite(out.sum())):
-            self._raise_non_finite(xp, a, b, out)
-        self.count_product(m, k, n)
-        return out
-
-    def matmul_stack(self, a: Any, b: Any, /) -> Any:
-        """``a @ b[i]`` for each matrix of the stack ``b`` (batch, k, n): (batch, m, n).
-
-        One call of the wrapped engine when it declares ``batched = True`` (the exact engine),
-        else one checked :meth:`matmul` per matrix of the stack.
-        """
-        xp = array_namespace(a, b)
-        if a.ndim != 2 or b.ndim != 3 or a.shape[1] != b.shape[1]:
-            raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not chain")
-        if not getattr(self.engine, "batched", False):
-            return xp.stack([self.matmul(a, b[i]) for i in range(b.shape[0])])
-        batch, k, n = b.shape
-        m = a.shape[0]
-        out = self.engine.matmul(a, b)
-        want_dtype = xp.result_type(a, b)
-        if getattr(out, "shape", None) != (batch, m, n) or out.dtype != want_dtype:
-            raise EngineError(
-                f"engine {self.name!r} returned {getattr(out, 'shape', type(out))} for a stacked "
-                f"({m}, {k}) @ ({batch}, {k}, {n}) product; expected ({batch}, {m}, {n}) "
-                f"{want_dtype}"
-            )
-        if self.check_finite and not bool(xp.isfinite(out.sum())):
-            self._raise_non_finite(xp, a, b, out)
-        self.count_product(m, k, n * batch)
-        return out
-
-    def count_product(self, m: int, k: int, n: int, times: int = 1) -> None:
-        """Count ``times`` (m, k) @ (k, n) products in ``calls`` and the flop totals.
-
-        A kernel calling this on the engine's behalf counts the nominal work of its products,
-        including any part it could skip (zeros it knew would stay zero).
-        """
-        self.calls += times
-        work = float(m) * k * n * times
-        if work:  # an empty product has no work and no meaningful fraction
-            self.exact_flops += work
-            self.engine_flops += work * self.flops_fraction(m, k, n)
-
-    def _raise_non_finite(self, xp: Any, a: Any, b: Any, out: Any) -> None:
-        bad = int(xp.count_nonzero(~xp.isfinite(out)))
-        if bad == 0:
-            raise NonFiniteResultError(
-                f"engine {self.name!r} returned a result whose sum overflows ({out.shape})"
-            )
-        inputs_ok = bool(xp.isfinite(a).all()) and bool(xp.isfinite(b).all())
-        origin = "from finite inputs" if inputs_ok else "(its inputs already held NaN/Inf)"
-        raise NonFiniteResultError(
-            f"engine {self.name!r} produced {bad} NaN/Inf entries of {out.size} {origin}"
-        )
-
-
-_FINGERPRINT_ENTRIES = 1024
-
-
-def _fingerprint(x: Any) -> Any:
-    """A copy of about 1024 evenly strided entries of ``x``, its last entry included."""
-    flat = x.reshape(-1)
-    step = max(1, flat.size // _FINGERPRINT_ENTRIES)
-    return flat[::step].copy(), flat[-1:].copy()
-
-
-def _same(xp: Any, a: Any, b: Any) -> bool:
-    return all(bool(xp.array_equal(x, y, equal_nan=True)) for x, y in zip(a, b, strict=True))
 
 
 def options_for_report(engine: MatmulEngine) -> Mapping[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from qsim_topo.errors import QsimTopoError
+from qsim_topo.experiments.summary import flagged_cell
 
 __all__ = ["PLOT_FILES", "write_plots"]
 
@@ -53,6 +55,43 @@ def _series(
     return out
 
 
+def _flagged(summary: list[dict[str, Any]], qubits: int, kind: str, spec: str) -> np.ndarray:
+    """Depths of (qubits, kind, spec) where a seed's state was zero or not finite."""
+    return np.array(
+        sorted(
+            e["depth"]
+            for e in summary
+            if e["qubits"] == qubits
+            and e["kind"] == kind
+            and e["engine_spec"] == spec
+            and e["n_seeds"] > 0
+            and flagged_cell(e)
+        ),
+        dtype=float,
+    )
+
+
+FLAG_LABEL = "x: a seed's state was zero or not finite (the mean hides it)"
+
+
+def _constant(value: float, _depth: float) -> float:
+    return float(value)
+
+
+def _mark_flagged(
+    ax: Any, summary: list[dict[str, Any]], qubits: int, kind: str, y_of: Callable[[float], float]
+) -> bool:
+    """Overlay a red cross at each flagged cell of the panel; True when any was drawn."""
+    drawn = False
+    for spec in sorted({e["engine_spec"] for e in summary}):
+        for depth in _flagged(summary, qubits, kind, spec):
+            y = y_of(depth)
+            if np.isfinite(y):
+                ax.plot([depth], [y], "x", color="red", ms=11, mew=2.5, zorder=5)
+                drawn = True
+    return drawn
+
+
 def _figure(plt: Any, n_panels: int, rows: int = 1) -> tuple[Any, Any]:
     fig, axes = plt.subplots(
         rows, n_panels, figsize=(5.2 * n_panels, 4.2 * rows), squeeze=False, constrained_layout=True
@@ -79,7 +118,9 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
     """Write the three PNGs (fidelity, Frobenius error and XEB vs depth) into ``out_dir``.
 
     One panel per (qubits, layer kind), one line per engine, error bars = 95% CI over seeds.
-    Returns the paths written.
+    A configuration where some seed's state was zero or not finite is marked with a red cross
+    (at the bottom of the fidelity and XEB panels, at the top of the Frobenius one), since
+    its mean hides that state. Returns the paths written.
 
     Raises:
         QsimTopoError: matplotlib is not installed.
@@ -114,8 +155,11 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
             ax.set_xscale("log", base=2)
             ax.set_xlabel("depth D (layers)")
             ax.grid(True, alpha=0.3)
+        _mark_flagged(top, summary, q, kind, lambda _d: 0.0)
     axes[0][0].plot([], [], "k-", label="solid: Haar-random inputs")
     axes[0][0].plot([], [], "k--", label="dashed: |0...0> input")
+    if any(flagged_cell(e) for e in summary):
+        axes[0][0].plot([], [], "x", color="red", ms=11, mew=2.5, label=FLAG_LABEL)
     _finish(fig, axes, out / PLOT_FILES[0], "State fidelity vs depth (mean, 95% CI over seeds)")
     plt.close(fig)
     paths.append(out / PLOT_FILES[0])
@@ -138,12 +182,15 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
                 )
         ax.set_yscale("log")
         ax.set_xscale("log", base=2)
+        _mark_flagged(ax, summary, q, kind, functools.partial(_constant, ax.get_ylim()[1]))
         ax.set_title(f"{q} qubits, {kind} layers")
         ax.set_xlabel("depth D")
         ax.set_ylabel("||P_approx - P_exact||_F / ||P_exact||_F")
         ax.grid(True, alpha=0.3)
     axes[0][0].plot([], [], "k-", label="solid: raw")
     axes[0][0].plot([], [], "k:", label="dotted: scale/phase aligned")
+    if any(flagged_cell(e) for e in summary):
+        axes[0][0].plot([], [], "x", color="red", ms=11, mew=2.5, label=FLAG_LABEL)
     _finish(fig, axes, out / PLOT_FILES[1], "Relative Frobenius error of the product vs depth")
     plt.close(fig)
     paths.append(out / PLOT_FILES[1])
@@ -166,11 +213,14 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
                 label = f"{spec} (no XEB where a seed's state was zero)"
             ax.errorbar(d, m, yerr=c, fmt="o-", color=color(spec), label=label, capsize=3, ms=4)
         ax.axhline(0.0, color="0.5", lw=0.8)
+        _mark_flagged(ax, summary, q, kind, lambda _d: 0.0)
         ax.set_xscale("log", base=2)
         ax.set_title(f"{q} qubits, {kind} layers")
         ax.set_xlabel("depth D")
         ax.set_ylabel("linear XEB of sampled bitstrings")
         ax.grid(True, alpha=0.3)
+    if any(flagged_cell(e) for e in summary):
+        axes[0][0].plot([], [], "x", color="red", ms=11, mew=2.5, label=FLAG_LABEL)
     _finish(
         fig, axes, out / PLOT_FILES[2], "Linear XEB vs depth (shaded: what an exact sampler gets)"
     )

@@ -14,24 +14,25 @@ back a chain at a time).
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
 import json
 import os
-import queue as queue_mod
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from qsim_topo.engines.base import describe_engine, get_engine, parse_engine_spec
+from qsim_topo.engines.base import get_engine
+from qsim_topo.engines.spec import parse_engine_spec
 from qsim_topo.errors import QsimTopoError
-from qsim_topo.experiments.layer_stack import MODES, iter_layer_stack, layer_stack_bytes
+from qsim_topo.experiments.chains import ChainTask as ChainTask
+from qsim_topo.experiments.chains import experiment_key as experiment_key
+from qsim_topo.experiments.chains import run_chain as run_chain
+from qsim_topo.experiments.chains import run_chain_to_list as run_chain_to_list
+from qsim_topo.experiments.executors import execute_dask, execute_local
+from qsim_topo.experiments.layer_stack import MODES, layer_stack_bytes
+from qsim_topo.experiments.progress import progress_printer as progress_printer
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.layers import LAYER_KINDS
 from qsim_topo.xp import check_memory, resolve_device
@@ -142,123 +143,6 @@ class SweepSpec:
         )
 
 
-@dataclass(frozen=True)
-class ChainTask:
-    """One chain: a configuration and seed, measured at ``depths`` (ascending)."""
-
-    qubits: int
-    kind: str
-    mode: str
-    engine: str  # canonical spec
-    seed: int
-    depths: tuple[int, ...]
-    samples: int
-    haar_states: int
-    device: str  # resolved: "cpu" or "gpu"
-    dtype: str
-
-    def config(self, depth: int) -> dict[str, Any]:
-        """The full configuration of the experiment at ``depth`` (what its key hashes)."""
-        name, options = parse_engine_spec(self.engine)
-        return {
-            "qubits": self.qubits,
-            "depth": depth,
-            "kind": self.kind,
-            "mode": self.mode,
-            "engine": name,
-            "engine_spec": self.engine,
-            "engine_options": options,
-            "seed": self.seed,
-            "samples": self.samples,
-            "haar_states": self.haar_states,
-            "device": self.device,
-            "dtype": self.dtype,
-        }
-
-
-def experiment_key(config: dict[str, Any]) -> str:
-    """A stable hash of an experiment's configuration (the store's row key)."""
-    text = json.dumps(config, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
-def _engine_takes_seed(name: str) -> bool:
-    return "seed" in describe_engine(name).options
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
-    """Run one chain and yield one row per depth, as soon as each is measured.
-
-    A random engine without an explicit ``seed`` option gets the experiment's seed, so every
-    row is reproducible. An exception is recorded in a ``failed`` row for each depth not yet
-    measured; it does not propagate, so the sweep goes on.
-    """
-    name, options = parse_engine_spec(task.engine)
-    if "seed" not in options and _engine_takes_seed(name):
-        options["seed"] = task.seed
-    done: set[int] = set()
-    try:
-        for report in iter_layer_stack(
-            task.qubits,
-            task.depths,
-            kind=task.kind,
-            mode=task.mode,
-            engine=name,
-            engine_options=options,
-            seed=task.seed,
-            samples=task.samples,
-            haar_states=task.haar_states,
-            device=task.device,
-            dtype=task.dtype,
-        ):
-            done.add(report.depth)
-            result = report.to_dict()
-            result["engine_options_resolved"] = result.pop("engine_options")
-            config = task.config(report.depth)
-            yield {
-                "key": experiment_key(config),
-                "status": "ok",
-                "error": None,
-                "finished_at": _now(),
-                **result,
-                **config,
-            }
-    except Exception as exc:  # recorded, never lost: the sweep goes on
-        message = f"{type(exc).__name__}: {exc}"
-        for depth in task.depths:
-            if depth not in done:
-                yield _failed_row(task, depth, message)
-
-
-def _failed_row(task: ChainTask, depth: int, message: str) -> dict[str, Any]:
-    config = task.config(depth)
-    return {
-        "key": experiment_key(config),
-        "status": "failed",
-        "error": message,
-        "finished_at": _now(),
-        **config,
-    }
-
-
-def run_chain_to_list(task: ChainTask) -> list[dict[str, Any]]:
-    """All rows of a chain at once (for executors that return whole results)."""
-    return list(run_chain(task))
-
-
-def _run_chain_to_queue(task: ChainTask, index: int, rows: Any) -> int:
-    rows.put(("start", index, None))
-    count = 0
-    for row in run_chain(task):
-        rows.put(("row", index, row))
-        count += 1
-    return count
-
-
 def plan_chains(
     spec: SweepSpec, stored: dict[str, dict[str, Any]], *, retry_failed: bool = False
 ) -> tuple[list[ChainTask], int]:
@@ -346,149 +230,6 @@ def _validate(spec: SweepSpec, concurrency: int) -> None:
     )
 
 
-@contextlib.contextmanager
-def _blas_threads(threads: int) -> Iterator[None]:
-    """Set the BLAS thread count that spawned workers inherit (so workers x threads = cores)."""
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    saved = {n: os.environ.get(n) for n in names}
-    for n in names:
-        os.environ[n] = str(threads)
-    try:
-        yield
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                os.environ.pop(n, None)
-            else:
-                os.environ[n] = v
-
-
-def _execute_local(
-    tasks: Sequence[ChainTask], workers: int, on_row: Callable[[dict[str, Any]], None]
-) -> None:
-    """Run chains in a spawn-based process pool; rows stream back through a manager queue.
-
-    If a worker process dies (killed, out of memory), the pool breaks and every chain in flight
-    is lost, the guilty one among them. Chains that had not started are resubmitted as they
-    were. Chains that were in flight become suspects and are rerun one at a time, each alone in
-    a one-worker pool, with their missing depths: a suspect whose lone worker dies is the
-    culprit and gets ``failed`` rows for its missing depths; the others complete. Nothing that
-    never ran is recorded as failed, and no row is written twice.
-    """
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    ctx = mp.get_context("spawn")  # no fork of a process with BLAS threads running
-    emitted: set[str] = set()
-    remaining: dict[int, ChainTask] = dict(enumerate(tasks))
-    suspects: list[int] = []
-    cores = os.cpu_count() or 1
-    with ctx.Manager() as manager, _blas_threads(max(1, cores // workers)):
-        messages = manager.Queue()
-
-        def take(message: tuple[str, int, Any], started: set[int]) -> None:
-            kind, index, row = message
-            if kind == "start":
-                started.add(index)
-            elif row["key"] not in emitted:
-                emitted.add(row["key"])
-                on_row(row)
-
-        while remaining:
-            isolated = bool(suspects)
-            batch = {suspects[0]: remaining[suspects[0]]} if isolated else dict(remaining)
-            started: set[int] = set()
-            finished: set[int] = set()
-            broken = False
-            with ProcessPoolExecutor(
-                max_workers=1 if isolated else workers, mp_context=ctx
-            ) as pool:
-                futures = {
-                    pool.submit(_run_chain_to_queue, task, index, messages): index
-                    for index, task in batch.items()
-                }
-                pending = set(futures)
-                while pending:
-                    try:
-                        take(messages.get(timeout=0.1), started)
-                        continue
-                    except queue_mod.Empty:
-                        pass
-                    done = {f for f in pending if f.done()}
-                    pending -= done
-                    for fut in done:
-                        exc = fut.exception()
-                        if exc is None:
-                            finished.add(futures[fut])
-                        elif isinstance(exc, BrokenProcessPool):
-                            broken = True
-                        else:  # run_chain records its own errors; this is unexpected
-                            raise exc
-            _drain(messages, functools.partial(take, started=started))
-            if isolated:
-                suspects.pop(0)
-            for index, task in batch.items():
-                missing = tuple(
-                    d for d in task.depths if experiment_key(task.config(d)) not in emitted
-                )
-                if index in finished or not missing:
-                    remaining.pop(index)
-                elif isolated and broken:  # it died alone: it is the culprit
-                    remaining.pop(index)
-                    for depth in missing:
-                        on_row(_failed_row(task, depth, "its worker process died"))
-                elif broken:
-                    remaining[index] = ChainTask(**{**asdict(task), "depths": missing})
-                    if index in started:
-                        suspects.append(index)
-                else:  # cannot happen: guard against a silent busy loop
-                    raise RuntimeError(f"chain {task} neither finished nor failed")
-
-
-def _drain(rows: Any, take: Callable[[Any], None]) -> None:
-    while True:
-        try:
-            take(rows.get_nowait())
-        except queue_mod.Empty:
-            return
-
-
-def _execute_dask(
-    tasks: Sequence[ChainTask],
-    workers: int,
-    scheduler: str | None,
-    on_row: Callable[[dict[str, Any]], None],
-) -> None:
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:
-        raise QsimTopoError(
-            "--executor dask needs dask.distributed (pip install 'qsim_topo[dask]')"
-        ) from exc
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-    try:
-        with Client(scheduler or cluster) as client:
-            futures = {client.submit(run_chain_to_list, t, pure=False): t for t in tasks}
-            for fut in as_completed(futures):
-                try:
-                    rows = fut.result()
-                except Exception as exc:  # the worker was lost: record the whole chain
-                    task = futures[fut]
-                    rows = [
-                        _failed_row(task, d, f"dask worker failed: {exc!r}") for d in task.depths
-                    ]
-                for row in rows:
-                    on_row(row)
-    finally:
-        if cluster is not None:
-            cluster.close()
-
-
 def run_sweep(
     spec: SweepSpec,
     out_dir: str | os.PathLike[str],
@@ -560,51 +301,10 @@ def run_sweep(
                 for row in run_chain(task):
                     on_row(row)
         elif executor == "local":
-            _execute_local(tasks, concurrency, on_row)
+            execute_local(tasks, concurrency, on_row)
         else:
-            _execute_dask(tasks, workers, scheduler, on_row)
+            execute_dask(tasks, workers, scheduler, on_row)
     outcome.seconds = time.perf_counter() - start
     return outcome
 
 
-def progress_printer(stream: Any = None) -> Callable[[dict[str, Any], int, int], None]:
-    """A progress callback: a tqdm bar on a terminal, plain log lines otherwise."""
-    out = stream if stream is not None else sys.stderr
-    if hasattr(out, "isatty") and out.isatty():
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            tqdm = None
-        if tqdm is not None:
-            state: dict[str, Any] = {}
-
-            def with_bar(row: dict[str, Any], done: int, total: int) -> None:
-                if "bar" not in state:
-                    state["bar"] = tqdm(total=total, unit="exp", file=out, dynamic_ncols=True)
-                state["bar"].set_postfix_str(_describe(row), refresh=False)
-                state["bar"].update(1)
-                if done >= total:
-                    state["bar"].close()
-
-            return with_bar
-    start = time.perf_counter()
-
-    def log_line(row: dict[str, Any], done: int, total: int) -> None:
-        elapsed = time.perf_counter() - start
-        left = elapsed / done * (total - done) if done else float("nan")
-        print(
-            f"[{done}/{total}] {elapsed:.0f}s elapsed, ~{left:.0f}s left: {_describe(row)}",
-            file=out,
-            flush=True,
-        )
-
-    return log_line
-
-
-def _describe(row: dict[str, Any]) -> str:
-    head = (
-        f"{row['engine_spec']} q={row['qubits']} {row['kind']} d={row['depth']} seed={row['seed']}"
-    )
-    if row["status"] != "ok":
-        return f"{head} FAILED: {row['error']}"
-    return f"{head} F={row['state_fidelity']:.6f} F_haar={row['haar_input_fidelity']:.6f}"

@@ -18,9 +18,18 @@ folder on the include path) or OpenQASM 3 (``qiskit.qasm3``, which needs the
 * ``xeb``: the linear XEB of ``shots`` outcomes sampled from the engine's distribution, scored
   with the exact probabilities, beside the mean and standard deviation an ideal sampler gets
   (None for circuits with mid-circuit measurement);
-* a random engine (one with a ``seed`` option) not given a seed is seeded with ``seed``, so a
-  report is reproducible;
-* the engine's flops fraction and matmul calls, and the wall times of both runs.
+* ``norm``: the norm of the engine's final state (the exact one has norm 1), with the
+  norm-drift diagnostic of the layer stack in ``diagnostics`` (fidelity, TVD and XEB are all
+  normalised and blind to a state of norm 1e20 or 1e-20);
+* the reference is built from :class:`~qsim_topo.engines.exact.ExactEngine` itself, never
+  looked up by name, so no registered engine can stand in for it;
+* the engine under test never sees ``seed``: a random engine (one with a ``seed`` option) not
+  given a seed gets ``derive_seed(seed, "engine")``, a one-way derivation, the shots of
+  dynamic circuits use ``derive_seed(seed, "shots")`` in both runs (common random numbers),
+  and the XEB samples are drawn from a stream keyed by a digest of the engine's final state
+  (:mod:`qsim_topo.experiments.seeds`); a report is reproducible from ``seed``;
+* the engine's flops fraction and matmul calls, the wall times of both runs and their ratio,
+  with a diagnostic when the engine took far more time than its declared fraction implies.
 """
 
 from __future__ import annotations
@@ -38,6 +47,10 @@ import numpy as np
 from qiskit import QuantumCircuit
 
 from qsim_topo.circuit import Program
+from qsim_topo.engines.base import describe_engine
+from qsim_topo.engines.exact import ExactEngine
+from qsim_topo.experiments import seeds
+from qsim_topo.experiments.diagnostics import norm_drift, time_claim
 from qsim_topo.metrics import (
     ideal_xeb_band,
     linear_xeb,
@@ -152,9 +165,13 @@ class VerifyReport:
         xeb, xeb_ideal_mean, xeb_ideal_std: linear XEB of the engine's samples and the
             ideal-sampler band; None for dynamic circuits.
         measured_qubits: qubits whose outcomes form the distribution (static circuits).
+        norm: the norm of the engine's final state (static circuits; NaN when the run
+            stopped on a non-finite state; None for dynamic circuits).
         flops_fraction, matmul_calls: the engine's work; None when its run stopped because
             its state vanished (see ``notes``).
-        exact_time_s, engine_time_s: simulation wall times.
+        exact_time_s, engine_time_s: simulation wall times; time_ratio: engine over exact.
+        diagnostics: measurement artifacts found (norm drift, a compute claim the time
+            contradicts), worded as the layer stack's.
         notes: what could not be computed, and why.
     """
 
@@ -177,10 +194,13 @@ class VerifyReport:
     xeb_ideal_mean: float | None
     xeb_ideal_std: float | None
     measured_qubits: list[int]
+    norm: float | None
     flops_fraction: float | None
     matmul_calls: int | None
     exact_time_s: float
     engine_time_s: float
+    time_ratio: float
+    diagnostics: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     execution_path: dict[str, str] = field(default_factory=dict)  # what ran the engine's run
 
@@ -195,7 +215,8 @@ def _final_state(
     """The final state of ``program`` (no measurement left) on ``backend``'s engine.
 
     Returns (state, metadata with the engine's name, options, flops fraction and matmul calls,
-    wall seconds). A random engine without an explicit seed option is seeded with ``seed``.
+    wall seconds). ``seed`` is the run's (executor's) seed; the engine's own seed, if any, is
+    set in the backend's options by the caller.
     """
     config = backend.run_config(shots=1)
     engine, _ = config.seeded_engine(seed)
@@ -239,9 +260,10 @@ def verify_circuit(
     Args:
         circuit: a circuit with every parameter bound.
         engine: the name of the engine under test.
-        engine_options: its options.
+        engine_options: its options (a random engine without ``seed`` gets a derived one).
         shots: samples for the XEB (and for the TVD of dynamic circuits).
-        seed: seed of every draw (both runs use it: common random numbers).
+        seed: the experiment seed; every draw comes from a stream derived from it (the shots
+            of dynamic circuits from one stream shared by both runs: common random numbers).
         device: as for :class:`~qsim_topo.qiskit.backend.QsimTopoBackend`.
         precision: ``"double"`` or ``"single"``, as for the backend.
         path: the file the circuit came from, recorded in the report.
@@ -251,7 +273,11 @@ def verify_circuit(
         QsimTopoCircuitError, QsimTopoOptionError: the circuit or the options are refused.
     """
     opts = dict(engine_options or {})
-    exact = QsimTopoBackend("exact", device=device, precision=precision)
+    if "seed" not in opts and "seed" in describe_engine(engine).options:
+        opts["seed"] = seeds.derive_seed(seed, seeds.ENGINE)
+    run_seed = seeds.derive_seed(seed, seeds.SHOTS)
+    # The reference is the exact engine's class itself: no registry entry can stand in for it.
+    exact = QsimTopoBackend(ExactEngine(), device=device, precision=precision)
     approx = QsimTopoBackend(engine, device=device, precision=precision, **opts)
     program = circuit_to_program(circuit)
     # Dynamic means what the converter says (a measurement or reset before the end, e.g. one
@@ -260,17 +286,20 @@ def verify_circuit(
     notes: list[str] = []
     fidelity: float | None = None
     xeb = xeb_mean = xeb_std = None
+    norm: float | None = None
     measured: list[int] = []
     if not dynamic:
         stripped = dataclasses.replace(program, terminal_measures=[])
-        ref, _, exact_time = _final_state(exact, stripped, seed)
+        ref, _, exact_time = _final_state(exact, stripped, run_seed)
         start = time.perf_counter()
         try:
-            out, meta, engine_time = _final_state(approx, stripped, seed)
+            out, meta, engine_time = _final_state(approx, stripped, run_seed)
             out_norm2 = _sq_norm(out)
         except QsimTopoStateVanishedError as exc:  # NaN/Inf: the exact results still count
             out, meta, engine_time, out_norm2 = None, {}, time.perf_counter() - start, math.nan
             stopped = str(exc)
+        # The norm itself, not sqrt of the squared norm: a state of norm 1e200 is finite.
+        norm = float(np.linalg.norm(out)) if out is not None else math.nan
         n = circuit.num_qubits
         measured = sorted({q for q, _ in program.terminal_measures}) or list(range(n))
         p_ref = marginal_probabilities(ref, measured, n)
@@ -278,8 +307,10 @@ def verify_circuit(
             fidelity = state_fidelity(ref, out)
             p_out = marginal_probabilities(out, measured, n)
             tvd = total_variation_distance(p_ref, p_out)
-            # sample_bitstrings draws from |amplitude|^2: sqrt(p) is a state with distribution p
-            samples = sample_bitstrings(np.sqrt(p_out), shots, seed=seed)
+            # sample_bitstrings draws from |amplitude|^2: sqrt(p) is a state with distribution p.
+            # The stream is keyed by the engine's state: fixed only once the engine is done.
+            sampling = seeds.derive_seed(seed, seeds.SAMPLING, seeds.array_digest(out))
+            samples = sample_bitstrings(np.sqrt(p_out), shots, seed=sampling)
             xeb = linear_xeb(samples, p_ref)
             xeb_mean, xeb_std = ideal_xeb_band(p_ref, shots)
         else:
@@ -308,10 +339,10 @@ def verify_circuit(
                 "shot and those outcomes are compared"
             )
         t0 = time.perf_counter()
-        ref_result = exact.run(sampled, shots=shots, seed_simulator=seed).result()
+        ref_result = exact.run(sampled, shots=shots, seed_simulator=run_seed).result()
         t1 = time.perf_counter()
         try:
-            out_result = approx.run(sampled, shots=shots, seed_simulator=seed).result()
+            out_result = approx.run(sampled, shots=shots, seed_simulator=run_seed).result()
         except QsimTopoJobError as exc:
             if not isinstance(exc.__cause__, QsimTopoStateVanishedError):
                 raise
@@ -337,6 +368,17 @@ def verify_circuit(
             "mid-circuit measurement or reset: no single final state, so no state fidelity "
             f"or XEB; the TVD compares {shots} sampled shots of each run"
         )
+    flops = float(meta["flops_fraction"]) if "flops_fraction" in meta else None
+    time_ratio = engine_time / exact_time if exact_time > 0 else math.nan
+    diagnostics = []
+    if norm is not None:
+        drift = norm_drift(norm)
+        if drift is not None:
+            diagnostics.append(drift)
+    if flops is not None:
+        claim = time_claim(time_ratio, flops, exact_time)
+        if claim is not None:
+            diagnostics.append(claim)
     return VerifyReport(
         name=circuit.name,
         path=path,
@@ -357,10 +399,13 @@ def verify_circuit(
         xeb_ideal_mean=xeb_mean,
         xeb_ideal_std=xeb_std,
         measured_qubits=measured,
-        flops_fraction=float(meta["flops_fraction"]) if "flops_fraction" in meta else None,
+        norm=norm,
+        flops_fraction=flops,
         matmul_calls=int(meta["matmul_calls"]) if "matmul_calls" in meta else None,
         exact_time_s=exact_time,
         engine_time_s=engine_time,
+        time_ratio=time_ratio,
+        diagnostics=diagnostics,
         notes=notes,
         execution_path=dict(meta.get("execution_path", {})),
     )

@@ -13,7 +13,7 @@ import pytest
 
 import qsim_topo
 from qsim_topo.engines.base import CheckedEngine, EngineBase, describe_engine, get_engine
-from qsim_topo.errors import NonFiniteResultError
+from qsim_topo.errors import NonFiniteResultError, QsimTopoError
 from qsim_topo.xp import device_of, get_xp, to_numpy
 from tests.conftest import devices
 
@@ -156,6 +156,136 @@ def test_precision_error_window(name, rng):
 def test_every_precision_engine_has_a_window():
     precision = [n for n in ENGINES if describe_engine(n).family == "precision"]
     assert sorted(precision) == sorted(PRECISION_WINDOWS)
+
+
+# --------------------------------------------------------------------------- Gaussian inputs
+
+# The quantum experiments only ever feed unitary operands. An engine exact on unitaries and
+# wrong elsewhere would pass every one of them, so every engine is also held, on complex
+# Gaussian (non-unitary) operands, to the accuracy window its family promises: the rms
+# relative Frobenius error over a few calls lies in (lower, upper), both computed from the
+# operands. Plug-ins must be exact or declare one of these families.
+WINDOW_CALLS = 16
+
+
+def _relative_tail(x: np.ndarray, rank: int) -> float:
+    """sqrt(sum_{j > rank} sigma_j^2) / ||x||_F: the best rank-``rank`` relative error."""
+    sv = np.linalg.svd(x, compute_uv=False)
+    return float(np.sqrt(np.sum(sv[rank:] ** 2)) / np.linalg.norm(x))
+
+
+def accuracy_window(name: str, engine, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """(lower, upper) on the rms relative error of ``engine`` (built with default options).
+
+    exact: rounding only. precision: the format's window (``PRECISION_WINDOWS``).
+    sampling (cr-sampling, importance, with replacement): 0.5x..1.6x the exact DKM mean
+    square error ((sum_i |A_i||B_i|)^2 - ||AB||^2) / c. sketch: between 0.2 (1/s - 1/K) and
+    2.5 / s times ||A||^2 ||B||^2 / ||AB||^2 (K the padded inner size). lowrank: at least the
+    best rank-r error of AB (Eckart-Young), at most twice the HMT bound
+    sqrt(1 + r/(p-1)) tail_r(A) ||B||_2 / ||AB||. topology: below 2 (each line exact or a
+    convex combination of exact lines). pq: below ||A||_F ||B||_2 / ||AB||_F (prototypes
+    learned on A's rows quantise with at most A's energy).
+    """
+    try:
+        registered = describe_engine(name)
+        family, defaults = registered.family, registered.options
+    except QsimTopoError:  # an engine under test that is not registered
+        family, defaults = "plug-in", {}
+    family = str(getattr(engine, "family", family))
+    ab = a @ b
+    k = a.shape[1]
+    energy = float(np.sum(np.abs(a) ** 2) * np.sum(np.abs(b) ** 2) / np.sum(np.abs(ab) ** 2))
+    options = {**defaults, **getattr(engine, "options", {})}
+    ratio = float(options.get("ratio") or 1.0)
+    if engine.exact or family == "exact":
+        return 0.0, 1e-13
+    if family == "precision":
+        if name not in PRECISION_WINDOWS:
+            pytest.fail(f"precision engine {name!r} has no window in PRECISION_WINDOWS")
+        return PRECISION_WINDOWS[name]
+    if family == "sampling":
+        c = max(1, round(ratio * k))
+        w = np.sqrt(np.sum(np.abs(a) ** 2, axis=0) * np.sum(np.abs(b) ** 2, axis=1)).sum()
+        mse = (w**2 - np.sum(np.abs(ab) ** 2)) / (c * np.sum(np.abs(ab) ** 2))
+        return float(np.sqrt(0.5 * mse)), float(np.sqrt(1.6 * mse))
+    if family == "sketch":
+        sk = max(1, round(ratio * k))
+        padded = 1 << (k - 1).bit_length()
+        return float(np.sqrt(0.2 * (1 / sk - 1 / padded) * energy)), float(
+            np.sqrt(2.5 * energy / sk)
+        )
+    if family == "lowrank":
+        r = max(1, min(min(a.shape), round(ratio * min(a.shape))))
+        p = max(2, int(options.get("oversampling") or 2))
+        hmt = np.sqrt(1 + r / (p - 1)) * _relative_tail(a, r) * np.linalg.norm(a)
+        upper = 2 * hmt * np.linalg.norm(b, 2) / np.linalg.norm(ab)
+        return _relative_tail(ab, r), float(upper)
+    if family == "topology":
+        return 0.0, 2.0
+    if family == "pq":
+        return 0.0, float(np.linalg.norm(a) * np.linalg.norm(b, 2) / np.linalg.norm(ab))
+    pytest.fail(
+        f"engine {name!r} of family {family!r} is approximate but promises no accuracy "
+        "window: declare one of exact, precision, sampling, sketch, lowrank, topology, pq"
+    )
+
+
+def rms_relative_error(engine, a: np.ndarray, b: np.ndarray, calls: int = WINDOW_CALLS) -> float:
+    truth = a @ b
+    errs = [_rel(engine.matmul(a, b), truth) ** 2 for _ in range(calls)]
+    return float(np.sqrt(np.mean(errs)))
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_accuracy_on_gaussian_inputs_is_in_the_family_window(name, rng):
+    a, b = _operands(rng, (48, 64), (64, 40))
+    engine = _seeded(name, 21)
+    lower, upper = accuracy_window(name, engine, a, b)
+    err = rms_relative_error(engine, a, b)
+    assert lower <= err <= upper, f"{name}: rms error {err:.3e} not in [{lower:.3e}, {upper:.3e}]"
+
+
+class _UnitaryOnly(EngineBase):
+    """Hostile: bf16-level on unitary operands (what every quantum report feeds it), 1%
+    wrong on anything else. It declares itself a bf16 engine."""
+
+    name = "bf16"
+    family = "precision"
+
+    def matmul(self, a, b, /):
+        out = get_engine("bf16").matmul(a, b)
+        gram = a.conj().T @ a
+        if np.allclose(gram, np.eye(a.shape[1]), atol=1e-6):
+            return out
+        noise = np.random.default_rng(0).standard_normal(out.shape).astype(out.dtype)
+        return out + 0.01 * np.linalg.norm(out) / np.sqrt(out.size) * noise
+
+
+def test_an_engine_right_on_unitaries_only_fails_the_gaussian_window(rng):
+    from qsim_topo.layers import haar_unitary
+
+    cheat = _UnitaryOnly()
+    u, v = haar_unitary(64, seed=1), haar_unitary(64, seed=2)
+    lower, upper = accuracy_window("bf16", cheat, u, v)
+    assert lower <= rms_relative_error(cheat, u, v, calls=1) <= upper  # unitaries: passes
+    report = qsim_topo.run_layer_stack(5, 3, engine=cheat, seed=0, samples=50, haar_states=4)
+    assert report.state_fidelity > 0.9999  # and the quantum report sees a good bf16 engine
+    a, b = _operands(rng, (48, 64), (64, 40))
+    lower, upper = accuracy_window("bf16", cheat, a, b)
+    assert rms_relative_error(cheat, a, b, calls=1) > upper  # Gaussian: caught
+
+
+def test_an_approximate_plugin_must_declare_a_family_with_a_window(rng):
+    class Anonymous(EngineBase):
+        name = "test-anonymous"
+        family = "mystery"
+
+        def matmul(self, a, b, /):
+            return a @ b
+
+    a, b = _operands(rng, (4, 6), (6, 3))
+    with pytest.raises(pytest.fail.Exception, match="promises no accuracy window"):
+        accuracy_window("test-anonymous", Anonymous(), a, b)
 
 
 # --------------------------------------------------------------------------- unbiasedness

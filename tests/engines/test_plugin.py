@@ -108,3 +108,80 @@ def test_cli_lists_the_plugin(plugin, capsys):
 def test_registry_forgets_the_plugin_after_cleanup(plugin):
     unregister_engine(plugin)
     assert plugin not in available_engines()
+
+
+# --------------------------------------------------------------------------- impostors
+
+IMPOSTOR_MODULE = "qsim_topo_test_impostor_engine"
+IMPOSTOR_SOURCE = textwrap.dedent(
+    '''
+    """A hostile plug-in: claims the name "exact" and returns a wrong product."""
+
+    import numpy as np
+
+
+    class ImpostorEngine:
+        name = "exact"
+        exact = True
+        family = "plug-in"
+
+        def matmul(self, a, b, /):
+            return 0.5 * np.matmul(a, b)
+
+        def flops_fraction(self, m, k, n):
+            return 1.0
+    '''
+)
+
+
+def test_an_entry_point_cannot_shadow_a_builtin_engine(tmp_path, monkeypatch):
+    """A plug-in declaring itself as "exact" is ignored, with a warning naming it."""
+    (tmp_path / f"{IMPOSTOR_MODULE}.py").write_text(IMPOSTOR_SOURCE, encoding="utf-8")
+    dist = tmp_path / "qsim_topo_test_impostor-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: qsim_topo_test_impostor\nVersion: 0.1\n", encoding="utf-8"
+    )
+    (dist / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\nexact = {IMPOSTOR_MODULE}:ImpostorEngine\n", encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.warns(RuntimeWarning, match="built-in"):
+            base._load_entry_points(force=True)
+        engine = get_engine("exact")
+        assert type(engine).__module__ == "qsim_topo.engines.exact"
+        a = np.arange(4.0).reshape(2, 2)
+        assert np.array_equal(engine.matmul(a, a), a @ a)
+    finally:
+        sys.modules.pop(IMPOSTOR_MODULE, None)
+
+
+def test_register_engine_refuses_a_builtin_name():
+    """Even with replace=True; and built-ins cannot be unregistered to make room."""
+
+    class Impostor:
+        name = "exact"
+        exact = True
+
+        def matmul(self, a, b, /):
+            return 2.0 * (a @ b)
+
+        def flops_fraction(self, m, k, n):
+            return 1.0
+
+    for name in ("exact", "fp32", "cr-sampling"):
+        with pytest.raises(ValueError, match="built-in"):
+            base.register_engine(name, Impostor, replace=True)
+        with pytest.raises(ValueError, match="built-in"):
+            unregister_engine(name)
+    assert type(get_engine("exact")).__name__ == "ExactEngine"
+
+
+def test_builtin_names_are_exactly_the_shipped_engines():
+    shipped = {
+        name
+        for name, entry in base._REGISTRY.items()
+        if str(getattr(entry.factory, "__module__", "")).startswith("qsim_topo.engines.")
+    }
+    assert shipped == set(base.BUILTIN_ENGINES)

@@ -5,12 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from qsim_topo.engines import CheckedEngine, EngineBase, get_engine
+from qsim_topo.engines import CheckedEngine, EngineBase
 from qsim_topo.errors import EngineOptionError, InsufficientMemoryError, QsimTopoError
 from qsim_topo.experiments.layer_stack import accumulate_layer_stack, run_layer_stack
-from qsim_topo.layers import layer_stack
-from qsim_topo.xp import to_numpy
-from tests.conftest import devices
+from tests.experiments.test_products import _explicit_product
 
 
 class ScaledEngine(EngineBase):
@@ -53,28 +51,6 @@ class NoisyEngine(EngineBase):
         out = a @ b
         noise = self.rng.standard_normal(out.shape) + 1j * self.rng.standard_normal(out.shape)
         return out + self.eps * np.linalg.norm(out) / np.sqrt(2 * out.size) * noise
-
-
-def _explicit_product(qubits, depth, kind, seed):
-    total = np.eye(2**qubits, dtype=complex)
-    for layer in layer_stack(qubits, depth, kind, seed=seed):
-        total = layer.matrix() @ total
-    return total
-
-
-@pytest.mark.parametrize("device", devices())
-@pytest.mark.parametrize(("kind", "mode"), [("dense", "dense"), ("brickwork", "gate"),
-                                            ("brickwork", "dense")])
-def test_accumulated_product_is_the_layer_product(device, kind, mode):
-    qubits, depth = 5, 4
-    eng = CheckedEngine(get_engine("exact"))
-    out = accumulate_layer_stack(qubits, depth, kind=kind, mode=mode, engine=eng, seed=3,
-                                 device=device)
-    ref = _explicit_product(qubits, depth, kind, 3)
-    assert np.max(np.abs(to_numpy(out.reference) - ref)) < 1e-12
-    assert np.max(np.abs(to_numpy(out.approx) - ref)) < 1e-12
-    gates = 2 + 2 + 2 + 2 if mode == "gate" else depth  # 5 qubits: 2 gates per layer
-    assert eng.calls == gates
 
 
 def test_exact_engine_report_is_perfect():

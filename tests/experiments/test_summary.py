@@ -58,3 +58,52 @@ def test_failed_rows_are_counted():
     out = summarize([_row("a", 0, 2, 0.5), _row("b", 1, 2, 0, status="failed")])
     assert out[0]["n_seeds"] == 1 and out[0]["n_failed"] == 1
     assert "(1 failed)" in format_summary(out)
+
+
+def test_a_vanished_or_exploded_state_is_not_averaged_away():
+    """Norms 2 and 0 must not read as a cell of norm 1: counts and the range are shown."""
+    rows = [_row("a", 0, 3, 0.5), _row("b", 1, 3, 0.5), _row("c", 2, 3, 0.5)]
+    rows[0]["norm"], rows[1]["norm"], rows[2]["norm"] = 2.0, 0.0, 1.0
+    e = summarize(rows)[0]
+    assert e["norm_mean"] == pytest.approx(1.0)
+    assert e["n_zero_state"] == 1 and e["n_nonfinite_state"] == 0
+    assert (e["norm_min"], e["norm_max"]) == (0.0, 2.0)
+    line = format_summary([e]).splitlines()[2]
+    assert "1 [0, 2] (1 zero)" in line
+    rows[2]["norm"] = float("inf")
+    e = summarize(rows)[0]
+    assert e["n_nonfinite_state"] == 1 and "1 non-finite" in format_summary([e])
+    clean = summarize([_row("a", 0, 3, 0.5)])[0]
+    assert clean["n_zero_state"] == clean["n_nonfinite_state"] == 0
+    assert "zero" not in format_summary([clean]).splitlines()[2]
+
+
+def test_summary_shows_process_fidelity_and_the_time_ratio():
+    rows = [_row("a", 0, 2, 0.5)]
+    rows[0].update(process_fidelity=0.25, time_ratio=3.5, flops_fraction=0.1)
+    line = format_summary(summarize(rows)).splitlines()[2]
+    assert " 0.25 " in line and " 3.5 " in line and " 0.1" in line
+
+
+def test_plots_mark_cells_with_a_zero_state(tmp_path):
+    pytest.importorskip("matplotlib")
+    from qsim_topo.experiments import plots
+
+    rows = [_row("a", 0, 1, 0.5), _row("b", 0, 2, 0.5), _row("c", 1, 2, 0.5)]
+    rows[2]["norm"] = 0.0
+    summary = summarize(rows)
+    marked = []
+    real = plots._mark_flagged
+
+    def spy(ax, summary, qubits, kind, y_of):
+        drawn = real(ax, summary, qubits, kind, y_of)
+        marked.append(drawn)
+        return drawn
+
+    plots._mark_flagged = spy
+    try:
+        paths = plots.write_plots(summary, tmp_path)
+    finally:
+        plots._mark_flagged = real
+    assert len(paths) == 3 and marked == [True, True, True]
+    assert list(plots._flagged(summary, 4, "dense", "e")) == [2.0]

@@ -1,0 +1,160 @@
+"""The contract guard: :class:`CheckedEngine` checks every product and counts the work."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from qsim_topo.errors import EngineError, NonFiniteResultError
+from qsim_topo.xp import array_namespace
+
+if TYPE_CHECKING:
+    from qsim_topo.engines.base import MatmulEngine
+
+__all__ = ["CheckedEngine"]
+
+
+@dataclass
+class CheckedEngine:
+    """Wraps an engine: checks every product against the contract and counts the work.
+
+    Each call checks the operand shapes, that the result has shape (m, n), the inputs' dtype
+    and device, and that it is finite (a single reduction: NaN and Inf propagate into the sum).
+    With ``check_inputs`` (the default) it also checks that the engine left its operands
+    unchanged, by comparing a fingerprint taken before and after: about 1024 evenly strided
+    entries of each operand, first and last included. That catches engines that rewrite their
+    inputs (rounding, scaling, in-place products) at a cost independent of the size; the
+    contract suite checks every entry of every registered engine.
+    With ``check_finite=False`` the per-product finiteness reduction is skipped (an extra
+    read of every product); callers doing so check the final state instead.
+    :meth:`count_product` records a product that a kernel computed on the engine's behalf
+    (the in-place GPU pass of an exact engine).
+    ``calls`` counts products, ``exact_flops`` the m*k*n multiply-adds an exact product would
+    do and ``engine_flops`` the same weighted by the engine's ``flops_fraction``.
+    """
+
+    engine: MatmulEngine
+    check_inputs: bool = True
+    check_finite: bool = True
+    calls: int = 0
+    exact_flops: float = 0.0
+    engine_flops: float = 0.0
+    _shapes: dict[tuple[int, int, int], float] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        """The wrapped engine's name."""
+        return self.engine.name
+
+    @property
+    def exact(self) -> bool:
+        """Whether the wrapped engine is exact."""
+        return self.engine.exact
+
+    def flops_fraction(self, m: int, k: int, n: int) -> float:
+        """The wrapped engine's fraction (cached per shape)."""
+        key = (m, k, n)
+        frac = self._shapes.get(key)
+        if frac is None:
+            frac = float(self.engine.flops_fraction(m, k, n))
+            self._shapes[key] = frac
+        return frac
+
+    @property
+    def total_flops_fraction(self) -> float:
+        """The engine's work over all calls so far as a fraction of exact products' work."""
+        return self.engine_flops / self.exact_flops if self.exact_flops else 1.0
+
+    def matmul(self, a: Any, b: Any, /) -> Any:
+        """``engine.matmul(a, b)`` with the contract checked; raises EngineError on breach."""
+        xp = array_namespace(a, b)
+        if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+            raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not chain")
+        m, k = a.shape
+        n = b.shape[1]
+        before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
+        out = self.engine.matmul(a, b)
+        if before is not None and not (
+            _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
+        ):
+            raise EngineError(
+                f"engine {self.name!r} modified its input operands, which the MatmulEngine "
+                "contract forbids (the caller's arrays, e.g. a shared layer, would be corrupted)"
+            )
+        want_dtype = xp.result_type(a, b)
+        if getattr(out, "shape", None) != (m, n) or out.dtype != want_dtype:
+            raise EngineError(
+                f"engine {self.name!r} returned {getattr(out, 'shape', type(out))} "
+                f"{getattr(out, 'dtype', '')} for a ({m}, {k}) @ ({k}, {n}) product of "
+                f"{want_dtype}; expected shape ({m}, {n}) and dtype {want_dtype}"
+            )
+        if array_namespace(out) is not xp:
+            raise EngineError(f"engine {self.name!r} returned its result on another device")
+        if self.check_finite and not bool(xp.isfinite(out.sum())):
+            self._raise_non_finite(xp, a, b, out)
+        self.count_product(m, k, n)
+        return out
+
+    def matmul_stack(self, a: Any, b: Any, /) -> Any:
+        """``a @ b[i]`` for each matrix of the stack ``b`` (batch, k, n): (batch, m, n).
+
+        One call of the wrapped engine when it declares ``batched = True`` (the exact engine),
+        else one checked :meth:`matmul` per matrix of the stack.
+        """
+        xp = array_namespace(a, b)
+        if a.ndim != 2 or b.ndim != 3 or a.shape[1] != b.shape[1]:
+            raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not chain")
+        if not getattr(self.engine, "batched", False):
+            return xp.stack([self.matmul(a, b[i]) for i in range(b.shape[0])])
+        batch, k, n = b.shape
+        m = a.shape[0]
+        out = self.engine.matmul(a, b)
+        want_dtype = xp.result_type(a, b)
+        if getattr(out, "shape", None) != (batch, m, n) or out.dtype != want_dtype:
+            raise EngineError(
+                f"engine {self.name!r} returned {getattr(out, 'shape', type(out))} for a stacked "
+                f"({m}, {k}) @ ({batch}, {k}, {n}) product; expected ({batch}, {m}, {n}) "
+                f"{want_dtype}"
+            )
+        if self.check_finite and not bool(xp.isfinite(out.sum())):
+            self._raise_non_finite(xp, a, b, out)
+        self.count_product(m, k, n * batch)
+        return out
+
+    def count_product(self, m: int, k: int, n: int, times: int = 1) -> None:
+        """Count ``times`` (m, k) @ (k, n) products in ``calls`` and the flop totals.
+
+        A kernel calling this on the engine's behalf counts the nominal work of its products,
+        including any part it could skip (zeros it knew would stay zero).
+        """
+        self.calls += times
+        work = float(m) * k * n * times
+        if work:  # an empty product has no work and no meaningful fraction
+            self.exact_flops += work
+            self.engine_flops += work * self.flops_fraction(m, k, n)
+
+    def _raise_non_finite(self, xp: Any, a: Any, b: Any, out: Any) -> None:
+        bad = int(xp.count_nonzero(~xp.isfinite(out)))
+        if bad == 0:
+            raise NonFiniteResultError(
+                f"engine {self.name!r} returned a result whose sum overflows ({out.shape})"
+            )
+        inputs_ok = bool(xp.isfinite(a).all()) and bool(xp.isfinite(b).all())
+        origin = "from finite inputs" if inputs_ok else "(its inputs already held NaN/Inf)"
+        raise NonFiniteResultError(
+            f"engine {self.name!r} produced {bad} NaN/Inf entries of {out.size} {origin}"
+        )
+
+
+_FINGERPRINT_ENTRIES = 1024
+
+
+def _fingerprint(x: Any) -> Any:
+    """A copy of about 1024 evenly strided entries of ``x``, its last entry included."""
+    flat = x.reshape(-1)
+    step = max(1, flat.size // _FINGERPRINT_ENTRIES)
+    return flat[::step].copy(), flat[-1:].copy()
+
+
+def _same(xp: Any, a: Any, b: Any) -> bool:
+    return all(bool(xp.array_equal(x, y, equal_nan=True)) for x, y in zip(a, b, strict=True))

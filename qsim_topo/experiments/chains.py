@@ -1,0 +1,132 @@
+"""Chains: the unit of work of a sweep, one (qubits, kind, engine, seed) measured at depths.
+
+A chain accumulates its layers once and yields one store row per depth as soon as it is
+measured; a failure becomes ``failed`` rows for the depths not yet measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from qsim_topo.engines.spec import parse_engine_spec
+from qsim_topo.experiments.layer_stack import (
+    CONVENTION,
+    LayerStackConfig,
+    run_layer_stack_config,
+)
+
+__all__ = ["ChainTask", "experiment_key", "failed_row", "run_chain", "run_chain_to_list"]
+
+
+@dataclass(frozen=True)
+class ChainTask:
+    """One chain: a configuration and seed, measured at ``depths`` (ascending)."""
+
+    qubits: int
+    kind: str
+    mode: str
+    engine: str  # canonical spec
+    seed: int
+    depths: tuple[int, ...]
+    samples: int
+    haar_states: int
+    device: str  # resolved: "cpu" or "gpu"
+    dtype: str
+
+    def config(self, depth: int) -> dict[str, Any]:
+        """The full configuration of the experiment at ``depth`` (what its key hashes).
+
+        It includes the layer-stack convention, so rows measured under another convention
+        (such as the former P_0 = I) are not taken for this one's.
+        """
+        name, options = parse_engine_spec(self.engine)
+        return {
+            "convention": CONVENTION,
+            "qubits": self.qubits,
+            "depth": depth,
+            "kind": self.kind,
+            "mode": self.mode,
+            "engine": name,
+            "engine_spec": self.engine,
+            "engine_options": options,
+            "seed": self.seed,
+            "samples": self.samples,
+            "haar_states": self.haar_states,
+            "device": self.device,
+            "dtype": self.dtype,
+        }
+
+
+def experiment_key(config: dict[str, Any]) -> str:
+    """A stable hash of an experiment's configuration (the store's row key)."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
+    """Run one chain and yield one row per depth, as soon as each is measured.
+
+    A random engine without an explicit ``seed`` option gets a seed derived one-way from the
+    experiment's (never the experiment seed itself, from which the measurement draws
+    derive), so every row is reproducible. An exception is recorded in a ``failed`` row for
+    each depth not yet measured; it does not propagate, so the sweep goes on.
+    """
+    name, options = parse_engine_spec(task.engine)
+    done: set[int] = set()
+    try:
+        config = LayerStackConfig(
+            task.qubits,
+            kind=task.kind,
+            mode=task.mode,
+            engine=name,
+            engine_options=options,
+            seed=task.seed,
+            samples=task.samples,
+            haar_states=task.haar_states,
+            device=task.device,
+            dtype=task.dtype,
+        )
+        for report in run_layer_stack_config(config, task.depths):
+            done.add(report.depth)
+            result = report.to_dict()
+            result["engine_options_resolved"] = result.pop("engine_options")
+            row_config = task.config(report.depth)
+            yield {
+                "key": experiment_key(row_config),
+                "status": "ok",
+                "error": None,
+                "finished_at": _now(),
+                **result,
+                **row_config,
+            }
+    except Exception as exc:  # recorded, never lost: the sweep goes on
+        message = f"{type(exc).__name__}: {exc}"
+        for depth in task.depths:
+            if depth not in done:
+                yield failed_row(task, depth, message)
+
+
+def failed_row(task: ChainTask, depth: int, message: str) -> dict[str, Any]:
+    """The ``failed`` store row of ``task`` at ``depth``, with ``message`` as its error."""
+    config = task.config(depth)
+    return {
+        "key": experiment_key(config),
+        "status": "failed",
+        "error": message,
+        "finished_at": _now(),
+        **config,
+    }
+
+
+def run_chain_to_list(task: ChainTask) -> list[dict[str, Any]]:
+    """All rows of a chain at once (for executors that return whole results)."""
+    return list(run_chain(task))
