@@ -18,9 +18,14 @@ expands. Why the limits are needed:
 * Qiskit builds a custom gate's matrix (``Operator``, ``Gate.to_matrix``) by expanding its
   definition recursively, deep-copying each level's sub-tree again at every level above it:
   the work grows with the expanded size times the nesting depth, so 2**20 operations in 20
-  levels, or 150 levels of single calls, take minutes (the "hangs"), and a few hundred levels
-  exceed Python's recursion limit inside Qiskit (``RecursionError`` from
-  ``QuantumCircuit.__init__``).
+  levels, or 150 levels of single calls, take minutes (the "hangs").
+* The segmentation faults: a few hundred nested definitions make Qiskit recurse through
+  ``copy.deepcopy`` -> ``QuantumCircuit.__deepcopy__`` -> the Rust ``CircuitData.copy`` ->
+  ``Instruction.__deepcopy__`` -> ``_DefinedGate.__getstate__`` (which builds the next
+  definition) -> ... The Rust frames are invisible to CPython's recursion limit, so the C stack
+  can run out first: 400 levels end in SIGSEGV with a 1 MiB stack (qiskit 2.6.2, CPython
+  3.11) and in a ``RecursionError`` traceback with 8 MiB. The crash is in the dependency; the
+  nesting limit keeps every input far from it (24 levels ran under a 1 MiB stack).
 * Qiskit's Rust OpenQASM 2 lexer unwraps integer parses: a register size or index past
   2**64 ends in ``pyo3_runtime.PanicException`` (``ParseIntError { kind: PosOverflow }``),
   which derives from ``BaseException``, so ``except Exception`` does not stop it, and the

@@ -213,13 +213,29 @@ def test_cli_verify_prints_one_line_and_exits_2_on_bad_files(tmp_path, capsys, b
     assert len(err) == 1 and err[0].startswith("qsim-topo: error:")
 
 
-def test_cli_verify_on_the_former_segfault_case_in_a_subprocess(tmp_path):
-    path = _write(tmp_path, bomb(60, width=6))
+def _small_stack() -> None:
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_STACK)
+    limit = 1 << 20 if hard == resource.RLIM_INFINITY else min(1 << 20, hard)
+    resource.setrlimit(resource.RLIMIT_STACK, (limit, hard))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_STACK is POSIX")
+@pytest.mark.parametrize(
+    "text", [bomb(400, calls=1), bomb(60, width=6)], ids=["linear-400", "exponential-60"]
+)
+def test_cli_verify_on_the_former_segfault_cases_in_a_subprocess(tmp_path, text):
+    # Before the limits, 400 nested definitions made Qiskit's deepcopy recursion
+    # (copy.deepcopy -> QuantumCircuit.__deepcopy__ -> Rust CircuitData.copy -> ...) run out
+    # of C stack below Python's recursion limit: exit -11 with a 1 MiB stack (RecursionError
+    # traceback with 8 MiB). The 1 MiB stack makes a regression show as the crash it was.
+    path = _write(tmp_path, text)
     run = subprocess.run(
         [sys.executable, "-m", "qsim_topo", "verify", str(path), "--engine", "exact"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, preexec_fn=_small_stack,
     )
-    assert run.returncode == 2, run.stderr
+    assert run.returncode == 2, (run.returncode, run.stderr[-2000:])
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "max_nesting" in lines[0]
