@@ -9,6 +9,7 @@ minute on CI's two cores.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -40,11 +41,15 @@ TOKENS = [
 ]
 
 needs_corpus = pytest.mark.skipif(not QASMBENCH.is_dir(), reason="no QASMBench corpus")
+WHILE_QASM3 = Path(__file__).resolve().parents[2] / "circuits" / "while.qasm"
+QASM3_TOKENS = [*TOKENS, "qubit", "bit", "while", "for", "int[8]", "def", "ctrl @", "inv @",
+                "pow(2) @", "measure", "reset", "qubit[99999999999999999999]"]
 
 
 @st.composite
-def mutated(draw: st.DrawFn) -> str:
-    text = (QASMBENCH / draw(st.sampled_from(SEEDS))).read_text()
+def mutated(draw: st.DrawFn, base: str | None = None) -> str:
+    text = base if base is not None else (QASMBENCH / draw(st.sampled_from(SEEDS))).read_text()
+    tokens = QASM3_TOKENS if base is not None else TOKENS
     lines = text.split("\n")
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["replace_token", "insert", "delete_line", "dup_line",
@@ -53,11 +58,11 @@ def mutated(draw: st.DrawFn) -> str:
         if kind == "replace_token":
             words = lines[i].split(" ")
             j = draw(st.integers(0, len(words) - 1))
-            words[j] = draw(st.sampled_from(TOKENS))
+            words[j] = draw(st.sampled_from(tokens))
             lines[i] = " ".join(words)
         elif kind == "insert":
             pos = draw(st.integers(0, len(lines[i])))
-            lines[i] = lines[i][:pos] + draw(st.sampled_from(TOKENS)) + lines[i][pos:]
+            lines[i] = lines[i][:pos] + draw(st.sampled_from(tokens)) + lines[i][pos:]
         elif kind == "delete_line" and len(lines) > 1:
             del lines[i]
         elif kind == "dup_line":
@@ -79,15 +84,30 @@ def _assert_contract(path: Path) -> None:
         assert str(exc).strip(), "a QasmLoadError must say what is wrong"
 
 
-@needs_corpus
-@settings(
+FUZZ = settings(
     max_examples=150,
-    deadline=2000,
-    derandomize=True,
+    deadline=2000,  # per example: a mutant that hangs fails here instead of stalling CI
+    derandomize=True,  # seeded: CI runs the same examples every time
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+
+
+@needs_corpus
+@FUZZ
 @given(text=mutated())
 def test_mutated_qasmbench_files_load_or_raise_qasm_load_error(tmp_path, text):
+    path = tmp_path / "mutant.qasm"
+    path.write_text(text, encoding="utf-8")
+    _assert_contract(path)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("qiskit_qasm3_import") is None, reason="needs qiskit_qasm3_import"
+)
+@FUZZ
+@given(text=mutated(base=WHILE_QASM3.read_text()))
+def test_mutated_openqasm3_files_load_or_raise_qasm_load_error(tmp_path, text):
     path = tmp_path / "mutant.qasm"
     path.write_text(text, encoding="utf-8")
     _assert_contract(path)
@@ -106,7 +126,7 @@ def gate_bomb(draw: st.DrawFn) -> str:
     return "\n".join(lines)
 
 
-@settings(max_examples=40, deadline=2000, derandomize=True,
+@settings(max_examples=40, deadline=2000, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=gate_bomb())
 def test_gate_bombs_load_fast_or_are_refused_with_the_limit(tmp_path, text):
