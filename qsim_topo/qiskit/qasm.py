@@ -44,8 +44,10 @@ with the gate's name, instead of later inside the simulator.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -598,10 +600,14 @@ def load_qasm(
                     f"{p} is OpenQASM 3, which needs the qiskit_qasm3_import package "
                     "(pip install qiskit_qasm3_import)"
                 )
+            # ANTLR's console listener prints each syntax error on sys.stderr: keep them
+            # for the message instead (the CLI prints one line).
+            chatter = io.StringIO()
             try:
-                circuit = qasm3.loads(text)
+                with contextlib.redirect_stderr(chatter):
+                    circuit = qasm3.loads(text)
             except Exception as exc:  # the importer raises several types, parse errors bare
-                where = _qasm3_position(exc)
+                where = _qasm3_position(exc) or chatter.getvalue().strip().split("\n")[0]
                 detail = str(exc).strip()
                 message = "; ".join(m for m in (where, detail) if m) or type(exc).__name__
                 raise QasmLoadError(f"{p}: {message}") from exc

@@ -7,6 +7,7 @@ Regression tests for the classes issue 19 found by fuzzing ``qsim-topo verify``:
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import time
@@ -239,3 +240,16 @@ def test_cli_verify_on_the_former_segfault_cases_in_a_subprocess(tmp_path, text)
     assert run.stdout == ""
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "max_nesting" in lines[0]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("qiskit_qasm3_import") is None,
+    reason="needs qiskit_qasm3_import",
+)
+def test_cli_verify_prints_one_line_on_an_openqasm3_syntax_error(tmp_path, capsys):
+    # ANTLR's console listener used to print its own line on stderr before ours.
+    text = 'OPENQASM 3.0;\ninclude "stdgates.inc";\nqubit[2] q;\nh q[0] -;\n'
+    assert main(["verify", str(_write(tmp_path, text))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    where = tmp_path / "f.qasm"
+    assert err == [f"qsim-topo: error: {where}: line 4, column 7: syntax error near '-'"]
