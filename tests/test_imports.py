@@ -151,6 +151,7 @@ SUBORDERS = {
         "backend",
         "primitives",
         "noise",
+        "qasm",
         "verify",
         "__init__",
     ],

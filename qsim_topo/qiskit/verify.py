@@ -35,9 +35,7 @@ folder on the include path) or OpenQASM 3 (``qiskit.qasm3``, which needs the
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -60,96 +58,12 @@ from qsim_topo.metrics import (
 )
 from qsim_topo.qiskit.backend import QsimTopoBackend
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.qiskit.errors import QasmLoadError, QsimTopoJobError, QsimTopoStateVanishedError
+from qsim_topo.qiskit.errors import QsimTopoJobError, QsimTopoStateVanishedError
 from qsim_topo.qiskit.execute import execute, marginal_probabilities
+from qsim_topo.qiskit.qasm import load_qasm as load_qasm  # moved; re-exported for callers
+from qsim_topo.qiskit.qasm import qasm_version as qasm_version
 
 __all__ = ["VerifyReport", "load_qasm", "qasm_version", "verify_circuit", "verify_qasm"]
-
-_VERSION_RE = re.compile(r"^\s*OPENQASM\s+(\d+)(?:\.(\d+))?\s*;", re.MULTILINE)
-
-
-def qasm_version(text: str) -> int:
-    """The major OpenQASM version a program declares (2 or 3).
-
-    Without a version statement (optional in OpenQASM 3, and missing from some real-world
-    OpenQASM 2 files) a program that includes ``qelib1.inc`` or declares ``qreg``/``creg`` is
-    taken as OpenQASM 2, anything else as OpenQASM 3.
-
-    Raises:
-        QasmLoadError: a version other than 2 or 3.
-    """
-    stripped = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL)
-    match = _VERSION_RE.search(stripped)
-    if match is None:
-        return 2 if re.search(r"qelib1\.inc|\b[qc]reg\b", stripped) else 3
-    major = int(match.group(1))
-    if major not in (2, 3):
-        raise QasmLoadError(f"unsupported OpenQASM version {match.group(1)}")
-    return major
-
-
-def _qasm3_position(exc: BaseException) -> str:
-    """'line L, column C: near TOKEN' from an ANTLR error somewhere in the exception chain."""
-    seen: set[int] = set()
-    stack: list[Any] = [exc]
-    while stack:
-        e = stack.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        token = getattr(e, "offendingToken", None)
-        if token is not None and getattr(token, "line", None) is not None:
-            return f"line {token.line}, column {token.column}: syntax error near {token.text!r}"
-        stack.extend([e.__cause__, e.__context__])
-        stack.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
-    return ""
-
-
-def load_qasm(path: str | Path) -> tuple[QuantumCircuit, int]:
-    """Load an OpenQASM 2 or 3 file.
-
-    Returns:
-        (circuit, major version). The circuit's name is the file's stem.
-
-    Raises:
-        QasmLoadError: the file cannot be read, does not parse (the parser's message, with
-            the line), or is OpenQASM 3 without ``qiskit_qasm3_import`` installed.
-    """
-    from qiskit import qasm2, qasm3
-
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QasmLoadError(f"cannot read {p}: {exc}") from exc
-    version = qasm_version(text)
-    if version == 2:
-        try:
-            circuit = qasm2.loads(
-                text,
-                include_path=(str(p.parent.resolve()), *map(str, qasm2.LEGACY_INCLUDE_PATH)),
-                custom_instructions=qasm2.LEGACY_CUSTOM_INSTRUCTIONS,
-            )
-        except qasm2.QASM2Error as exc:
-            message = str(exc).strip("'\"")
-            message = re.sub(r"<input>:(\d+),(\d+):", r"line \1, column \2:", message, count=1)
-            raise QasmLoadError(f"{p}: {message}") from exc
-    else:
-        if importlib.util.find_spec("qiskit_qasm3_import") is None:
-            raise QasmLoadError(
-                f"{p} is OpenQASM 3, which needs the qiskit_qasm3_import package "
-                "(pip install qiskit_qasm3_import)"
-            )
-        try:
-            circuit = qasm3.loads(text)
-        except Exception as exc:  # the importer raises several types, parse errors bare
-            where = _qasm3_position(exc)
-            detail = str(exc).strip()
-            message = "; ".join(m for m in (where, detail) if m) or type(exc).__name__
-            raise QasmLoadError(f"{p}: {message}") from exc
-    circuit.name = p.stem
-    return circuit, version
-
 
 @dataclass
 class VerifyReport:
