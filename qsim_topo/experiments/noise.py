@@ -22,6 +22,7 @@ import numpy as np
 
 from qsim_topo.experiments.fit import ConfigFit, MetricFit
 from qsim_topo.experiments.fit_metrics import metric_value, t_interval
+from qsim_topo.experiments.products import initial_product
 from qsim_topo.layers import LAYER_KINDS, Layer, layer_stack
 
 __all__ = [
@@ -134,13 +135,14 @@ def simulate_depolarizing(
 
     ``p_gate``: 2-qubit depolarizing (Aer's ``depolarizing_error(p_gate, k)``) after each gate
     on its qubits; ``p_layer``: global depolarizing after each layer. The layers are
-    ``layer_stack(qubits, max(depths), kind, seed=seed)``, those of a sweep's chain; they are
-    generated once and shared by all the models.
+    ``layer_stack(qubits, max(depths), kind, seed=seed)``, those of a sweep's chain, applied to
+    the chain's input state P_0|0...0> (:func:`~qsim_topo.experiments.products.initial_product`);
+    they are generated once and shared by all the models.
     """
     n, dim = qubits, 2**qubits
     wanted = set(depths)
-    psi = np.zeros((dim, 1), dtype=np.complex128)
-    psi[0, 0] = 1.0
+    # The sweep's state is P_D ... P_1 P_0|0...0>: its input is column 0 of the Haar P_0.
+    psi = np.ascontiguousarray(initial_product(qubits, seed, "cpu")[:, :1])
     rhos = [np.outer(psi, psi.conj()) for _ in models]
     out: list[dict[int, ModelPoint]] = [{} for _ in models]
     for layer in layer_stack(qubits, max(depths), kind, seed=seed):

@@ -18,6 +18,7 @@ from qsim_topo.experiments.noise import (
     depolarized_density_matrix,
     validate_fits,
 )
+from qsim_topo.experiments.products import initial_product
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.experiments.sweep import SweepSpec, run_sweep
 from qsim_topo.layers import haar_unitary, layer_stack
@@ -182,10 +183,9 @@ def _trajectory_rows(p, *, kind="dense", qubits=4, depths=(1, 2, 3, 4, 6, 8), se
     rows = []
     for seed in range(seeds):
         rng = np.random.default_rng(1000 + seed)
-        ideal = np.zeros((dim, 1), complex)
-        ideal[0] = 1
-        states = np.zeros((dim, shots), complex)
-        states[0] = 1
+        # The sweep's convention: the chain's input is P_0|0...0>, column 0 of its Haar P_0.
+        ideal = np.ascontiguousarray(initial_product(qubits, seed, "cpu")[:, :1])
+        states = np.repeat(ideal, shots, axis=1)
         for depth, layer in enumerate(layer_stack(qubits, max(depths), kind, seed=seed), start=1):
             for op in layer.ops:
                 ideal = apply_unitary(ideal, op.matrix, op.qubits, qubits)
