@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from qsim_topo.experiments.summary import GROUP_FIELDS
+
 __all__ = [
     "CONFIG_FIELDS",
     "FIT_METRICS",
@@ -23,17 +25,9 @@ __all__ = [
     "t_interval",
 ]
 
-#: Fields that identify a configuration (those present in the rows are used).
-CONFIG_FIELDS = (
-    "qubits",
-    "kind",
-    "mode",
-    "engine_spec",
-    "dtype",
-    "device",
-    "samples",
-    "haar_states",
-)
+#: Fields that identify a configuration (those present in the rows are used): the summary's
+#: grouping fields, less the depth that a fit runs over.
+CONFIG_FIELDS = tuple(f for f in GROUP_FIELDS if f != "depth")
 #: Metrics fitted, in order of preference for the headline figure.
 FIT_METRICS = ("state_fidelity", "haar_input_fidelity", "process_fidelity", "xeb_normalised")
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+from qiskit import QuantumCircuit
 
 # The peer corpus lives beside the checkout (../shared/qasmbench), never inside it.
 QASMBENCH = Path(__file__).resolve().parents[2] / ".." / "shared" / "qasmbench"
@@ -52,3 +53,15 @@ def counts_tvd(a: Mapping[str, int], b: Mapping[str, int]) -> float:
     """Total variation distance of two empirical distributions."""
     na, nb = sum(a.values()), sum(b.values())
     return 0.5 * sum(abs(a.get(k, 0) / na - b.get(k, 0) / nb) for k in set(a) | set(b))
+
+
+def mixing_circuit() -> QuantumCircuit:
+    """A 3-qubit circuit whose every gate moves amplitude (random engines differ on it)."""
+    qc = QuantumCircuit(3)
+    qc.h([0, 1, 2])
+    qc.cx(0, 1)
+    qc.ry(0.3, 2)
+    qc.cx(1, 2)
+    qc.rz(0.5, 0)
+    qc.h(1)
+    return qc

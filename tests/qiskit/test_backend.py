@@ -31,6 +31,7 @@ from qsim_topo.qiskit import (
 from qsim_topo.qiskit.backend import runs_inline
 from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.sim.executor import ExecutionResult
+from tests.qiskit.qiskit_helpers import mixing_circuit
 
 
 def _bell(measure: bool = True) -> QuantumCircuit:
@@ -440,19 +441,8 @@ def test_single_precision_final_state_is_widened_in_place():
 # ------------------------------------------------------------------ review findings
 # (moved from test_qiskit_review_fixes.py) Seeds make random engines reproducible; a trailing
 # global phase is a scalar, not an engine product.
-def _mixing_review() -> QuantumCircuit:
-    qc = QuantumCircuit(3)
-    qc.h([0, 1, 2])
-    qc.cx(0, 1)
-    qc.ry(0.3, 2)
-    qc.cx(1, 2)
-    qc.rz(0.5, 0)
-    qc.h(1)
-    return qc
-
-
 def test_seed_simulator_makes_a_random_engine_reproducible():
-    qc = _mixing_review().measure_all(inplace=False)
+    qc = mixing_circuit().measure_all(inplace=False)
     backend = QsimTopoBackend("cr-sampling", device="cpu", ratio=0.5)
     runs = [backend.run([qc, qc], shots=200, seed_simulator=7).result() for _ in range(2)]
     assert runs[0].get_counts(0) == runs[1].get_counts(0)

@@ -26,7 +26,7 @@ from qsim_topo.qiskit import (
     QsimTopoOptionError,
     SamplerV2,
 )
-from tests.qiskit.qiskit_helpers import two_sample_chi2_pvalue
+from tests.qiskit.qiskit_helpers import mixing_circuit, two_sample_chi2_pvalue
 
 P_MIN = 1e-4
 
@@ -179,17 +179,6 @@ def _feed_forward() -> QuantumCircuit:
     return qc
 
 
-def _mixing() -> QuantumCircuit:
-    qc = QuantumCircuit(3)
-    qc.h([0, 1, 2])
-    qc.cx(0, 1)
-    qc.ry(0.3, 2)
-    qc.cx(1, 2)
-    qc.rz(0.5, 0)
-    qc.h(1)
-    return qc
-
-
 def test_estimator_refuses_a_measurement_a_later_condition_reads():
     qc = _feed_forward()
     with pytest.raises(Exception):  # noqa: B017 - the reference refuses too, with its own type
@@ -232,7 +221,7 @@ def test_estimator_zero_state_is_an_error_naming_the_engine():
 
 
 def test_primitives_seed_random_engines():
-    qc = _mixing()
+    qc = mixing_circuit()
     ests = [
         EstimatorV2(engine="cr-sampling", engine_options={"ratio": 0.5}, seed=4)
         .run([(qc, "ZZI")]).result()[0].data.evs

@@ -15,7 +15,7 @@ from qiskit.quantum_info import Statevector
 from qsim_topo.cli.main import main
 from qsim_topo.qiskit import QsimTopoBackend
 from qsim_topo.qiskit.verify import verify_circuit
-from tests.qiskit.qiskit_helpers import two_sample_chi2_pvalue
+from tests.qiskit.qiskit_helpers import mixing_circuit, two_sample_chi2_pvalue
 
 FEED_FORWARD_QASM2 = """OPENQASM 2.0;
 include "qelib1.inc";
@@ -41,17 +41,6 @@ qreg q[2];
 x q[0];
 """
 
-
-
-def _mixing() -> QuantumCircuit:
-    qc = QuantumCircuit(3)
-    qc.h([0, 1, 2])
-    qc.cx(0, 1)
-    qc.ry(0.3, 2)
-    qc.cx(1, 2)
-    qc.rz(0.5, 0)
-    qc.h(1)
-    return qc
 
 
 def _write(tmp_path, name, text):
@@ -112,7 +101,7 @@ def test_verify_reports_a_wiped_state_instead_of_failing(tmp_path, capsys):
 
 
 def test_verify_seeds_random_engines():
-    qc = _mixing()
+    qc = mixing_circuit()
     reports = [
         verify_circuit(qc, engine="cr-sampling", engine_options={"ratio": 0.5}, seed=11)
         for _ in range(2)
