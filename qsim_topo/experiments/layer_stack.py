@@ -164,19 +164,21 @@ def run_layer_stack(
         QsimTopoError (and subclasses): bad arguments, unknown engine or options, or a size
             that would not fit in memory (checked before any allocation).
     """
-    config = LayerStackConfig(
-        qubits,
-        kind=kind,
-        engine=engine,
-        engine_options=engine_options or {},
-        seed=seed,
-        samples=samples,
-        haar_states=haar_states,
-        device=device,
-        dtype=dtype,
-        mode=mode,
+    return next(
+        iter_layer_stack(
+            qubits,
+            [depth],
+            kind=kind,
+            engine=engine,
+            engine_options=engine_options,
+            seed=seed,
+            samples=samples,
+            haar_states=haar_states,
+            device=device,
+            dtype=dtype,
+            mode=mode,
+        )
     )
-    return next(run_layer_stack_config(config, [depth]))
 
 
 def iter_layer_stack(
