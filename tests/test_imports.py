@@ -134,6 +134,8 @@ SUBORDERS = {
         "fusion",
         "passes",
         "memory",
+        "results",
+        "branches",
         "executor",
         "simulators",
         "__init__",
