@@ -144,6 +144,7 @@ SUBORDERS = {
         "errors",
         "instructions",
         "classical",
+        "matrices",
         "convert",
         "execute",
         "target",
