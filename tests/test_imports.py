@@ -18,6 +18,7 @@ ORDER = [
     "xp",
     "engines",
     "gates",
+    "classical",
     "circuit",
     "layers",
     "sim",
