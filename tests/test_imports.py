@@ -155,6 +155,7 @@ SUBORDERS = {
         "backend",
         "primitives",
         "noise",
+        "qasm_scan",
         "qasm",
         "verify",
         "__init__",
