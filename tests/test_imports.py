@@ -130,6 +130,7 @@ SUBORDERS = {
         "_cuda_block",
         "gpu_kernels",
         "paths",
+        "kernel_registry",
         "kernels",
         "planning",
         "fusion",
