@@ -19,7 +19,8 @@ closures (:mod:`qsim_topo.qiskit.classical`).
 Measurements in ``terminal_measures`` are sampled from each branch's final state instead of
 splitting shots one at a time; :func:`defer_terminal_measures` moves a program's trailing
 measurements there. :func:`check_program` validates a program built by hand, with errors that
-name the op. Nothing here imports a front end.
+name the op. Nothing here imports a front end. The classical memory and its conditions live in
+:mod:`qsim_topo.classical` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from qsim_topo.classical import BitCondition, ClassicalMemory, RegisterCondition
 from qsim_topo.errors import CircuitError
 from qsim_topo.gates import gate_matrix
 
@@ -56,65 +58,6 @@ __all__ = [
 ]
 
 METHODS = ("statevector", "unitary")
-
-
-@dataclass
-class ClassicalMemory:
-    """The classical memory of one branch of shots.
-
-    Attributes:
-        bits: clbit values, bit i = clbit i of the program (a Python int of any width).
-        vars: values of named classical variables, keyed by whatever the front end chose.
-    """
-
-    bits: int = 0
-    vars: dict[Any, Any] = field(default_factory=dict)
-
-    def copy(self) -> ClassicalMemory:
-        """An independent copy (values are immutable Python scalars)."""
-        return ClassicalMemory(self.bits, dict(self.vars))
-
-    def get_bit(self, index: int) -> int:
-        """The value (0 or 1) of clbit ``index``."""
-        return (self.bits >> index) & 1
-
-    def set_bit(self, index: int, value: int | bool) -> None:
-        """Set clbit ``index`` to ``value`` (truthiness)."""
-        if value:
-            self.bits |= 1 << index
-        else:
-            self.bits &= ~(1 << index)
-
-    def get_register(self, clbits: Sequence[int]) -> int:
-        """The integer whose bit j is clbit ``clbits[j]``."""
-        value = 0
-        for j, idx in enumerate(clbits):
-            value |= ((self.bits >> idx) & 1) << j
-        return value
-
-
-@dataclass(frozen=True)
-class BitCondition:
-    """True when clbit ``clbit`` equals ``value`` (0 or 1)."""
-
-    clbit: int
-    value: int = 1
-
-    def __call__(self, memory: ClassicalMemory) -> bool:
-        """Evaluate the condition on ``memory``."""
-        return ((memory.bits >> self.clbit) & 1) == int(bool(self.value))
-
-
-@dataclass(frozen=True)
-class RegisterCondition:
-    """True when the clbits ``clbits`` (bit j of the value = ``clbits[j]``) hold ``value``."""
-
-    clbits: tuple[int, ...]
-    value: int
-
-    def __call__(self, memory: ClassicalMemory) -> bool:
-        """Evaluate the condition on ``memory``."""
-        return memory.get_register(self.clbits) == self.value
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ ORDER = [
     "xp",
     "engines",
     "gates",
+    "classical",
     "circuit",
     "layers",
     "sim",
@@ -129,11 +130,14 @@ SUBORDERS = {
         "_cuda_block",
         "gpu_kernels",
         "paths",
+        "kernel_registry",
         "kernels",
         "planning",
         "fusion",
         "passes",
         "memory",
+        "results",
+        "branches",
         "executor",
         "simulators",
         "__init__",
@@ -142,6 +146,7 @@ SUBORDERS = {
         "errors",
         "instructions",
         "classical",
+        "matrices",
         "convert",
         "execute",
         "target",
@@ -151,6 +156,7 @@ SUBORDERS = {
         "backend",
         "primitives",
         "noise",
+        "qasm_scan",
         "qasm",
         "verify",
         "__init__",
@@ -241,3 +247,34 @@ def test_executor_and_simulators_load_no_qiskit():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"the core loaded {out.stdout.strip()}"
+
+
+# Names moved out of a module by a split stay importable from where callers found them, as
+# the same objects (not copies that could drift apart).
+MOVED = [
+    ("qsim_topo.circuit", "qsim_topo.classical", "ClassicalMemory"),
+    ("qsim_topo.circuit", "qsim_topo.classical", "BitCondition"),
+    ("qsim_topo.circuit", "qsim_topo.classical", "RegisterCondition"),
+    ("qsim_topo.sim.executor", "qsim_topo.sim.results", "ExecutionResult"),
+    ("qsim_topo.sim.executor", "qsim_topo.sim.branches", "apply_matrix"),
+    ("qsim_topo.sim.executor", "qsim_topo.sim.branches", "marginal_probabilities"),
+    ("qsim_topo.sim.executor", "qsim_topo.sim.branches", "MAX_BACKWARD_JUMPS"),
+    ("qsim_topo.sim.kernels", "qsim_topo.sim.kernel_registry", "KERNELS"),
+    ("qsim_topo.sim.kernels", "qsim_topo.sim.kernel_registry", "BlockKernel"),
+    ("qsim_topo.sim.kernels", "qsim_topo.sim.kernel_registry", "register_kernel"),
+    ("qsim_topo.qiskit.convert", "qsim_topo.qiskit.matrices", "MAX_DENSE_DEFINED_QUBITS"),
+    ("qsim_topo.qiskit.qasm", "qsim_topo.qiskit.qasm_scan", "QasmLimits"),
+    ("qsim_topo.qiskit.qasm", "qsim_topo.qiskit.qasm_scan", "scan_qasm"),
+    ("qsim_topo.qiskit.qasm", "qsim_topo.qiskit.qasm_scan", "qasm_version"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "name"), MOVED, ids=lambda x: x)
+def test_moved_names_are_re_exported(old, new, name):
+    import importlib
+
+    if old.startswith("qsim_topo.qiskit"):
+        pytest.importorskip("qiskit")
+    old_module, new_module = importlib.import_module(old), importlib.import_module(new)
+    assert getattr(old_module, name) is getattr(new_module, name)
+    assert name in old_module.__all__, f"{old} re-exports {name} but does not list it"

@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 from qiskit.circuit import (
-    CircuitInstruction,
     Clbit,
     ControlFlowOp,
     Gate,
@@ -40,8 +39,6 @@ from qiskit.circuit import (
     Qubit,
 )
 from qiskit.circuit.controlflow import CASE_DEFAULT
-from qiskit.circuit.library import UnitaryGate
-from qiskit.quantum_info import Operator
 
 from qsim_topo.circuit import (
     METHODS,
@@ -57,7 +54,6 @@ from qsim_topo.circuit import (
     StoreOp,
     SwitchOp,
 )
-from qsim_topo.errors import NotUnitaryError
 from qsim_topo.qiskit.classical import (
     compile_condition,
     compile_store,
@@ -65,42 +61,13 @@ from qsim_topo.qiskit.classical import (
 )
 from qsim_topo.qiskit.errors import QsimTopoCircuitError
 from qsim_topo.qiskit.instructions import SaveStatevector, SaveUnitary
-from qsim_topo.sim.apply import check_unitary_matrix
+from qsim_topo.qiskit.matrices import INSTRUCTION_MATRIX as _INSTRUCTION_MATRIX
+from qsim_topo.qiskit.matrices import MAX_DENSE_DEFINED_QUBITS, GateMatrices
 
 __all__ = ["MAX_DENSE_DEFINED_QUBITS", "circuit_to_program"]
 
-# Gates without a matrix of their own (composite gates, MCX...) wider than this are expanded
-# into their definition rather than turned into one dense 2^k x 2^k matrix.
-MAX_DENSE_DEFINED_QUBITS = 5
 _IGNORED = frozenset({"barrier", "delay"})
 _LOOP_JUMPS = frozenset({"break_loop", "continue_loop"})  # Instructions, not ControlFlowOps
-
-
-# Checked matrices of standard gates and UnitaryGates by (width, shape, bytes of the matrix),
-# shared across conversions so that repeated circuits do not re-check the same matrices (the key
-# is the content, so gates of the same matrix share one). Read-only arrays.
-_MATRIX_CACHE: dict[Any, np.ndarray] = {}
-_MATRIX_CACHE_SIZE = 4096
-# CircuitInstruction.matrix and .is_standard_gate() give a standard gate's or a UnitaryGate's
-# matrix without building its Python object, which cost 2 of the ~6 us per instruction.
-_INSTRUCTION_MATRIX = hasattr(CircuitInstruction, "matrix") and hasattr(
-    CircuitInstruction, "is_standard_gate"
-)
-
-
-class _Identity:
-    """Hashes and compares by the identity of the object it holds (and keeps it alive)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Identity) and other.obj is self.obj
 
 
 @dataclass
@@ -122,9 +89,7 @@ class _Converter:
         # dropped, so that e.g. `initialize` (resets, then a state preparation) at the start
         # keeps the circuit unitary: measurements are sampled and the final state is kept.
         self._fresh: set[int] = set(range(circuit.num_qubits))
-        # Other gates, by object identity, for this conversion only; the op is kept alive in
-        # the key so that its id cannot be reused by a temporary object.
-        self._local_cache: dict[Any, np.ndarray] = {}
+        self.matrices = GateMatrices(self._fail)
 
     # ------------------------------------------------------------------ helpers
     def _fail(self, message: str) -> QsimTopoCircuitError:
@@ -150,75 +115,7 @@ class _Converter:
         """The matrix of a gate, or None when it should be expanded into its definition."""
         if op.is_parameterized():
             raise self._unbound(op.name, op.params)
-        # Standard gates and UnitaryGate are fully described by their matrix: checked once per
-        # matrix, across conversions. Any other gate (to_gate() circuits, controlled custom
-        # gates, PauliEvolutionGate...) is cached by object only, within this conversion.
-        if getattr(op, "_standard_gate", None) is not None or isinstance(op, UnitaryGate):
-            return self._shared_matrix(op.to_matrix(), op.name, op.num_qubits)
-        key = _Identity(op)
-        cached = self._local_cache.get(key)
-        if cached is not None:
-            return cached
-        matrix: np.ndarray | None
-        try:
-            matrix = np.asarray(op.to_matrix(), dtype=np.complex128)
-        except Exception:  # no matrix of its own: Operator builds it from the definition
-            if op.definition is not None and op.num_qubits > MAX_DENSE_DEFINED_QUBITS:
-                return None
-            try:
-                matrix = np.asarray(Operator(op).data, dtype=np.complex128)
-            except Exception as exc:
-                if op.definition is not None:
-                    return None
-                raise self._fail(
-                    f"gate {op.name!r} has neither a matrix nor a definition ({exc})"
-                ) from exc
-        self._check_matrix(matrix, op.name, op.num_qubits)
-        if len(self._local_cache) >= _MATRIX_CACHE_SIZE:
-            self._local_cache.clear()
-        matrix.setflags(write=False)
-        self._local_cache[key] = matrix
-        return matrix
-
-    def _instruction_matrix(self, instr: Any, name: str) -> np.ndarray | None:
-        """A standard gate's or UnitaryGate's matrix from the instruction, or None (no matrix).
-
-        See ``_INSTRUCTION_MATRIX``.
-        """
-        # A ParameterExpression parameter, even one with nothing left to bind (``.bind()``
-        # results), gives no matrix here: the operation path decides (the circuit's unbound
-        # parameters were refused before conversion).
-        if instr.is_parameterized():
-            return None
-        matrix = instr.matrix
-        if matrix is None:
-            return None
-        return self._shared_matrix(matrix, name, len(instr.qubits))
-
-    def _shared_matrix(self, matrix: Any, name: str, num_qubits: int) -> np.ndarray:
-        """``matrix`` checked, from the shared cache when the same matrix was checked before."""
-        matrix = np.asarray(matrix, dtype=np.complex128)
-        key = (num_qubits, matrix.shape, matrix.tobytes())
-        cached = _MATRIX_CACHE.get(key)
-        if cached is not None:
-            return cached
-        self._check_matrix(matrix, name, num_qubits)
-        if len(_MATRIX_CACHE) >= _MATRIX_CACHE_SIZE:
-            _MATRIX_CACHE.clear()  # bounded; refilled by the circuits that follow
-        matrix = matrix.copy()  # may be the gate's own array (UnitaryGate.to_matrix())
-        matrix.setflags(write=False)  # shared by every program that uses this gate
-        _MATRIX_CACHE[key] = matrix
-        return matrix
-
-    def _check_matrix(self, matrix: np.ndarray, name: str, num_qubits: int) -> None:
-        if matrix.shape != (2**num_qubits, 2**num_qubits):
-            raise self._fail(
-                f"gate {name!r} on {num_qubits} qubits has a matrix of shape {matrix.shape}"
-            )
-        try:
-            check_unitary_matrix(matrix, what=f"the matrix of {name!r}")
-        except NotUnitaryError as exc:
-            raise self._fail(str(exc)) from exc
+        return self.matrices.of_operation(op)
 
     def _unbound(self, name: str, params: Any) -> QsimTopoCircuitError:
         return self._fail(
@@ -331,7 +228,7 @@ class _Converter:
         if _INSTRUCTION_MATRIX:
             name = instr.name
             if (name == "unitary" or instr.is_standard_gate()) and name != "global_phase":
-                matrix = self._instruction_matrix(instr, name)
+                matrix = self.matrices.of_instruction(instr, name)
                 if matrix is not None:
                     self._emit(GateOp(matrix, tuple([qmap[q] for q in instr.qubits]), name))
                     return

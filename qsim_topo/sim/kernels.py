@@ -20,12 +20,14 @@ place, on behalf of an exact engine. The registered kernels (:data:`KERNELS`) ar
 default policy (:data:`DEFAULT_KERNELS`) takes the numba kernels when numba loads and the numpy
 ones otherwise; ``KernelPolicy(numba=False)`` is the numpy fallback; ``block=`` / ``tile=``
 force one kernel (tests, benchmarks). Each call can record which kernel ran into a ``used``
-dict, which the executor reports in its result's metadata.
+dict, which the executor reports in its result's metadata. The registry itself
+(:class:`BlockKernel`, :class:`TileKernel`, :data:`KERNELS`) lives in
+:mod:`qsim_topo.sim.kernel_registry` and is re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +36,17 @@ import numpy as np
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.sim.apply import check_qubits, sort_gate_qubits
-from qsim_topo.sim.chunks import DEFAULT_CHUNK_BYTES, apply_chunked, apply_gathered, target_runs
-from qsim_topo.sim.gpu_kernels import MAX_KERNEL_QUBITS, apply_block_gpu
+from qsim_topo.sim.chunks import DEFAULT_CHUNK_BYTES, target_runs
+from qsim_topo.sim.gpu_kernels import MAX_KERNEL_QUBITS
+from qsim_topo.sim.kernel_registry import (
+    KERNELS,
+    BlockKernel,
+    TileKernel,
+    get_kernel,
+    register_kernel,
+    tensor_columns,
+)
 from qsim_topo.sim.numba_kernels import (
-    apply_block_numba,
-    apply_sequence_numba,
     numba_available,
     tile_fits,
 )
@@ -74,126 +82,6 @@ SMALL_AMPLITUDES = 2**12
 GPU_CHUNK_BYTES = 16 * 2**20
 """Chunk size of the ``"chunks"`` kernel on a GPU (blocks wider than the CUDA kernel's): its
 temporaries (3 chunks) stay inside the in-place workspace the memory check budgets."""
-
-
-@dataclass(frozen=True)
-class BlockKernel:
-    """A kernel that applies one block.
-
-    ``apply(engine, tensor, matrix, qubits, n_qubits, chunk_bytes)`` overwrites ``tensor``
-    (C-contiguous (2^n,) or (2^n, cols), cols a power of two) with ``(matrix on qubits) @
-    tensor``; ``matrix`` is (2^k, 2^k) in the tensor's dtype and namespace, bit j on
-    ``qubits[j]`` (distinct, any order). ``family`` is ``"numpy"``, ``"numba"`` or ``"cuda"``;
-    ``device`` the device of the tensors it takes (``"cpu"``, ``"gpu"`` or ``"any"``);
-    ``max_qubits`` the widest block it takes (None: any).
-    """
-
-    name: str
-    family: str
-    device: str
-    apply: Callable[[MatmulEngine, Any, Any, tuple[int, ...], int, int], None]
-    max_qubits: int | None = None
-
-    def available(self) -> bool:
-        """True when the kernel can run here (numba loads, for the numba family)."""
-        return self.family != "numba" or numba_available()
-
-
-@dataclass(frozen=True)
-class TileKernel:
-    """A kernel that applies a sequence of gates inside one tile of qubits in one pass.
-
-    ``apply(engine, tensor, gates, tile, cols, zero_mask)``: ``gates`` are ``(matrix,
-    qubits)`` with ascending qubits inside ``tile`` (ascending), matrices in the tensor's
-    dtype; see :func:`apply_tile` for ``zero_mask``.
-    """
-
-    name: str
-    family: str
-    device: str
-    apply: Callable[
-        [MatmulEngine, Any, list[tuple[Any, tuple[int, ...]]], tuple[int, ...], int, int], None
-    ]
-
-    def available(self) -> bool:
-        """True when the kernel can run here (numba loads, for the numba family)."""
-        return self.family != "numba" or numba_available()
-
-
-KERNELS: dict[str, BlockKernel | TileKernel] = {}
-"""Every registered kernel by name."""
-
-
-def register_kernel(kernel: BlockKernel | TileKernel) -> None:
-    """Add ``kernel`` to :data:`KERNELS`; a name already taken is refused (QsimTopoError)."""
-    if kernel.name in KERNELS:
-        raise QsimTopoError(f"a kernel named {kernel.name!r} is already registered")
-    KERNELS[kernel.name] = kernel
-
-
-def get_kernel(name: str) -> BlockKernel | TileKernel:
-    """The kernel registered as ``name``; QsimTopoError listing the names otherwise."""
-    try:
-        return KERNELS[name]
-    except KeyError:
-        raise QsimTopoError(
-            f"unknown kernel {name!r}; registered: {', '.join(sorted(KERNELS))}"
-        ) from None
-
-
-def _gather(
-    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
-) -> None:
-    apply_gathered(engine, tensor, mat, qs, n)
-
-
-def _chunks(
-    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
-) -> None:
-    apply_chunked(engine, tensor, mat, qs, n, chunk_bytes=chunk)
-
-
-def _cols(tensor: Any) -> int:
-    return 1 if tensor.ndim == 1 else int(tensor.shape[1])
-
-
-def _numba_block(
-    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
-) -> None:
-    mat, qs = sort_gate_qubits(mat, qs)
-    apply_block_numba(engine, tensor, mat, qs, _cols(tensor))
-
-
-def _cuda_block(
-    engine: MatmulEngine, tensor: Any, mat: Any, qs: tuple[int, ...], n: int, chunk: int
-) -> None:
-    if len(qs) > MAX_KERNEL_QUBITS:
-        raise QsimTopoError(
-            f"the CUDA block kernel takes at most {MAX_KERNEL_QUBITS} qubits, got {len(qs)}"
-        )
-    mat, qs = sort_gate_qubits(mat, qs)
-    apply_block_gpu(engine, tensor, mat, qs, n, _cols(tensor))
-
-
-def _numba_tile(
-    engine: MatmulEngine,
-    tensor: Any,
-    gates: list[tuple[Any, tuple[int, ...]]],
-    tile: tuple[int, ...],
-    cols: int,
-    zero_mask: int,
-) -> None:
-    apply_sequence_numba(engine, tensor, gates, tile, cols, zero_mask)
-
-
-for _kernel in (
-    BlockKernel("gather", "numpy", "cpu", _gather),
-    BlockKernel("chunks", "numpy", "any", _chunks),
-    BlockKernel("numba-block", "numba", "cpu", _numba_block),
-    BlockKernel("cuda-block", "cuda", "gpu", _cuda_block, MAX_KERNEL_QUBITS),
-    TileKernel("numba-tile", "numba", "cpu", _numba_tile),
-):
-    register_kernel(_kernel)
 
 
 @dataclass(frozen=True)
@@ -338,7 +226,7 @@ def apply_inplace(
     xp = array_namespace(tensor)
     qs = check_qubits(qubits, n_qubits)
     k = len(qs)
-    cols = _cols(tensor)
+    cols = tensor_columns(tensor)
     if (
         tensor.ndim not in (1, 2)
         or tensor.shape[0] != 2**n_qubits
@@ -445,7 +333,7 @@ def apply_tile(
             # validates what is left
             apply_inplace(engine, tensor, matrix, qs, n_qubits, kernels=kernels, used=used)
         return tensor
-    cols = _cols(tensor)
+    cols = tensor_columns(tensor)
     if cols & (cols - 1):
         raise QsimTopoError(f"apply_tile needs a power-of-two column count, got {cols}")
     kernel.apply(engine, tensor, prepared, tuple(sorted(tile)), cols, int(zero_mask))

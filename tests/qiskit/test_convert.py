@@ -13,6 +13,7 @@ from qsim_topo.circuit import MeasureOp, check_program
 from qsim_topo.qiskit import QsimTopoBackend, QsimTopoCircuitError
 from qsim_topo.qiskit import convert as convert_module
 from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.qiskit.matrices import GateMatrices
 
 
 class _NamedUnitary(Gate):
@@ -42,14 +43,14 @@ def test_both_matrix_paths_convert_alike(monkeypatch, from_instruction):
     # gate object) where Qiskit offers it; the path through the operation must agree.
     monkeypatch.setattr(convert_module, "_INSTRUCTION_MATRIX", from_instruction)
     taken = []
-    original = convert_module._Converter._instruction_matrix
+    original = GateMatrices.of_instruction
 
     def spy(self, instr, name):
         matrix = original(self, instr, name)
         taken.append(matrix is not None)
         return matrix
 
-    monkeypatch.setattr(convert_module._Converter, "_instruction_matrix", spy)
+    monkeypatch.setattr(GateMatrices, "of_instruction", spy)
     u = random_unitary(4, seed=3)
     qc = QuantumCircuit(3)
     qc.h(0)

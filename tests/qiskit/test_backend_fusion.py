@@ -13,6 +13,7 @@ from qsim_topo.qiskit import QsimTopoBackend
 from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
 from qsim_topo.qiskit.execute import check_program_memory
+from qsim_topo.sim import branches as branches_module
 from qsim_topo.sim import executor as executor_module
 from qsim_topo.sim.executor import TILE_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, NUMPY_KERNELS
@@ -342,13 +343,13 @@ def test_execute_refuses_a_bad_tile_width(bad):
 
 
 def _mask_spy(monkeypatch):
-    """Wrap the executor's apply_tile: check its zero_mask against the state on every call.
+    """Wrap the branch executor's apply_tile: check its zero_mask against the state on every call.
 
     Returns the list of ``(tile qubits, zero_mask)`` per call; a masked row that is not
     exactly zero fails the test at once.
     """
     calls = []
-    original = executor_module.apply_tile
+    original = branches_module.apply_tile
 
     def spy(engine, tensor, gates, qubits, n, *, zero_mask=0, **options):
         rows = np.asarray(tensor).reshape(2**n, -1)
@@ -359,7 +360,7 @@ def _mask_spy(monkeypatch):
         calls.append((tuple(qubits), zero_mask))
         return original(engine, tensor, gates, qubits, n, zero_mask=zero_mask, **options)
 
-    monkeypatch.setattr(executor_module, "apply_tile", spy)
+    monkeypatch.setattr(branches_module, "apply_tile", spy)
     return calls
 
 
