@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from qsim_topo.errors import CircuitError, UnknownGateError
-from qsim_topo.gates import GATES, controlled, gate_matrix
+from qsim_topo.gates import GATES, controlled, fsim, gate_matrix, sqrt_w, sqrt_y
 
 # OpenQASM 2 names Qiskit's mapping lists under another name (C3XGate is "mcx" there).
 _QISKIT_CLASS = {"c3x": "C3XGate", "c4x": "C4XGate", "c3sx": "C3SXGate"}
@@ -50,3 +50,20 @@ def test_bad_names_and_parameters_are_refused():
         gate_matrix("rx", "a")
     with pytest.raises(CircuitError, match="not finite"):
         gate_matrix("rz", float("nan"))
+
+
+def test_sycamore_gates_square_to_their_paulis_and_match_cirq():
+    x, y = gate_matrix("x"), gate_matrix("y")
+    w = (x + y) / np.sqrt(2)
+    np.testing.assert_allclose(sqrt_y() @ sqrt_y(), y, atol=1e-15)
+    np.testing.assert_allclose(sqrt_w() @ sqrt_w(), w, atol=1e-15)
+    np.testing.assert_allclose(gate_matrix("sx") @ gate_matrix("sx"), x, atol=1e-15)
+    for theta, phi in [(np.pi / 2, np.pi / 6), (0.3, -1.1)]:
+        # fSim = (XX+YY rotation by 2 theta) x (controlled phase -phi), both checked vs qiskit.
+        ref = gate_matrix("xx_plus_yy", 2 * theta, 0.0) @ gate_matrix("cp", -phi)
+        np.testing.assert_allclose(fsim(theta, phi), ref, atol=1e-15)
+    cirq = pytest.importorskip("cirq")
+    np.testing.assert_allclose(cirq.unitary(cirq.Y**0.5), sqrt_y(), atol=1e-15)
+    w_half = cirq.PhasedXPowGate(phase_exponent=0.25, exponent=0.5)
+    np.testing.assert_allclose(cirq.unitary(w_half), sqrt_w(), atol=1e-15)
+    np.testing.assert_allclose(cirq.unitary(cirq.FSimGate(0.3, -1.1)), fsim(0.3, -1.1), atol=1e-15)
