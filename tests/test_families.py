@@ -19,7 +19,7 @@ from qsim_topo.families import (
     pattern_couplers,
 )
 from qsim_topo.gates import fsim, gate_matrix, sqrt_w, sqrt_y
-from qsim_topo.openqasm import qasm_global_phase, to_qasm
+from qsim_topo.openqasm import qasm_global_phase, read_qasm_ops, to_qasm
 from tests.conftest import embed
 
 CIRCUITS = Path(__file__).resolve().parents[1] / "circuits"
@@ -298,3 +298,26 @@ def test_to_qasm_refuses_what_it_cannot_write():
         to_qasm([GateOp(gate_matrix("x"), (2,), "x")], 2)
     with pytest.raises(CircuitError, match="3 qubits"):
         to_qasm([GateOp(np.eye(8), (0, 1, 2), "unitary")], 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "n", "depth"),
+    [
+        ("rcs_3x3_d8", "rcs", 9, 8),
+        ("brickwork2d_3x3_d4", "brickwork2d", 9, 4),
+        ("brickwork_8_d6", "brickwork", 8, 6),
+        ("qv_6_d6", "qv", 6, 6),
+    ],
+)
+def test_exported_family_files_are_their_families(name, kind, n, depth):
+    # circuits/make_families.py wrote these with seed 2026; a change of the recipe (or of the
+    # random streams) shows here. The file's own header carries the recipe and the phase.
+    path = CIRCUITS / f"{name}.qasm"
+    text = path.read_text()
+    assert text.startswith(f"// family {kind}, {n} qubits") and "seed 2026, " in text
+    ops, width = read_qasm_ops(path)
+    assert width == n
+    want = apply_ops(make_family(kind, n, 2026).circuit(depth), n)
+    np.testing.assert_allclose(
+        np.exp(1j * qasm_global_phase(text)) * apply_ops(ops, n), want, atol=1e-10
+    )

@@ -46,6 +46,8 @@ def test_every_circuit_has_an_expected_file():
     assert sources == sorted(_record(n)["file"] for n in NAMES)
     assert {"bell", "ghz", "qft", "brickwork", "dynamic_feedforward", "reset", "while",
             "switch"} <= set(NAMES)
+    # The random circuit families' exports (circuits/make_families.py).
+    assert {"rcs_3x3_d8", "brickwork2d_3x3_d4", "brickwork_8_d6", "qv_6_d6"} <= set(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
