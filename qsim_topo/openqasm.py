@@ -36,6 +36,7 @@ import numpy as np
 from qsim_topo.circuit import GateOp
 from qsim_topo.errors import CircuitError
 from qsim_topo.gates import GATES, gate_matrix
+from qsim_topo.xp import to_numpy
 
 __all__ = ["MAX_OPS", "MAX_TEXT_BYTES", "qasm_global_phase", "read_qasm_ops", "to_qasm"]
 
@@ -51,9 +52,10 @@ _QELIB1_ALIASES = {"U": "u3", "CX": "cx", "c3sqrtx": "c3sx"}
 _QELIB1_ALSO = ("u3", "u2", "u1", "u", "p", "rx", "ry", "rz", "cp", "cu1", "cu3", "cu",
                 "crx", "cry", "crz", "rxx", "rzz")  # fmt: skip
 _QELIB1 = frozenset(_QELIB1_FIXED) | frozenset(_QELIB1_ALSO) | {"u0"}
+_BUILTIN = _QELIB1 | frozenset(_QELIB1_ALIASES)
 MAX_TEXT_BYTES = 16 * 2**20
 """Largest file :func:`read_qasm_ops` reads."""
-MAX_OPS = 2_000_000
+MAX_OPS = 1_000_000
 """Most gates :func:`read_qasm_ops` expands a file into (``gate`` definitions nest)."""
 _PHASE_RE = re.compile(r"^// global phase: (\S+)", re.MULTILINE)
 _TOL = 1e-12
@@ -158,7 +160,7 @@ def to_qasm(ops: Sequence[GateOp], n_qubits: int, *, comment: str | None = None)
                 f"to_qasm: op {index} ({op.name!r}) acts on qubits {qs}; they must be distinct "
                 f"and in 0..{n_qubits - 1}"
             )
-        matrix = np.asarray(op.matrix, dtype=np.complex128)
+        matrix = np.asarray(to_numpy(op.matrix), dtype=np.complex128)
         if matrix.shape != (2 ** len(qs), 2 ** len(qs)):
             raise CircuitError(
                 f"to_qasm: op {index} ({op.name!r}) on {len(qs)} qubit(s) has a matrix of shape "
@@ -311,7 +313,7 @@ class _Reader:
         gname = _QELIB1_ALIASES.get(name, name)
         if name == "u0":
             return  # the identity (a timed idle in qelib1.inc)
-        if gname not in GATES or (name not in _QELIB1 and name not in _QELIB1_ALIASES):
+        if gname not in GATES or name not in _BUILTIN:
             raise self.fail(line, f"unknown gate {name!r} (neither qelib1.inc nor defined)")
         try:
             matrix = gate_matrix(gname, *params)
@@ -384,6 +386,8 @@ class _Reader:
         qlist = tuple(q.strip() for q in qargs.split(",") if q.strip())
         if not qlist or not all(re.fullmatch(_IDENT, q) for q in qlist):
             raise self.fail(line, f"cannot read the qubit arguments of gate {name!r}")
+        if name in self.defs:
+            raise self.fail(line, f"gate {name!r} is defined twice")
         stmts = []
         body_line = line + match.group(0)[: match.start(4) - match.start(0)].count("\n")
         for part in body.split(";"):
@@ -391,6 +395,13 @@ class _Reader:
                 first = body_line + part[: len(part) - len(part.lstrip())].count("\n")
                 stmts.append((" ".join(part.split()), first))
             body_line += part.count("\n")
+        for stmt, body_line in stmts:
+            # OpenQASM 2: a body uses only gates defined before it (so never itself).
+            used = self.split_call(stmt, body_line)[0]
+            if used != "barrier" and used not in self.defs and used not in _BUILTIN:
+                raise self.fail(
+                    body_line, f"gate {name!r} uses {used!r}, which is not defined before it"
+                )
         self.defs[name] = _GateDef(plist, qlist, tuple(stmts))
 
 
@@ -414,6 +425,13 @@ def read_qasm_ops(path: str | Path) -> tuple[list[GateOp], int]:
     except (OSError, UnicodeDecodeError) as exc:
         raise CircuitError(f"{p}: cannot read the file: {exc}") from None
     text = re.sub(r"//[^\n]*", "", text)
+    try:
+        return _read(p, text)
+    except RecursionError:
+        raise CircuitError(f"{p}: gate definitions nest too deeply") from None
+
+
+def _read(p: Path, text: str) -> tuple[list[GateOp], int]:
     reader = _Reader(p)
     pos = 0
     while True:

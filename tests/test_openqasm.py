@@ -91,6 +91,8 @@ def test_reader_expressions_definitions_and_broadcasting(tmp_path):
         ("creg c[1];\nx c[0];\n", "classical register"),
         ("gate g a { x b; }\nqreg q[1];\ng q[0];\n", "'b' is not an argument"),
         ("", "no qreg"),
+        ("gate g a { g a; }\nqreg q[1];\ng q[0];\n", "'g' uses 'g', which is not defined"),
+        ("gate g a { x a; }\ngate g a { y a; }\n", "defined twice"),
     ],
 )
 def test_reader_refuses_with_file_and_line(tmp_path, body, match):
@@ -138,3 +140,22 @@ def test_writer_round_trips_exactly_with_the_recorded_phase(tmp_path):
     back, n = read_qasm_ops(path)
     assert n == 3
     np.testing.assert_allclose(product(back, 3), got, atol=1e-12)
+
+
+def test_reader_stops_gate_bombs_and_deep_nesting(tmp_path, monkeypatch):
+    from qsim_topo import openqasm
+
+    # Each level doubles the gate count: 2^20 x gates from a few lines.
+    defs = "gate g0 a { x a; }\n" + "".join(
+        f"gate g{i} a {{ g{i - 1} a; g{i - 1} a; }}\n" for i in range(1, 21)
+    )
+    path = _write(tmp_path, defs + "qreg q[1];\ng20 q[0];\n", "bomb.qasm")
+    monkeypatch.setattr(openqasm, "MAX_OPS", 1000)
+    with pytest.raises(CircuitError, match="more than 1000 gates"):
+        read_qasm_ops(path)
+    deep = "gate g0 a { x a; }\n" + "".join(
+        f"gate g{i} a {{ g{i - 1} a; }}\n" for i in range(1, 3000)
+    )
+    path = _write(tmp_path, deep + "qreg q[1];\ng2999 q[0];\n", "deep.qasm")
+    with pytest.raises(CircuitError, match="nest too deeply"):
+        read_qasm_ops(path)
