@@ -85,7 +85,7 @@ ALIGNED_PATTERNS: tuple[tuple[bool, int, bool], ...] = (
 )
 """Cirq's ``GRID_ALIGNED_PATTERN`` (E, F, G, H), the 2D brickwork's four layers."""
 RCS_SEQUENCE = "ABCDCDAB"
-"""The order of the coupler patterns in RCS cycles (Arute et al.'s supplementary, Fig. S25)."""
+"""The order of the coupler patterns in RCS cycles (Arute et al. 2019, supplementary)."""
 
 _TAGS = {"rcs": 1, "brickwork": 2, "brickwork2d": 3, "qv": 4}
 _RCS_NAMES = ("sx", "sy", "sw")
@@ -105,6 +105,12 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise FamilyError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _is_finite_real(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    return math.isfinite(float(value))
 
 
 def grid_shape(n_qubits: int) -> tuple[int, int]:
@@ -182,6 +188,8 @@ class Family:
             )
         _check_int("n_qubits", self.n_qubits, 2)
         _check_int("seed", self.seed, 0)
+        if self.kind != "rcs" and (self.fsim_theta, self.fsim_phi) != (math.pi / 2, math.pi / 6):
+            raise FamilyError(f"fsim_theta and fsim_phi are RCS options; {self.kind!r} has no fSim")
         if self.kind == "rcs":
             couplers = set(grid_couplers(*self.shape))
             for label in ("fsim_theta", "fsim_phi"):
@@ -192,7 +200,7 @@ class Family:
                         f"{label} as a mapping must give exactly the grid's couplers "
                         f"{sorted(couplers)}, got {sorted(value)}"
                     )
-                if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+                if not all(_is_finite_real(v) for v in values):
                     raise FamilyError(f"{label} must be finite numbers, got {value!r}")
 
     @property
@@ -326,7 +334,8 @@ def make_family(
 
     Raises:
         FamilyError: an unknown kind (the message lists the kinds), ``n_qubits`` not an integer
-            >= 2, ``seed`` not an integer >= 0, or fSim angles that are not finite numbers.
+            >= 2, ``seed`` not an integer >= 0, fSim angles that are not finite numbers, or
+            fSim angles given to a kind other than ``"rcs"``.
     """
     return Family(kind, n_qubits, seed, fsim_theta=fsim_theta, fsim_phi=fsim_phi)
 

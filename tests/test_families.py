@@ -136,6 +136,8 @@ def test_rcs_takes_other_fsim_angles_per_coupler():
         make_family("rcs", 6, 0, fsim_theta={(0, 1): 0.3})
     with pytest.raises(FamilyError, match="fsim_phi"):
         make_family("rcs", 6, 0, fsim_phi=float("nan"))
+    with pytest.raises(FamilyError, match="'qv' has no fSim"):
+        make_family("qv", 6, 0, fsim_theta=0.3)
 
 
 # --------------------------------------------------------------------------- structure
