@@ -9,6 +9,7 @@ import pytest
 from qsim_topo.circuit import GateOp
 from qsim_topo.errors import CircuitError, FamilyError, QsimTopoError
 from qsim_topo.families import (
+    ALIGNED_PATTERNS,
     FAMILY_KINDS,
     RCS_SEQUENCE,
     STAGGERED_PATTERNS,
@@ -84,19 +85,24 @@ def test_rcs_patterns_are_partial_matchings_covering_the_grid(shape):
 
 def test_rcs_patterns_match_cirq():
     cirq = pytest.importorskip("cirq")
-    from cirq.experiments import HALF_GRID_STAGGERED_PATTERN
+    from cirq.experiments import GRID_ALIGNED_PATTERN, HALF_GRID_STAGGERED_PATTERN
 
     rows, cols = 4, 5
     grid = cirq.GridQubit.rect(rows, cols)
     index = {q: q.row * cols + q.col for q in grid}
-    for label, layer in zip("ABCD", HALF_GRID_STAGGERED_PATTERN, strict=True):
-        theirs = sorted(
+
+    def theirs(layer):
+        return sorted(
             tuple(sorted((index[a], index[b])))
             for a in grid
             for b in grid
             if a < b and a.is_adjacent(b) and (a, b) in layer
         )
-        assert pattern_couplers((rows, cols), STAGGERED_PATTERNS[label]) == theirs
+
+    for label, layer in zip("ABCD", HALF_GRID_STAGGERED_PATTERN, strict=True):
+        assert pattern_couplers((rows, cols), STAGGERED_PATTERNS[label]) == theirs(layer)
+    for ours, layer in zip(ALIGNED_PATTERNS, GRID_ALIGNED_PATTERN, strict=True):
+        assert pattern_couplers((rows, cols), ours) == theirs(layer)
 
 
 def test_rcs_cycles_follow_the_recipe():
