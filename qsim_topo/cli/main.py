@@ -1,7 +1,10 @@
 """The ``qsim-topo`` command: parse arguments, call library functions, print.
 
 Errors a user can cause (unknown engine, bad option, a size that does not fit in memory) print
-one line on stderr and exit with code 2 before any large allocation.
+one line on stderr and exit with code 2 before any large allocation. An engine that fails
+(raises, breaks its contract: :class:`~qsim_topo.errors.EngineError`) or an experiment that
+runs past its time limit (:class:`~qsim_topo.errors.ExperimentTimeoutError`) prints one line
+naming the engine and the call, and exits with code 1 (``EXIT_FAILURE``).
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ from qsim_topo.engines.base import (
     describe_engine,
     parse_engine_spec,
 )
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
 from qsim_topo.experiments.layer_stack import MODES, LayerStackReport, run_layer_stack
 from qsim_topo.layers import LAYER_KINDS
 
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,9 +216,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return _verify.run(args)
         return _cmd_engines(args)
+    except (EngineError, ExperimentTimeoutError) as exc:
+        print(f"qsim-topo: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     except QsimTopoError as exc:
         print(f"qsim-topo: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a plug-in's exception text may hold newlines)."""
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,11 +15,12 @@ from typing import Any
 
 from qsim_topo.cli.args import engine_option, format_value, positive_int
 from qsim_topo.engines.base import parse_engine_spec
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
 
-__all__ = ["EXIT_USAGE", "add_parser", "format_verify_report", "run"]
+__all__ = ["EXIT_FAILURE", "EXIT_USAGE", "add_parser", "format_verify_report", "run"]
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1  # the engine failed (EngineError) or the run passed its time limit
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -113,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
     except (QsimTopoError, QiskitError) as exc:
         message = " ".join(str(exc).split("\n")[0:1]) or type(exc).__name__
         print(f"qsim-topo: error: {message}", file=sys.stderr)
+        # An engine's fault (also when a Qiskit error carries it) or a time-out: exit 1.
+        failed = (EngineError, ExperimentTimeoutError)
+        if isinstance(exc, failed) or isinstance(exc.__cause__, failed):
+            return EXIT_FAILURE
         return EXIT_USAGE
     if args.json:
         print(json.dumps(report.to_dict()))
