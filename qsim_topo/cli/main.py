@@ -10,7 +10,6 @@ naming the engine and the call, and exits with code 1 (``EXIT_FAILURE``).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -27,6 +26,14 @@ from qsim_topo.engines.base import (
 )
 from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
 from qsim_topo.experiments.layer_stack import MODES, LayerStackReport, run_layer_stack
+from qsim_topo.experiments.limits import (
+    DEFAULT_TIME_LIMIT,
+    call_with_time_limit,
+    check_estimate,
+    check_time_limit,
+    layer_stack_seconds,
+)
+from qsim_topo.experiments.store import dumps_json
 from qsim_topo.layers import LAYER_KINDS
 
 __all__ = ["build_parser", "main"]
@@ -99,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="double",
         help="dtype of the engine's products: complex128 or complex64",
     )
+    layers.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run the experiment in a child process stopped after SECONDS (exit 1, 'timed "
+        "out'); the work is refused at once when an optimistic estimate exceeds it (without "
+        f"this option: estimates past {DEFAULT_TIME_LIMIT:g} s are refused)",
+    )
     layers.add_argument("--json", action="store_true", help="print one JSON object")
 
     engines = sub.add_parser("engines", help="list the available matmul engines")
@@ -161,9 +177,17 @@ def format_report(r: LayerStackReport) -> str:
 def _cmd_layers(args: argparse.Namespace) -> int:
     name, options = parse_engine_spec(args.engine)
     options.update(dict(args.engine_option))
-    report = run_layer_stack(
-        args.qubits,
-        args.depth,
+    limit = check_time_limit(args.time_limit, "--time-limit")
+    mode = args.mode or ("dense" if args.kind == "dense" else "gate")
+    check_estimate(
+        layer_stack_seconds(args.qubits, args.depth, args.kind, mode),
+        DEFAULT_TIME_LIMIT if limit is None else limit,
+        f"a {args.qubits}-qubit layer stack of depth {args.depth} ({mode} mode)",
+        "give a larger --time-limit to run it anyway" if limit is None else "",
+    )
+    kwargs = dict(
+        qubits=args.qubits,
+        depth=args.depth,
         kind=args.kind,
         mode=args.mode,
         engine=name,
@@ -174,8 +198,12 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         device=args.device,
         dtype="complex128" if args.precision == "double" else "complex64",
     )
+    if limit is None:
+        report = run_layer_stack(**kwargs)
+    else:  # in a child process, killed at the limit even if the engine never returns
+        report = call_with_time_limit(run_layer_stack, kwargs, limit, "the layer stack")
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(dumps_json(report.to_dict()))
     else:
         print(format_report(report))
     return 0
@@ -184,7 +212,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 def _cmd_engines(args: argparse.Namespace) -> int:
     infos = [describe_engine(n) for n in available_engines()]
     if args.json:
-        print(json.dumps([info.__dict__ for info in infos], default=str))
+        print(dumps_json([info.__dict__ for info in infos], default=str))
         return 0
     for info in infos:
         exact = {True: "exact", False: "approximate", None: "?"}[info.exact]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.fit import fit_rows
 from qsim_topo.experiments.fit_report import format_fits
 from qsim_topo.experiments.layer_stack import MODES
-from qsim_topo.experiments.store import ResultStore
+from qsim_topo.experiments.store import ResultStore, dumps_json
 from qsim_topo.experiments.summary import format_summary, summarize, write_csv
 from qsim_topo.experiments.sweep import (
     DEFAULT_DEPTHS,
@@ -210,6 +209,6 @@ def run_report(args: argparse.Namespace) -> int:
     rows = store.rows()
     if args.raw:
         for row in rows:
-            print(json.dumps(row, default=str))
+            print(dumps_json(row, default=str))
         return 0
     return _write_report(args.dir, rows, not args.no_plots)

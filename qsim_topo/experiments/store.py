@@ -24,7 +24,14 @@ import numpy as np
 
 from qsim_topo.errors import QsimTopoError
 
-__all__ = ["RESULTS_FILE", "SPEC_FILE", "ResultStore", "SweepSpecMismatchError"]
+__all__ = [
+    "RESULTS_FILE",
+    "SPEC_FILE",
+    "ResultStore",
+    "SweepSpecMismatchError",
+    "dumps_json",
+    "json_safe",
+]
 
 SPEC_FILE = "sweep.json"
 RESULTS_FILE = "results.jsonl"
@@ -36,22 +43,42 @@ class SweepSpecMismatchError(QsimTopoError):
 
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
-        return value.item()
+        return json_safe(value.item())
     return str(value)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` made valid for strict JSON: non-finite floats become "nan", "inf", "-inf".
+
+    Dicts, lists and tuples are walked; numpy scalars and arrays become Python numbers and
+    lists. Everything qsim_topo writes as JSON (the store's rows, ``--json`` output) goes
+    through this, so no output holds a bare ``NaN`` or ``Infinity``, which JSON lacks.
+    """
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else str(f)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return json_safe(value.tolist())
+    if isinstance(value, Mapping):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def dumps_json(value: Any, **kwargs: Any) -> str:
+    """``json.dumps`` of :func:`json_safe` (``value``), strict: never NaN or Infinity."""
+    kwargs.setdefault("default", _json_default)
+    return json.dumps(json_safe(value), allow_nan=False, **kwargs)
 
 
 def _encode(row: Mapping[str, Any]) -> str:
     # Non-finite floats are written as the strings "nan", "inf", "-inf": plain JSON has none.
-    def clean(v: Any) -> Any:
-        if isinstance(v, float | np.floating) and not math.isfinite(v):
-            return str(float(v))
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [clean(x) for x in v]
-        return v
-
-    return json.dumps(clean(dict(row)), default=_json_default, sort_keys=True)
+    return dumps_json(dict(row), sort_keys=True)
 
 
 def _decode_value(v: Any) -> Any:

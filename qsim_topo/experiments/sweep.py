@@ -25,7 +25,7 @@ import numpy as np
 
 from qsim_topo.engines.base import get_engine
 from qsim_topo.engines.spec import parse_engine_spec
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import EngineError, QsimTopoError
 from qsim_topo.experiments.chains import ChainTask as ChainTask
 from qsim_topo.experiments.chains import experiment_key as experiment_key
 from qsim_topo.experiments.chains import run_chain as run_chain
@@ -211,7 +211,12 @@ def _validate(spec: SweepSpec, concurrency: int) -> None:
     """Refuse bad engines, options and sizes before any experiment starts."""
     for engine in spec.engines:
         name, options = parse_engine_spec(engine)
-        get_engine(name, **options)  # raises UnknownEngineError / EngineOptionError
+        try:
+            get_engine(name, **options)  # raises UnknownEngineError / EngineOptionError
+        except EngineError:
+            # The engine's own fault (its constructor raised): not the user's. Its chains
+            # record it in failed rows and the other engines' chains run.
+            pass
     device = resolve_device(spec.device)
     biggest = max(
         layer_stack_bytes(
