@@ -12,6 +12,7 @@ from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.fit import fit_rows
 from qsim_topo.experiments.fit_report import format_fits
 from qsim_topo.experiments.layer_stack import MODES
+from qsim_topo.experiments.limits import DEFAULT_TIME_LIMIT
 from qsim_topo.experiments.store import ResultStore, dumps_json
 from qsim_topo.experiments.summary import format_summary, summarize, write_csv
 from qsim_topo.experiments.sweep import (
@@ -106,7 +107,18 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--force", action="store_true", help="accept an OUT that holds another sweep configuration"
     )
-    p.add_argument("--retry-failed", action="store_true", help="re-run failed experiments")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="re-run failed and timed-out experiments"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT,
+        metavar="SECONDS",
+        help="seconds one experiment (a chain's next depth) may take before its worker is "
+        f"stopped and it is stored as timed out (default {DEFAULT_TIME_LIMIT:g}; 0: no limit; "
+        "enforced by the local executor)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
     r = sub.add_parser(
@@ -182,6 +194,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             progress=progress_printer(),
             on_start=announce,
+            time_limit=args.time_limit or None,
         )
     except KeyboardInterrupt:
         print(
@@ -191,7 +204,8 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         )
         return 130
     print(
-        f"sweep: {outcome.written} experiments run ({outcome.failed} failed), "
+        f"sweep: {outcome.written} experiments run ({outcome.failed} failed, "
+        f"{outcome.timed_out} of them timed out), "
         f"{outcome.skipped} already stored, {outcome.seconds:.1f} s",
         file=sys.stderr,
     )
