@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         raise QsimTopoError(
             f"--max-qubits must be between 1 and {MAX_QUBITS}, got {args.max_qubits}"
         )
-    fits = fit_rows(store.rows(), tuple(args.metric or FIT_METRICS))
+    fits = fit_rows(store.rows(complete=True), tuple(args.metric or FIT_METRICS))
     if not args.no_validate:
         validate_fits(fits, max_qubits=args.max_qubits)
     if args.json:

@@ -6,6 +6,7 @@ of its seeds ended with a zero or non-finite state and the smallest and largest 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from qsim_topo.errors import QsimTopoError
 
 __all__ = [
     "GROUP_FIELDS",
@@ -120,15 +123,26 @@ def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_csv(summary: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Write the summary as CSV (one row per configuration), atomically."""
+    """Write the summary as CSV (one row per configuration), atomically.
+
+    Raises:
+        QsimTopoError: the file cannot be written (a full disk, a folder in its place); the
+            previous file, if any, is left as it was.
+
+    """
     if not summary:
         return
     tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
+            writer.writeheader()
+            writer.writerows(summary)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise QsimTopoError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from exc
 
 
 def _pm(mean: float, ci: float, fmt: str) -> str:

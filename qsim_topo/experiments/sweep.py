@@ -311,7 +311,7 @@ def run_sweep(
     if workers < 1:
         raise QsimTopoError(f"workers must be >= 1, got {workers}")
     store = ResultStore(out_dir)
-    tasks, skipped = plan_chains(spec, store.latest(), retry_failed=retry_failed)
+    tasks, skipped = plan_chains(spec, store.latest(complete=True), retry_failed=retry_failed)
     time_limit = check_time_limit(time_limit, "time_limit")
     concurrency = 1 if executor == "serial" else min(workers, max(1, len(tasks)))
     _validate(spec, concurrency, time_limit)
