@@ -37,13 +37,14 @@ class FaultyEngine:
     exact = False
     family = "plug-in"
 
-    def __init__(self, *, fault: str = "none", at_call: int = 1) -> None:
+    def __init__(self, *, fault: str = "none", at_call: int = 1, exact: bool = False) -> None:
         if fault == "init":
             raise RuntimeError("the faulty engine's constructor broke")
         self.fault = fault
         self.at_call = at_call
+        self.exact = exact  # a plug-in may claim to be exact: it is guarded all the same
         self.calls = 0
-        self.options = {"fault": fault, "at_call": at_call}
+        self.options = {"fault": fault, "at_call": at_call, "exact": exact}
 
     def matmul(self, a, b, /):
         self.calls += 1
