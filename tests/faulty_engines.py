@@ -7,6 +7,7 @@
   ``dtype``: returns complex64 for complex128 operands; ``real``: returns the float64 real
   part; ``nan``: puts a NaN in the result; ``mutate``: writes into an operand;
   ``input``: returns its second operand itself; ``hang``: never returns (sleeps in a loop);
+  ``zero``: returns zeros (no breach: the metrics of a vanished state are NaN);
 - ``flops``: raises in ``flops_fraction``; ``flops-nan`` / ``flops-inf``: returns NaN / inf
   there;
 - ``init``: raises RuntimeError in the constructor.
@@ -53,6 +54,8 @@ class FaultyEngine:
             return out
         if self.fault == "matmul":
             raise RuntimeError(f"boom at call {self.calls}")
+        if self.fault == "zero":  # within the contract: a (very) wrong, finite answer
+            return np.zeros_like(out)
         if self.fault == "list":
             return out.tolist()
         if self.fault == "shape":
