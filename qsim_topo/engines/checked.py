@@ -86,7 +86,7 @@ class CheckedEngine:
         """``fn(*args)``, any exception re-raised as an EngineError naming engine and call."""
         try:
             return fn(*args)
-        except Exception as exc:  # a plug-in may raise anything: name who and where
+        except (Exception, SystemExit) as exc:  # a plug-in may raise anything: name it
             raise EngineError(
                 f"engine {self.name!r} failed in {what}: {type(exc).__name__}: {exc}"
             ) from exc

@@ -171,3 +171,15 @@ class _Foreign:
 
     def sum(self):
         return self.data.sum()
+
+
+def test_a_plugin_calling_sys_exit_is_an_engine_error(rng):
+    class Quitter(EngineBase):
+        name = "test-quitter"
+
+        def matmul(self, a, b, /):
+            raise SystemExit(3)
+
+    a = rng.standard_normal((2, 2)) + 0j
+    with pytest.raises(EngineError, match=r"'test-quitter' failed in matmul call 1.*SystemExit"):
+        CheckedEngine(Quitter()).matmul(a, a)

@@ -16,6 +16,7 @@ from qsim_topo.cli.main import main
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.executors import BLAS_THREADS, TIMED_OUT
 from qsim_topo.experiments.store import ResultStore
+from qsim_topo.experiments.summary import format_summary, summarize
 from qsim_topo.experiments.sweep import SweepSpec, experiment_key, plan_chains, run_sweep
 
 DEPTHS = (1, 2, 3, 4)
@@ -91,6 +92,9 @@ def test_a_hanging_engine_is_stopped_and_stored_as_timed_out(faulty, tmp_path):
     assert [r["status"] for r in rows] == [TIMED_OUT, TIMED_OUT]
     assert all("timed out after 1.5 s" in r["error"] for r in rows)
     assert out.failed == out.timed_out == 2
+    summary = summarize(rows)
+    assert [(e["n_seeds"], e["n_failed"], e["n_timed_out"]) for e in summary] == [(0, 1, 1)] * 2
+    assert "(1 failed, 1 timed out)" in format_summary(summary)
     assert run_sweep(spec, tmp_path, executor="local", workers=1, time_limit=1.5).written == 0
     again = run_sweep(spec, tmp_path, executor="local", workers=1, time_limit=1.5,
                       retry_failed=True)
