@@ -7,7 +7,8 @@
   ``dtype``: returns complex64 for complex128 operands; ``real``: returns the float64 real
   part; ``nan``: puts a NaN in the result; ``mutate``: writes into an operand;
   ``input``: returns its second operand itself; ``hang``: never returns (sleeps in a loop);
-  ``zero``: returns zeros (no breach: the metrics of a vanished state are NaN);
+  ``escape``: raises :class:`Escape`, no Exception; ``zero``: returns zeros (no breach: the metrics
+  of a vanished state are NaN);
 - ``flops``: raises in ``flops_fraction``; ``flops-nan`` / ``flops-inf``: returns NaN / inf
   there;
 - ``init``: raises RuntimeError in the constructor.
@@ -29,6 +30,10 @@ from qsim_topo.engines import base
 NAME = "test-faulty"
 MATMUL_FAULTS = ("matmul", "list", "shape", "dtype", "real", "nan", "mutate", "input")
 FLOPS_FAULTS = ("flops", "flops-nan", "flops-inf")
+
+
+class Escape(BaseException):
+    """Raised by the ``escape`` fault: a BaseException that ``except Exception`` misses."""
 
 
 class FaultyEngine:
@@ -54,6 +59,8 @@ class FaultyEngine:
             return out
         if self.fault == "matmul":
             raise RuntimeError(f"boom at call {self.calls}")
+        if self.fault == "escape":  # escapes every `except Exception`
+            raise Escape(f"escaped at call {self.calls}")
         if self.fault == "zero":  # within the contract: a (very) wrong, finite answer
             return np.zeros_like(out)
         if self.fault == "list":

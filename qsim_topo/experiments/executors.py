@@ -88,9 +88,10 @@ def execute_local(
     ``time_limit`` (seconds) bounds each experiment: a chain that yields no row for that long
     after it started or after its previous row has its worker killed, and its missing depths
     get rows of status ``timed_out``; the other chains in flight are rerun from their missing
-    depths. A chain that fails in an unexpected way (its rows cannot be sent back) gets
-    ``failed`` rows; an error of ``on_row`` itself (the store's disk is full) kills the
-    workers and propagates.
+    depths. A chain whose error escapes :func:`run_chain` (a BaseException, a row that cannot
+    be sent back) gets ``failed`` rows, but a KeyboardInterrupt (Ctrl-C reaches the workers
+    too) and an error of ``on_row`` itself (the store's disk is full) kill the workers and
+    propagate.
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -173,6 +174,8 @@ def execute_local(
                                 finished.add(index)
                             elif isinstance(exc, BrokenProcessPool):
                                 broken = True
+                            elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C reached a worker
+                                raise exc
                             else:  # run_chain records its own errors; this one escaped it
                                 _drain(messages, take)
                                 finished.add(index)

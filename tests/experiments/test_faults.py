@@ -60,6 +60,19 @@ def test_failing_chains_are_recorded_whole_and_the_others_complete(faulty, tmp_p
     assert out.failed == 2 + 4 + 4 and out.written == 16
 
 
+def test_a_chain_error_that_escapes_run_chain_is_recorded_by_the_pool(faulty, tmp_path):
+    """A BaseException in a worker (not KeyboardInterrupt: that is the user's Ctrl-C) fails
+    its chain's missing depths; the other chains complete and the sweep does not stop."""
+    odd = 'test-faulty:at_call=2,fault="escape"'
+    out = run_sweep(_spec("exact", odd, depths=(1, 2, 3)), tmp_path, executor="local",
+                    workers=2)
+    rows = _by_engine(ResultStore(tmp_path).rows())
+    assert all(rows["exact"][d]["status"] == "ok" for d in (1, 2, 3))
+    assert [rows[odd][d]["status"] for d in (1, 2, 3)] == ["ok", "failed", "failed"]
+    assert rows[odd][2]["error"] == "Escape: escaped at call 2"
+    assert out.failed == 2
+
+
 def test_retry_failed_reruns_exactly_the_failed_rows(faulty, tmp_path):
     spec = _spec("exact", LATE)
     first = run_sweep(spec, tmp_path, executor="serial")
