@@ -5,7 +5,8 @@
 
 - ``matmul``: raises RuntimeError; ``list``: returns a list; ``shape``: drops the last row;
   ``dtype``: returns complex64 for complex128 operands; ``real``: returns the float64 real
-  part; ``nan``: puts a NaN in the result; ``mutate``: writes into an operand;
+  part; ``readonly``: returns a read-only array; ``nan``: puts a NaN in the result;
+  ``mutate``: writes into an operand;
   ``input``: returns its second operand itself; ``hang``: never returns (sleeps in a loop);
   ``escape``: raises :class:`Escape`, no Exception; ``zero``: returns zeros (no breach: the metrics
   of a vanished state are NaN);
@@ -28,7 +29,9 @@ import numpy as np
 from qsim_topo.engines import base
 
 NAME = "test-faulty"
-MATMUL_FAULTS = ("matmul", "list", "shape", "dtype", "real", "nan", "mutate", "input")
+MATMUL_FAULTS = (
+    "matmul", "list", "shape", "dtype", "real", "nan", "mutate", "input", "readonly",
+)
 FLOPS_FAULTS = ("flops", "flops-nan", "flops-inf")
 
 
@@ -69,6 +72,9 @@ class FaultyEngine:
             return out[:-1]
         if self.fault == "dtype":
             return out.astype(np.complex64)
+        if self.fault == "readonly":
+            out.flags.writeable = False
+            return out
         if self.fault == "real":
             return out.real.copy()
         if self.fault == "nan":

@@ -92,11 +92,16 @@ class CheckedEngine:
             ) from exc
 
     def _check_array(self, out: Any, a: Any, b: Any, what: str) -> None:
-        """Raise EngineError unless ``out`` is an array of ``a``'s namespace, new, not an input."""
+        """Raise EngineError unless ``out`` is an array, writable, new (no input, no view)."""
         if not (hasattr(out, "shape") and hasattr(out, "dtype") and hasattr(out, "ndim")):
             raise EngineError(
                 f"engine {self.name!r} returned a {type(out).__name__} from {what}; expected "
                 "an array"
+            )
+        if isinstance(out, np.ndarray) and not out.flags.writeable:
+            raise EngineError(
+                f"engine {self.name!r} returned a read-only array from {what}; the caller "
+                "owns the result and may write to it"
             )
         if out is a or out is b or _shares_memory(out, a) or _shares_memory(out, b):
             raise EngineError(

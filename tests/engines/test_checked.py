@@ -88,6 +88,7 @@ MATMUL_MESSAGES = {
     "nan": r"produced 1 NaN/Inf entries of 16 from finite inputs in matmul call 2",
     "mutate": r"modified its input operands in matmul call 2",
     "input": r"returned its input operand \(or a view of it\) from matmul call 2",
+    "readonly": r"returned a read-only array from matmul call 2",
 }
 
 
