@@ -87,9 +87,12 @@ def call_with_time_limit(
     """``fn(**kwargs)`` in a spawned child process, killed when it runs past ``limit`` seconds.
 
     ``fn`` must be importable by name (a module-level function) and ``kwargs`` and its result
-    picklable. The child's exception is raised here again: as itself when it survives
-    pickling, otherwise as a :class:`QsimTopoError` (or the nearest qsim_topo class that can
-    be rebuilt from the message) with the same message.
+    picklable. The child is a fresh interpreter: it finds engines that qsim_topo ships or
+    that a package declares through the entry-point group, not ones registered at run time
+    with :func:`~qsim_topo.engines.base.register_engine` in this process. The child's
+    exception is raised here again: as itself when it survives pickling, otherwise as a
+    :class:`QsimTopoError` (or the nearest qsim_topo class that can be rebuilt from the
+    message) with the same message.
 
     Raises:
         ExperimentTimeoutError: the call ran past ``limit`` (the child is killed).
