@@ -107,6 +107,11 @@ def test_layers_errors_in_the_child_keep_their_exit_code(faulty, capsys):
          "--time-limit", "60"],
     )
     assert code == 1 and "'test-faulty' failed in matmul call 1" in err
+    # InsufficientMemoryError does not survive pickling: rebuilt from its message, still 2.
+    code, _, err = _run(
+        capsys, ["layers", "--qubits", "20", "--depth", "1", "--time-limit", "1e7"]
+    )
+    assert code == 2 and "needs about" in err and err.count("\n") == 1
 
 
 def test_verify_time_limit_stops_an_engine_that_never_returns(faulty, capsys):
