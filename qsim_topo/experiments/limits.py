@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import math
 import pickle
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -107,7 +108,7 @@ def call_with_time_limit(
     child.start()
     sender.close()
     try:
-        if not receiver.poll(limit):
+        if not _poll(receiver, limit):
             raise ExperimentTimeoutError(
                 f"{what} timed out after {limit:g} s (the time limit); its process was stopped"
             )
@@ -129,6 +130,17 @@ def call_with_time_limit(
         raise payload
     module, qualname, message = payload
     raise _rebuild(module, qualname, message)
+
+
+def _poll(receiver: Any, limit: float) -> bool:
+    """``receiver.poll(limit)`` in slices: one poll's timeout has a platform maximum."""
+    deadline = time.monotonic() + limit
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return bool(receiver.poll(0))
+        if receiver.poll(min(left, 3600.0)):
+            return True
 
 
 def _child(sender: Any, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
