@@ -10,6 +10,7 @@ __all__ = [
     "CircuitError",
     "EngineError",
     "EngineOptionError",
+    "ExperimentTimeoutError",
     "FamilyError",
     "InsufficientMemoryError",
     "NonFiniteResultError",
@@ -39,6 +40,10 @@ class EngineOptionError(QsimTopoError, ValueError):
 
 class EngineError(QsimTopoError):
     """An engine broke its contract (wrong shape or dtype of the result, a failing plug-in)."""
+
+
+class ExperimentTimeoutError(QsimTopoError, TimeoutError):
+    """An experiment ran past its time limit and was stopped (its worker process killed)."""
 
 
 class InsufficientMemoryError(QsimTopoError, MemoryError):

@@ -18,6 +18,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def faulty(tmp_path, monkeypatch):
+    """The ``test-faulty`` plug-in engine (tests/faulty_engines.py), spawned workers included."""
+    from qsim_topo.engines import base
+    from tests import faulty_engines
+
+    name = faulty_engines.install(tmp_path, monkeypatch)
+    yield name
+    base.unregister_engine(name)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(20261122)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.fit import FIT_METRICS, fit_rows
 from qsim_topo.experiments.fit_report import fits_to_json, format_fits
 from qsim_topo.experiments.noise import MAX_QUBITS, validate_fits
-from qsim_topo.experiments.store import ResultStore
+from qsim_topo.experiments.store import ResultStore, dumps_json
 
 __all__ = ["add_parser", "run"]
 
@@ -68,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         raise QsimTopoError(
             f"--max-qubits must be between 1 and {MAX_QUBITS}, got {args.max_qubits}"
         )
-    fits = fit_rows(store.rows(), tuple(args.metric or FIT_METRICS))
+    fits = fit_rows(store.rows(complete=True), tuple(args.metric or FIT_METRICS))
     if not args.no_validate:
         validate_fits(fits, max_qubits=args.max_qubits)
     if args.json:
-        print(json.dumps(fits_to_json(fits)))
+        print(dumps_json(fits_to_json(fits)))
     else:
         print(format_fits(fits))
     if args.plot and fits:

@@ -1,13 +1,15 @@
 """The ``qsim-topo`` command: parse arguments, call library functions, print.
 
 Errors a user can cause (unknown engine, bad option, a size that does not fit in memory) print
-one line on stderr and exit with code 2 before any large allocation.
+one line on stderr and exit with code 2 before any large allocation. An engine that fails
+(raises, breaks its contract: :class:`~qsim_topo.errors.EngineError`) or an experiment that
+runs past its time limit (:class:`~qsim_topo.errors.ExperimentTimeoutError`) prints one line
+naming the engine and the call, and exits with code 1 (``EXIT_FAILURE``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Sequence
@@ -22,13 +24,22 @@ from qsim_topo.engines.base import (
     describe_engine,
     parse_engine_spec,
 )
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
 from qsim_topo.experiments.layer_stack import MODES, LayerStackReport, run_layer_stack
+from qsim_topo.experiments.limits import (
+    DEFAULT_TIME_LIMIT,
+    call_with_time_limit,
+    check_estimate,
+    check_time_limit,
+    layer_stack_seconds,
+)
+from qsim_topo.experiments.store import dumps_json
 from qsim_topo.layers import LAYER_KINDS
 
 __all__ = ["build_parser", "main"]
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="double",
         help="dtype of the engine's products: complex128 or complex64",
     )
+    layers.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run the experiment in a child process stopped after SECONDS (exit 1, 'timed "
+        "out'); the work is refused at once when an optimistic estimate exceeds it (without "
+        f"this option: estimates past {DEFAULT_TIME_LIMIT:g} s are refused)",
+    )
     layers.add_argument("--json", action="store_true", help="print one JSON object")
 
     engines = sub.add_parser("engines", help="list the available matmul engines")
@@ -157,9 +177,17 @@ def format_report(r: LayerStackReport) -> str:
 def _cmd_layers(args: argparse.Namespace) -> int:
     name, options = parse_engine_spec(args.engine)
     options.update(dict(args.engine_option))
-    report = run_layer_stack(
-        args.qubits,
-        args.depth,
+    limit = check_time_limit(args.time_limit, "--time-limit")
+    mode = args.mode or ("dense" if args.kind == "dense" else "gate")
+    check_estimate(
+        layer_stack_seconds(args.qubits, args.depth, args.kind, mode),
+        DEFAULT_TIME_LIMIT if limit is None else limit,
+        f"a {args.qubits}-qubit layer stack of depth {args.depth} ({mode} mode)",
+        "give a larger --time-limit to run it anyway" if limit is None else "",
+    )
+    kwargs = dict(
+        qubits=args.qubits,
+        depth=args.depth,
         kind=args.kind,
         mode=args.mode,
         engine=name,
@@ -170,8 +198,12 @@ def _cmd_layers(args: argparse.Namespace) -> int:
         device=args.device,
         dtype="complex128" if args.precision == "double" else "complex64",
     )
+    if limit is None:
+        report = run_layer_stack(**kwargs)
+    else:  # in a child process, killed at the limit even if the engine never returns
+        report = call_with_time_limit(run_layer_stack, kwargs, limit, "the layer stack")
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(dumps_json(report.to_dict()))
     else:
         print(format_report(report))
     return 0
@@ -180,7 +212,7 @@ def _cmd_layers(args: argparse.Namespace) -> int:
 def _cmd_engines(args: argparse.Namespace) -> int:
     infos = [describe_engine(n) for n in available_engines()]
     if args.json:
-        print(json.dumps([info.__dict__ for info in infos], default=str))
+        print(dumps_json([info.__dict__ for info in infos], default=str))
         return 0
     for info in infos:
         exact = {True: "exact", False: "approximate", None: "?"}[info.exact]
@@ -212,9 +244,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return _verify.run(args)
         return _cmd_engines(args)
+    except (EngineError, ExperimentTimeoutError) as exc:
+        print(f"qsim-topo: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
     except QsimTopoError as exc:
         print(f"qsim-topo: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message on one line (a plug-in's exception text may hold newlines)."""
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":  # pragma: no cover

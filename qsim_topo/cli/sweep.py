@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.fit import fit_rows
 from qsim_topo.experiments.fit_report import format_fits
 from qsim_topo.experiments.layer_stack import MODES
-from qsim_topo.experiments.store import ResultStore
+from qsim_topo.experiments.limits import DEFAULT_TIME_LIMIT
+from qsim_topo.experiments.store import RESULTS_FILE, ResultStore, dumps_json
 from qsim_topo.experiments.summary import format_summary, summarize, write_csv
 from qsim_topo.experiments.sweep import (
     DEFAULT_DEPTHS,
@@ -107,7 +110,18 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--force", action="store_true", help="accept an OUT that holds another sweep configuration"
     )
-    p.add_argument("--retry-failed", action="store_true", help="re-run failed experiments")
+    p.add_argument(
+        "--retry-failed", action="store_true", help="re-run failed and timed-out experiments"
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT,
+        metavar="SECONDS",
+        help="seconds one experiment (a chain's next depth) may take before its worker is "
+        f"stopped and it is stored as timed out (default {DEFAULT_TIME_LIMIT:g}; 0: no limit; "
+        "enforced by the local executor)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
     r = sub.add_parser(
@@ -124,8 +138,35 @@ def add_parsers(sub: Any) -> None:
     r.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
 
 
-def _write_report(directory: Path, rows: list[dict[str, Any]], plots: bool) -> int:
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Print each warning (a damaged row: file and line) as one line on stderr."""
+
+    def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        print(f"qsim-topo: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
+
+
+def _read_rows(store: ResultStore) -> tuple[list[dict[str, Any]], int]:
+    """The store's whole sweep rows and how many damaged or foreign rows were skipped."""
+    with _one_line_warnings():
+        rows = store.rows(complete=True)
+    return rows, len(store.skipped)
+
+
+def _write_report(
+    directory: Path, rows: list[dict[str, Any]], plots: bool, skipped: int = 0
+) -> int:
     summary = summarize(rows)
+    if skipped:
+        print(
+            f"{skipped} damaged or foreign rows of {directory / RESULTS_FILE} skipped (warnings "
+            "above name each line)"
+        )
     print(format_summary(summary))
     if not summary:
         return 0
@@ -173,17 +214,19 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         )
 
     try:
-        outcome = run_sweep(
-            spec,
-            args.out,
-            force=args.force,
-            retry_failed=args.retry_failed,
-            executor=args.executor,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            progress=progress_printer(),
-            on_start=announce,
-        )
+        with _one_line_warnings():
+            outcome = run_sweep(
+                spec,
+                args.out,
+                force=args.force,
+                retry_failed=args.retry_failed,
+                executor=args.executor,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                progress=progress_printer(),
+                on_start=announce,
+                time_limit=args.time_limit or None,
+            )
     except KeyboardInterrupt:
         print(
             f"interrupted: finished experiments are stored in {args.out}; run the same "
@@ -192,13 +235,15 @@ def run_sweep_command(args: argparse.Namespace) -> int:
         )
         return 130
     print(
-        f"sweep: {outcome.written} experiments run ({outcome.failed} failed), "
+        f"sweep: {outcome.written} experiments run ({outcome.failed} failed, "
+        f"{outcome.timed_out} of them timed out), "
         f"{outcome.skipped} already stored, {outcome.seconds:.1f} s",
         file=sys.stderr,
     )
     for err in outcome.errors:
         print(f"failed: {err}", file=sys.stderr)
-    _write_report(args.out, ResultStore(args.out).rows(), not args.no_plots)
+    rows, skipped = _read_rows(ResultStore(args.out))
+    _write_report(args.out, rows, not args.no_plots, skipped)
     return 1 if outcome.failed else 0
 
 
@@ -207,9 +252,11 @@ def run_report(args: argparse.Namespace) -> int:
     store = ResultStore(args.dir) if args.dir.is_dir() else None
     if store is None or not store.results_path.exists():
         raise QsimTopoError(f"{args.dir} holds no sweep results ({args.dir}/results.jsonl)")
-    rows = store.rows()
-    if args.raw:
-        for row in rows:
-            print(json.dumps(row, default=str))
+    if args.raw:  # every readable row, sweep row or not
+        with _one_line_warnings():
+            raw = store.rows()
+        for row in raw:
+            print(dumps_json(row, default=str))
         return 0
-    return _write_report(args.dir, rows, not args.no_plots)
+    rows, skipped = _read_rows(store)
+    return _write_report(args.dir, rows, not args.no_plots, skipped)

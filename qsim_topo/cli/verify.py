@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import sys
 from typing import Any
 
 from qsim_topo.cli.args import engine_option, format_value, positive_int
 from qsim_topo.engines.base import parse_engine_spec
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
+from qsim_topo.experiments.limits import call_with_time_limit, check_time_limit
+from qsim_topo.experiments.store import dumps_json
 
-__all__ = ["EXIT_USAGE", "add_parser", "format_verify_report", "run"]
+__all__ = ["EXIT_FAILURE", "EXIT_USAGE", "add_parser", "format_verify_report", "run"]
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1  # the engine failed (EngineError) or the run passed its time limit
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -49,6 +51,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("cpu", "gpu", "auto"), default="cpu")
     p.add_argument("--precision", choices=("double", "single"), default="double",
                    help="complex128 or complex64 states")
+    p.add_argument(
+        "--time-limit", type=float, default=None, metavar="SECONDS",
+        help="run in a child process stopped after SECONDS (then exit 1, 'timed out')",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -101,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         name, options = parse_engine_spec(args.engine)
         options.update(dict(args.engine_option))
-        report = verify_qasm(
-            args.file,
+        limit = check_time_limit(args.time_limit, "--time-limit")
+        kwargs = dict(
+            path=args.file,
             engine=name,
             engine_options=options,
             shots=args.shots,
@@ -110,12 +117,20 @@ def run(args: argparse.Namespace) -> int:
             device=args.device,
             precision=args.precision,
         )
+        if limit is None:
+            report = verify_qasm(**kwargs)
+        else:  # in a child process, killed at the limit even if the engine never returns
+            report = call_with_time_limit(verify_qasm, kwargs, limit, f"verify {args.file}")
     except (QsimTopoError, QiskitError) as exc:
         message = " ".join(str(exc).split("\n")[0:1]) or type(exc).__name__
         print(f"qsim-topo: error: {message}", file=sys.stderr)
+        # An engine's fault (also when a Qiskit error carries it) or a time-out: exit 1.
+        failed = (EngineError, ExperimentTimeoutError)
+        if isinstance(exc, failed) or isinstance(exc.__cause__, failed):
+            return EXIT_FAILURE
         return EXIT_USAGE
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(dumps_json(report.to_dict()))
     else:
         print(format_verify_report(report))
     return 0

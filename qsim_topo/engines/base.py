@@ -300,7 +300,9 @@ def get_engine(name: str, **options: Any) -> MatmulEngine:
     Raises:
         UnknownEngineError: no such engine (the message lists the valid names).
         EngineOptionError: an option the engine does not take, or a value it refuses.
-        EngineError: a plug-in that fails to load or builds something that is no engine.
+        EngineError: a plug-in that fails to load, whose constructor raises anything but
+            TypeError/ValueError (those are refused options), or that builds something that
+            is no engine.
 
     """
     factory = _lookup(name)
@@ -318,6 +320,12 @@ def get_engine(name: str, **options: Any) -> MatmulEngine:
         raise
     except (TypeError, ValueError) as exc:
         raise EngineOptionError(f"engine {name!r} refused its options {options}: {exc}") from exc
+    except EngineError:
+        raise
+    except Exception as exc:  # a plug-in's constructor may raise anything: name who failed
+        raise EngineError(
+            f"engine {name!r} failed in its constructor: {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(engine, MatmulEngine):
         raise EngineError(
             f"engine {name!r} built a {type(engine).__name__}, which lacks the MatmulEngine "

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from qsim_topo.errors import EngineError, NonFiniteResultError
 from qsim_topo.xp import array_namespace
@@ -52,13 +55,59 @@ class CheckedEngine:
         return self.engine.exact
 
     def flops_fraction(self, m: int, k: int, n: int) -> float:
-        """The wrapped engine's fraction (cached per shape)."""
+        """The wrapped engine's fraction (cached per shape).
+
+        Raises:
+            EngineError: the engine raised, or returned something that is not a finite,
+                non-negative number (the message names the engine and the call).
+
+        """
         key = (m, k, n)
         frac = self._shapes.get(key)
         if frac is None:
-            frac = float(self.engine.flops_fraction(m, k, n))
+            what = f"flops_fraction({m}, {k}, {n})"
+            raw = self._call(what, self.engine.flops_fraction, m, k, n)
+            try:
+                frac = float(raw)
+            except (TypeError, ValueError) as exc:
+                raise EngineError(
+                    f"engine {self.name!r} returned {type(raw).__name__} {raw!r:.60} from "
+                    f"{what}; expected a number"
+                ) from exc
+            if not math.isfinite(frac) or frac < 0:
+                raise EngineError(
+                    f"engine {self.name!r} returned {frac} from {what}; expected a finite "
+                    "fraction >= 0"
+                )
             self._shapes[key] = frac
         return frac
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``, any exception re-raised as an EngineError naming engine and call."""
+        try:
+            return fn(*args)
+        except (Exception, SystemExit) as exc:  # a plug-in may raise anything: name it
+            raise EngineError(
+                f"engine {self.name!r} failed in {what}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    def _check_array(self, out: Any, a: Any, b: Any, what: str) -> None:
+        """Raise EngineError unless ``out`` is an array, writable, new (no input, no view)."""
+        if not (hasattr(out, "shape") and hasattr(out, "dtype") and hasattr(out, "ndim")):
+            raise EngineError(
+                f"engine {self.name!r} returned a {type(out).__name__} from {what}; expected "
+                "an array"
+            )
+        if isinstance(out, np.ndarray) and not out.flags.writeable:
+            raise EngineError(
+                f"engine {self.name!r} returned a read-only array from {what}; the caller "
+                "owns the result and may write to it"
+            )
+        if out is a or out is b or _shares_memory(out, a) or _shares_memory(out, b):
+            raise EngineError(
+                f"engine {self.name!r} returned its input operand (or a view of it) from "
+                f"{what}; the MatmulEngine contract asks for a new array the caller owns"
+            )
 
     @property
     def total_flops_fraction(self) -> float:
@@ -72,26 +121,30 @@ class CheckedEngine:
             raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not chain")
         m, k = a.shape
         n = b.shape[1]
+        what = f"matmul call {self.calls + 1} ({m}, {k}) @ ({k}, {n})"
         before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
-        out = self.engine.matmul(a, b)
+        out = self._call(what, self.engine.matmul, a, b)
         if before is not None and not (
             _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
         ):
             raise EngineError(
-                f"engine {self.name!r} modified its input operands, which the MatmulEngine "
-                "contract forbids (the caller's arrays, e.g. a shared layer, would be corrupted)"
+                f"engine {self.name!r} modified its input operands in {what}, which the "
+                "MatmulEngine contract forbids (the caller's arrays, e.g. a shared layer, would "
+                "be corrupted)"
             )
+        self._check_array(out, a, b, what)
         want_dtype = xp.result_type(a, b)
-        if getattr(out, "shape", None) != (m, n) or out.dtype != want_dtype:
+        if out.shape != (m, n) or out.dtype != want_dtype:
             raise EngineError(
-                f"engine {self.name!r} returned {getattr(out, 'shape', type(out))} "
-                f"{getattr(out, 'dtype', '')} for a ({m}, {k}) @ ({k}, {n}) product of "
+                f"engine {self.name!r} returned {out.shape} {out.dtype} from {what} of "
                 f"{want_dtype}; expected shape ({m}, {n}) and dtype {want_dtype}"
             )
-        if array_namespace(out) is not xp:
-            raise EngineError(f"engine {self.name!r} returned its result on another device")
+        if _namespace(out) is not xp:
+            raise EngineError(
+                f"engine {self.name!r} returned its result from {what} on another device"
+            )
         if self.check_finite and not bool(xp.isfinite(out.sum())):
-            self._raise_non_finite(xp, a, b, out)
+            self._raise_non_finite(xp, a, b, out, what)
         self.count_product(m, k, n)
         return out
 
@@ -108,16 +161,29 @@ class CheckedEngine:
             return xp.stack([self.matmul(a, b[i]) for i in range(b.shape[0])])
         batch, k, n = b.shape
         m = a.shape[0]
-        out = self.engine.matmul(a, b)
-        want_dtype = xp.result_type(a, b)
-        if getattr(out, "shape", None) != (batch, m, n) or out.dtype != want_dtype:
+        what = f"matmul call {self.calls + 1} ({m}, {k}) @ ({batch}, {k}, {n})"
+        before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
+        out = self._call(what, self.engine.matmul, a, b)
+        if before is not None and not (
+            _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
+        ):
             raise EngineError(
-                f"engine {self.name!r} returned {getattr(out, 'shape', type(out))} for a stacked "
-                f"({m}, {k}) @ ({batch}, {k}, {n}) product; expected ({batch}, {m}, {n}) "
-                f"{want_dtype}"
+                f"engine {self.name!r} modified its input operands in {what}, which the "
+                "MatmulEngine contract forbids"
+            )
+        self._check_array(out, a, b, what)
+        want_dtype = xp.result_type(a, b)
+        if out.shape != (batch, m, n) or out.dtype != want_dtype:
+            raise EngineError(
+                f"engine {self.name!r} returned {out.shape} {out.dtype} from {what}; "
+                f"expected ({batch}, {m}, {n}) {want_dtype}"
+            )
+        if _namespace(out) is not xp:
+            raise EngineError(
+                f"engine {self.name!r} returned its result from {what} on another device"
             )
         if self.check_finite and not bool(xp.isfinite(out.sum())):
-            self._raise_non_finite(xp, a, b, out)
+            self._raise_non_finite(xp, a, b, out, what)
         self.count_product(m, k, n * batch)
         return out
 
@@ -133,20 +199,35 @@ class CheckedEngine:
             self.exact_flops += work
             self.engine_flops += work * self.flops_fraction(m, k, n)
 
-    def _raise_non_finite(self, xp: Any, a: Any, b: Any, out: Any) -> None:
+    def _raise_non_finite(self, xp: Any, a: Any, b: Any, out: Any, what: str) -> None:
         bad = int(xp.count_nonzero(~xp.isfinite(out)))
         if bad == 0:
             raise NonFiniteResultError(
-                f"engine {self.name!r} returned a result whose sum overflows ({out.shape})"
+                f"engine {self.name!r} returned a result whose sum overflows ({out.shape}) from "
+                f"{what}"
             )
         inputs_ok = bool(xp.isfinite(a).all()) and bool(xp.isfinite(b).all())
         origin = "from finite inputs" if inputs_ok else "(its inputs already held NaN/Inf)"
         raise NonFiniteResultError(
-            f"engine {self.name!r} produced {bad} NaN/Inf entries of {out.size} {origin}"
+            f"engine {self.name!r} produced {bad} NaN/Inf entries of {out.size} {origin} in "
+            f"{what}"
         )
 
 
 _FINGERPRINT_ENTRIES = 1024
+
+
+def _shares_memory(x: Any, y: Any) -> bool:
+    """Whether two numpy arrays' memory bounds overlap (a cheap test; False for cupy)."""
+    if isinstance(x, np.ndarray) and isinstance(y, np.ndarray):
+        return bool(np.may_share_memory(x, y))
+    return False
+
+
+def _namespace(x: Any) -> Any:
+    """The namespace (numpy or cupy) of an array of theirs; None for any other object."""
+    xp = array_namespace(x)
+    return xp if xp is not np or isinstance(x, np.ndarray) else None
 
 
 def _fingerprint(x: Any) -> Any:

@@ -109,7 +109,7 @@ def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
                 **row_config,
             }
     except Exception as exc:  # recorded, never lost: the sweep goes on
-        message = f"{type(exc).__name__}: {exc}"
+        message = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
         for depth in task.depths:
             if depth not in done:
                 yield failed_row(task, depth, message)

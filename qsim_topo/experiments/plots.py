@@ -111,7 +111,10 @@ def _finish(fig: Any, axes: Any, path: Path, title: str) -> None:
             title="engine",
         )
     fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:  # a full disk, a folder in the way: the caller prints one line
+        raise QsimTopoError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) -> list[Path]:

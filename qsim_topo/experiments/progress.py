@@ -49,7 +49,7 @@ def _describe(row: dict[str, Any]) -> str:
         f"{row['engine_spec']} q={row['qubits']} {row['kind']} d={row['depth']} seed={row['seed']}"
     )
     if row["status"] != "ok":
-        return f"{head} FAILED: {row['error']}"
+        return f"{head} {str(row['status']).upper().replace('_', ' ')}: {row['error']}"
     return (
         f"{head} F={row['state_fidelity']:.6f} F_haar={row['haar_input_fidelity']:.6f} "
         f"F_pro={row['process_fidelity']:.4g} norm={row['norm']:.4g}"

@@ -6,6 +6,7 @@ of its seeds ended with a zero or non-finite state and the smallest and largest 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -13,6 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from qsim_topo.errors import QsimTopoError
 
 __all__ = [
     "GROUP_FIELDS",
@@ -73,7 +76,8 @@ def mean_ci(values: Iterable[float | None], confidence: float = 0.95) -> tuple[f
 def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One dict per configuration (``GROUP_FIELDS``), over the latest row of each experiment.
 
-    Keys: the group fields, ``n_seeds`` (ok rows), ``n_failed``, ``<metric>_mean`` and
+    Keys: the group fields, ``n_seeds`` (ok rows), ``n_failed`` (every other row, timed-out
+    ones included), ``n_timed_out`` (rows stopped at the time limit), ``<metric>_mean`` and
     ``<metric>_ci95`` for each of ``SUMMARY_METRICS`` (a metric a row lacks, as rows of older
     versions do, is left out of its mean), the estimated error per layer ``1 - F^(1/D)`` of
     the mean |0...0> and Haar-input fidelities, and what a mean would hide: ``n_zero_state``
@@ -94,6 +98,7 @@ def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = dict(zip(GROUP_FIELDS, key, strict=True))
         entry["n_seeds"] = len(ok)
         entry["n_failed"] = len(members) - len(ok)
+        entry["n_timed_out"] = sum(1 for r in members if r.get("status") == "timed_out")
         for metric in SUMMARY_METRICS:
             mean, ci = mean_ci(r.get(metric) for r in ok)
             entry[f"{metric}_mean"] = mean
@@ -120,15 +125,26 @@ def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def write_csv(summary: list[dict[str, Any]], path: str | os.PathLike[str]) -> None:
-    """Write the summary as CSV (one row per configuration), atomically."""
+    """Write the summary as CSV (one row per configuration), atomically.
+
+    Raises:
+        QsimTopoError: the file cannot be written (a full disk, a folder in its place); the
+            previous file, if any, is left as it was.
+
+    """
     if not summary:
         return
     tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
+            writer.writeheader()
+            writer.writerows(summary)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise QsimTopoError(f"cannot write {os.fspath(path)}: {exc.strerror or exc}") from exc
 
 
 def _pm(mean: float, ci: float, fmt: str) -> str:
@@ -172,7 +188,8 @@ def format_summary(summary: list[dict[str, Any]]) -> str:
     )
     lines = [header, "-" * len(header)]
     for e in summary:
-        failed = f" ({e['n_failed']} failed)" if e["n_failed"] else ""
+        timed_out = f", {e['n_timed_out']} timed out" if e.get("n_timed_out") else ""
+        failed = f" ({e['n_failed']} failed{timed_out})" if e["n_failed"] else ""
         diagnosed = (
             f" [{e['n_diagnosed']}/{e['n_seeds']} seeds with diagnostics]"
             if e.get("n_diagnosed")

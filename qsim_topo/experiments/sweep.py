@@ -7,7 +7,8 @@ row of the store, written by the one process that runs the sweep as soon as it a
 killed sweep loses at most the experiments in flight and a rerun of the same command skips
 what is stored.
 
-Executors: ``serial``; ``local`` (a process pool, rows streamed back one by one); ``dask``
+Executors: ``serial``; ``local`` (a process pool, rows streamed back one by one, BLAS pinned
+to one thread per worker, each experiment bounded by the time limit); ``dask``
 (``dask.distributed``: a scheduler address, or a LocalCluster when none is given; rows come
 back a chain at a time).
 """
@@ -25,13 +26,19 @@ import numpy as np
 
 from qsim_topo.engines.base import get_engine
 from qsim_topo.engines.spec import parse_engine_spec
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import EngineError, QsimTopoError
 from qsim_topo.experiments.chains import ChainTask as ChainTask
 from qsim_topo.experiments.chains import experiment_key as experiment_key
 from qsim_topo.experiments.chains import run_chain as run_chain
 from qsim_topo.experiments.chains import run_chain_to_list as run_chain_to_list
-from qsim_topo.experiments.executors import execute_dask, execute_local
+from qsim_topo.experiments.executors import TIMED_OUT, execute_dask, execute_local
 from qsim_topo.experiments.layer_stack import MODES, layer_stack_bytes
+from qsim_topo.experiments.limits import (
+    DEFAULT_TIME_LIMIT,
+    check_estimate,
+    check_time_limit,
+    layer_stack_seconds,
+)
 from qsim_topo.experiments.progress import progress_printer as progress_printer
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.layers import LAYER_KINDS
@@ -51,6 +58,8 @@ __all__ = [
 ]
 
 EXECUTORS = ("local", "serial", "dask")
+#: Row statuses that ``retry_failed`` runs again.
+RETRIED = ("failed", TIMED_OUT)
 #: The default grid: a few minutes on a laptop CPU, exact beside precision and approximate
 #: engines at a 20% budget.
 DEFAULT_QUBITS = (6, 8, 10)
@@ -148,8 +157,8 @@ def plan_chains(
 ) -> tuple[list[ChainTask], int]:
     """The chains still to run, each with only its missing depths, and the rows skipped.
 
-    A depth is skipped when its latest stored row is ``ok``, or ``failed`` without
-    ``retry_failed``. A chain runs up to its deepest missing depth.
+    A depth is skipped when its latest stored row is ``ok``, or ``failed`` or ``timed_out``
+    without ``retry_failed``. A chain runs up to its deepest missing depth.
     """
     device = resolve_device(spec.device)
     tasks: list[ChainTask] = []
@@ -174,7 +183,7 @@ def plan_chains(
                     missing = []
                     for depth in spec.depths:
                         row = stored.get(experiment_key(base.config(depth)))
-                        if row is None or (row.get("status") == "failed" and retry_failed):
+                        if row is None or (row.get("status") in RETRIED and retry_failed):
                             missing.append(depth)
                         else:
                             skipped += 1
@@ -198,20 +207,30 @@ def plan_chains(
 
 @dataclass
 class SweepOutcome:
-    """What a sweep did: rows written (``ok`` and ``failed``) and rows skipped as stored."""
+    """What a sweep did: rows written and rows skipped as stored.
+
+    ``failed`` counts every row written that is not ``ok`` (``timed_out`` ones included);
+    ``timed_out`` counts those stopped at the time limit.
+    """
 
     written: int = 0
     failed: int = 0
+    timed_out: int = 0
     skipped: int = 0
     seconds: float = 0.0
     errors: list[str] = field(default_factory=list)
 
 
-def _validate(spec: SweepSpec, concurrency: int) -> None:
-    """Refuse bad engines, options and sizes before any experiment starts."""
+def _validate(spec: SweepSpec, concurrency: int, time_limit: float | None) -> None:
+    """Refuse bad engines, options, sizes and hopeless depths before any experiment starts."""
     for engine in spec.engines:
         name, options = parse_engine_spec(engine)
-        get_engine(name, **options)  # raises UnknownEngineError / EngineOptionError
+        try:
+            get_engine(name, **options)  # raises UnknownEngineError / EngineOptionError
+        except EngineError:
+            # The engine's own fault (its constructor raised): not the user's. Its chains
+            # record it in failed rows and the other engines' chains run.
+            pass
     device = resolve_device(spec.device)
     biggest = max(
         layer_stack_bytes(
@@ -222,6 +241,19 @@ def _validate(spec: SweepSpec, concurrency: int) -> None:
         )
         for kind in spec.kinds
     )
+    if time_limit is not None:
+        # One experiment is the work from the chain's start or its previous depth to the next.
+        steps = [b - a for a, b in zip((0, *spec.depths), spec.depths, strict=False)]
+        step = max(steps)
+        for kind in spec.kinds:
+            mode = spec.mode or ("dense" if kind == "dense" else "gate")
+            check_estimate(
+                layer_stack_seconds(spec.qubits[-1], step, kind, mode),
+                time_limit,
+                f"a {spec.qubits[-1]}-qubit {kind} experiment of {step} more layers (between "
+                "two depths of the sweep)",
+                "give a larger --time-limit, or more depths in between",
+            )
     check_memory(
         biggest * concurrency,
         device,
@@ -241,6 +273,7 @@ def run_sweep(
     scheduler: str | None = None,
     progress: Callable[[dict[str, Any], int, int], None] | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
 ) -> SweepOutcome:
     """Run (or resume) the sweep ``spec`` into the store at ``out_dir``.
 
@@ -249,13 +282,20 @@ def run_sweep(
         out_dir: the store directory; created if missing.
         force: accept a directory that holds another sweep's configuration.
         retry_failed: run again the experiments whose latest row is ``failed``.
-        executor: ``"local"`` (process pool; serial when ``workers`` is 1), ``"serial"``, or
+        executor: ``"local"`` (process pool; in this process when ``workers`` is 1 and
+            ``time_limit`` is None), ``"serial"`` (in this process), or
             ``"dask"``.
         workers: processes (local) or LocalCluster workers (dask); default: the CPU cores
             (one worker on a GPU device).
         scheduler: a dask scheduler address; None starts a LocalCluster.
         progress: called after each stored row with (row, rows done, rows to do).
         on_start: called once everything is validated, with (rows to do, rows already stored).
+        time_limit: seconds one experiment may take (from its chain's start or previous depth
+            to its row); None for no limit. The local executor enforces it, running every
+            chain in a worker process (even with one worker) and killing one that passes it:
+            its missing depths are stored as ``timed_out`` rows, which ``retry_failed`` runs
+            again. The serial and dask executors do not enforce it. Depths whose optimistic
+            estimate already exceeds it are refused up front.
 
     Raises:
         QsimTopoError (and subclasses): a bad grid, engine, option, a size that does not fit,
@@ -271,9 +311,10 @@ def run_sweep(
     if workers < 1:
         raise QsimTopoError(f"workers must be >= 1, got {workers}")
     store = ResultStore(out_dir)
-    tasks, skipped = plan_chains(spec, store.latest(), retry_failed=retry_failed)
+    tasks, skipped = plan_chains(spec, store.latest(complete=True), retry_failed=retry_failed)
+    time_limit = check_time_limit(time_limit, "time_limit")
     concurrency = 1 if executor == "serial" else min(workers, max(1, len(tasks)))
-    _validate(spec, concurrency)
+    _validate(spec, concurrency, time_limit)
     store.bind_spec(spec.to_json(), force=force)
     outcome = SweepOutcome(skipped=skipped)
     total = sum(len(t.depths) for t in tasks)
@@ -286,6 +327,7 @@ def run_sweep(
         outcome.written += 1
         if row["status"] != "ok":
             outcome.failed += 1
+            outcome.timed_out += row["status"] == TIMED_OUT
             outcome.errors.append(
                 f"{row['engine_spec']} q={row['qubits']} d={row['depth']} "
                 f"seed={row['seed']}: {row['error']}"
@@ -296,12 +338,14 @@ def run_sweep(
     with store:
         if not tasks:
             pass
-        elif executor == "serial" or (executor == "local" and concurrency == 1):
+        elif executor == "serial" or (
+            executor == "local" and concurrency == 1 and time_limit is None
+        ):
             for task in tasks:
                 for row in run_chain(task):
                     on_row(row)
         elif executor == "local":
-            execute_local(tasks, concurrency, on_row)
+            execute_local(tasks, concurrency, on_row, time_limit=time_limit)
         else:
             execute_dask(tasks, workers, scheduler, on_row)
     outcome.seconds = time.perf_counter() - start

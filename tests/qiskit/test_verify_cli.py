@@ -195,7 +195,7 @@ def vanishing():
 def test_verify_reports_an_engine_whose_state_vanishes(tmp_path, capsys, vanishing):
     """A state of zero norm where it must be measured is a measurement of the engine (TVD 1),
     not an error of the run: the exact results are reported beside it, exit 0. NaN breaks
-    the engine contract: an error naming the engine, exit 2."""
+    the engine contract: an error naming the engine, exit 1 (an engine's fault)."""
     for text, dynamic in ((DYNAMIC_QASM2, True), (GHZ_QASM2, False)):
         path = _write(tmp_path, f"c{dynamic}.qasm", text)
         assert main(["verify", path, "--engine", vanishing, "--json"]) == 0
@@ -210,6 +210,6 @@ def test_verify_reports_an_engine_whose_state_vanishes(tmp_path, capsys, vanishi
             assert report["xeb_ideal_mean"] is not None  # the exact side's band is kept
             assert any("no distribution" in n for n in report["notes"])
         nan = ["--engine-option", "nan=true"]
-        assert main(["verify", path, "--engine", vanishing, *nan, "--json"]) == 2
+        assert main(["verify", path, "--engine", vanishing, *nan, "--json"]) == 1
         err = capsys.readouterr().err
         assert "'test-vanishing'" in err and "NaN/Inf" in err
