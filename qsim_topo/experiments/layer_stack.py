@@ -97,7 +97,7 @@ class LayerStackConfig:
     qubits: int
     kind: str = "dense"
     engine: str | MatmulEngine = "exact"
-    engine_options: Mapping[str, Any] = field(default_factory=dict)
+    engine_options: Mapping[str, Any] | None = field(default_factory=dict)
     seed: int | None = 0
     samples: int = 1000
     haar_states: int = 16
