@@ -141,7 +141,7 @@ class LayerStackConfig:
 
     def build_engine(self) -> MatmulEngine:
         """The engine under test; a random engine named without a seed gets a derived one."""
-        options = dict(self.engine_options)
+        options = dict(self.engine_options or {})
         if (
             isinstance(self.engine, str)
             and "seed" not in options
