@@ -52,7 +52,12 @@ from qsim_topo._version import __version__
 from qsim_topo.circuit import BranchOp, GateOp, JumpOp, Program, SwitchOp
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
+from qsim_topo.qiskit.errors import (
+    QsimTopoCircuitError,
+    QsimTopoOptionTypeError,
+    option_errors,
+    qiskit_errors,
+)
 from qsim_topo.qiskit.execute import check_program_memory, execute
 from qsim_topo.qiskit.job import QsimTopoJob
 from qsim_topo.qiskit.options import (
@@ -67,6 +72,8 @@ from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
 from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
+from qsim_topo.sim.memory import check_shots_memory
+from qsim_topo.validation import check_mapping, describe
 
 __all__ = [
     "DEVICES",
@@ -155,12 +162,16 @@ class QsimTopoBackend(BackendV2):
         )
         self._target: Target | None = None
         run_options = {k: engine_options.pop(k) for k in list(engine_options) if k in OPTION_NAMES}
+        # engine_options=... given by name: its entries join the engine options given one by one.
+        explicit = run_options.pop("engine_options", None)
+        with option_errors():
+            explicit = check_mapping("engine_options", explicit)
         self.set_options(
             engine=engine,
             method=method,
             device=device,
             precision=precision,
-            engine_options=dict(engine_options),
+            engine_options={**explicit, **engine_options},
             **run_options,
         )
 
@@ -202,6 +213,10 @@ class QsimTopoBackend(BackendV2):
         """The backend's options updated with ``overrides`` (None: keep the default)."""
         current = {k: self.options[k] for k in self.options}
         engine = overrides.get("engine")
+        if engine is not None and not isinstance(engine, (str, MatmulEngine)):
+            raise QsimTopoOptionTypeError(
+                f"engine must be an engine name or a MatmulEngine, got {describe(engine)}"
+            )
         engine_changed = engine is not None and engine != current["engine"]
         if engine_changed:
             current["engine"] = engine
@@ -212,10 +227,8 @@ class QsimTopoBackend(BackendV2):
             if key == "engine":
                 continue
             if key == "engine_options":
-                if value is not None:
-                    if not isinstance(value, dict):
-                        raise QsimTopoOptionError(f"engine_options must be a dict, got {value!r}")
-                    engine_opts.update(value)
+                with option_errors():
+                    engine_opts.update(check_mapping("engine_options", value))
             elif key in OPTION_NAMES:
                 if value is not None:
                     current[key] = value
@@ -258,6 +271,15 @@ class QsimTopoBackend(BackendV2):
             check_program_memory(
                 p, config.device, config.dtype, inplace=config.engine.exact, widen_final=True
             )
+        if programs:  # every experiment keeps its counts (and memory) in the Result
+            with qiskit_errors():
+                check_shots_memory(
+                    config.shots,
+                    max(p.n_clbits for p in programs),
+                    memory=config.memory,
+                    experiments=len(programs),
+                    what=f"a job of {len(programs)} circuit(s)",
+                )
         return circuits, programs
 
     def run(

@@ -77,9 +77,16 @@ def shots_bytes(shots: int, n_clbits: int, *, memory: bool) -> int:
 
 
 def check_shots_memory(
-    shots: Any, n_clbits: int, *, memory: bool = False, what: str = "the run"
+    shots: Any,
+    n_clbits: int,
+    *,
+    memory: bool = False,
+    experiments: int = 1,
+    what: str = "the run",
 ) -> int:
     """``shots`` as an int, refused before any work when absurd or too big for memory.
+
+    ``experiments`` circuits of ``n_clbits`` clbits (at most) each keep their own results.
 
     Raises:
         ArgumentTypeError, InvalidArgumentError: not an integer in 1..MAX_SHOTS.
@@ -87,7 +94,7 @@ def check_shots_memory(
             shots would not fit (:func:`shots_bytes`; required and available bytes named).
     """
     count = check_int("shots", shots, min=1, max=MAX_SHOTS)
-    required = shots_bytes(count, n_clbits, memory=memory)
+    required = experiments * shots_bytes(count, n_clbits, memory=memory)
     if required > _SMALL_RUN_BYTES:
         check_memory(required, "cpu", f"{what} with {count} shots"
                      + (" and per-shot memory" if memory else ""))

@@ -172,7 +172,7 @@ def test_unknown_options_warn_and_invalid_values_raise(backend):
     with pytest.warns(UserWarning, match="Option foo is not used by this backend"):
         backend.run(_bell(), foo=1).result()
     for bad, match in [
-        ({"shots": 0}, "shots must be in"),
+        ({"shots": 0}, r"shots must be an integer in 1\.\."),
         ({"shots": 1.5}, "shots must be an integer"),
         ({"memory": "yes"}, "memory must be True or False"),
         ({"seed_simulator": -1}, "seed_simulator must be"),
