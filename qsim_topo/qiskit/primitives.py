@@ -25,7 +25,6 @@ The engine is chosen with ``engine=`` / ``engine_options=`` or by passing a conf
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -331,15 +330,15 @@ class EstimatorV2(BaseEstimatorV2):
 
 
 def _state_program(circuit: QuantumCircuit, config: RunConfig) -> Program:
-    """The program of ``circuit`` without its terminal measurements.
+    """The program of ``circuit``, which must neither measure nor reset.
 
-    The circuit is converted as it is (not through ``remove_final_measurements``, which also
-    strips a measurement whose clbit a later condition reads): a program that still measures or
-    resets before its end (``is_dynamic``) is refused, and the terminal measurements the
-    converter split off (none when control flow follows them) are dropped.
+    As Qiskit's reference ``StatevectorEstimator`` (which raises "Cannot apply instruction
+    with classical bits: measure"), a circuit with any measurement, terminal ones included, is
+    refused: an expectation value is of the state before measurement, and silently dropping
+    the measurements would estimate a different circuit than the one given.
 
     Raises:
-        QsimTopoCircuitError: mid-circuit measurement or reset, or a circuit that cannot run.
+        QsimTopoCircuitError: a measurement or reset, or a circuit that cannot run.
     """
     program = circuit_to_program(circuit, "statevector")
     if program.is_dynamic:
@@ -348,6 +347,11 @@ def _state_program(circuit: QuantumCircuit, config: RunConfig) -> Program:
             "measurements and resets (including a measurement whose result a later condition "
             "reads) are not supported"
         )
-    program = dataclasses.replace(program, terminal_measures=[])
+    if program.has_measurements:
+        raise QsimTopoCircuitError(
+            f"circuit {circuit.name!r}: EstimatorV2 cannot apply instructions with classical "
+            "bits (measure), as Qiskit's StatevectorEstimator; remove the final measurements "
+            "(circuit.remove_final_measurements()) to estimate on the state before them"
+        )
     check_program_memory(program, config.device, config.dtype)
     return program

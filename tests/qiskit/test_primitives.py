@@ -9,6 +9,7 @@ from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import efficient_su2
 from qiskit.circuit.random import random_circuit
+from qiskit.exceptions import QiskitError
 from qiskit.primitives import (
     BackendEstimatorV2,
     BackendSamplerV2,
@@ -187,7 +188,7 @@ def test_estimator_refuses_a_measurement_a_later_condition_reads():
         EstimatorV2().run([(qc, "ZI")]).result()
 
 
-def test_estimator_still_drops_terminal_measurements():
+def test_estimator_refuses_terminal_measurements_like_the_reference():
     qc = QuantumCircuit(2, 2)
     qc.h(0)
     qc.cx(0, 1)
@@ -195,8 +196,17 @@ def test_estimator_still_drops_terminal_measurements():
     ref_circuit = qc.copy()
     qc.measure([0, 1], [0, 1])
     obs = SparsePauliOp(["ZZ", "XI", "IZ"], [1.0, 0.5, -0.25])
+    with pytest.raises(QiskitError, match="classical bits"):
+        StatevectorEstimator().run([(qc, obs)]).result()
+    with pytest.raises(QsimTopoCircuitError, match="classical bits"):
+        EstimatorV2().run([(qc, obs)])
+    # Without the measurements, the estimate is the reference's.
     ref = StatevectorEstimator().run([(ref_circuit, obs)]).result()[0].data.evs
-    ours = EstimatorV2().run([(qc, obs)]).result()[0].data.evs
+    ours = EstimatorV2().run([(ref_circuit, obs)]).result()[0].data.evs
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+    measured = ref_circuit.measure_all(inplace=False)
+    measured.remove_final_measurements()
+    ours = EstimatorV2().run([(measured, obs)]).result()[0].data.evs
     np.testing.assert_allclose(ours, ref, atol=1e-12)
 
 
