@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 # A job within all of these bounds is simulated in the caller's thread: it takes well under a
-# millisecond, about what handing it to the worker thread and back costs (two wake-ups).
+# millisecond, about what handing it to a job thread and back costs (two wake-ups).
 INLINE_MAX_QUBITS = 12  # state width (method="unitary" counts 2n); below the numba threshold
 INLINE_MAX_OPS = 256  # ops over all circuits of the job
 INLINE_MAX_WORK = 2**18  # complex multiply-adds of its gates over all circuits (~1 ms)
@@ -108,8 +108,8 @@ def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     totalling at most ``INLINE_MAX_OPS`` ops and ``INLINE_MAX_WORK`` multiply-adds on states
     of at most ``INLINE_MAX_QUBITS`` qubits, none with mid-circuit measurement or reset (whose
     branches multiply the work) or control flow (a while loop may not end): those always go to
-    the worker thread. Even then the job runs inline only when no other job is queued or
-    running (:meth:`~qsim_topo.qiskit.job.QsimTopoJob.try_run_now`).
+    the job threads. Even then the job runs inline only when its engine is not in use by
+    another job (:meth:`~qsim_topo.qiskit.job.QsimTopoJob.try_run_now`).
     """
     if config.device != "cpu" or not config.engine.exact or config.shots > INLINE_MAX_SHOTS:
         return False
@@ -285,7 +285,7 @@ class QsimTopoBackend(BackendV2):
     def run(
         self, run_input: QuantumCircuit | Sequence[QuantumCircuit], **options: Any
     ) -> QsimTopoJob:
-        """Validate and convert the circuits now, then simulate them in a worker thread.
+        """Validate and convert the circuits now, then simulate them in a job thread.
 
         Args:
             run_input: a circuit or a list of circuits, all parameters bound.
@@ -308,10 +308,11 @@ class QsimTopoBackend(BackendV2):
         if base_seed is None:
             base_seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint32)[0])
 
-        def simulate(job_id: str) -> Result:
+        def simulate(job_id: str, check_cancelled: Callable[[], None]) -> Result:
             start = time.perf_counter()
             experiments = []
             for i, (circuit, program) in enumerate(zip(circuits, programs, strict=True)):
+                check_cancelled()  # a cancelled job stops between circuits
                 seed = base_seed + i
                 engine, engine_seed = config.seeded_engine(seed)
                 run = execute(
@@ -343,7 +344,7 @@ class QsimTopoBackend(BackendV2):
                 metadata={"engine": config.engine.name, "device": config.device},
             )
 
-        job = QsimTopoJob(self, str(uuid.uuid4()), simulate)
+        job = QsimTopoJob(self, str(uuid.uuid4()), simulate, engine=config.engine)
         if not (runs_inline(programs, config) and job.try_run_now()):
             job.submit()
         return job

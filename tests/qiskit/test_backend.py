@@ -18,6 +18,7 @@ from qiskit.providers.exceptions import QiskitBackendNotFoundError
 from qiskit.quantum_info import Operator, Statevector, random_unitary
 from qiskit.transpiler import generate_preset_pass_manager
 
+from qsim_topo.engines.exact import ExactEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.qiskit import (
     QsimTopoBackend,
@@ -269,10 +270,9 @@ def test_small_job_runs_in_the_callers_thread(backend, monkeypatch):
     assert not runs_inline([circuit_to_program(heavy, "statevector")], config)
 
 
-def test_small_jobs_wait_for_queued_ones(monkeypatch):
-    """While a job is queued or running in the worker, a small job is queued behind it (not
-    run in the caller's thread): jobs still run one at a time, in submission order, and an
-    engine is never called from two threads at once."""
+def test_jobs_of_one_engine_instance_run_in_order_and_queued_ones_cancel(monkeypatch):
+    """Jobs sharing an engine instance never run at once and keep submission order; a small
+    job of that engine is queued behind the others (not run inline); a queued job cancels."""
     import qsim_topo.qiskit.backend as backend_module
 
     gate = threading.Event()
@@ -286,21 +286,71 @@ def test_small_jobs_wait_for_queued_ones(monkeypatch):
         return real_execute(program, *args, **kwargs)
 
     monkeypatch.setattr(backend_module, "execute", gated_execute)
-    backend = QsimTopoBackend(device="cpu")
+    backend = QsimTopoBackend(engine=ExactEngine(), device="cpu")
     big = _ghz(backend_module.INLINE_MAX_QUBITS + 1)
     big.name = "big"
     small = _bell()
     small.name = "small"
     first = backend.run(big, shots=10)
     cancelled = backend.run(big, shots=10)
-    assert cancelled.cancel()  # queued behind the first: it never runs, nor blocks the next
+    assert cancelled.status() is JobStatus.QUEUED  # behind the first, on the same engine
+    assert cancelled.cancel() and cancelled.status() is JobStatus.CANCELLED
+    assert not cancelled.cancel()  # already final
     second = backend.run(small, shots=10)
-    assert second.status() in (JobStatus.QUEUED, JobStatus.RUNNING)  # not run inline
+    assert second.status() is JobStatus.QUEUED  # not run inline: its engine is busy
     gate.set()
     assert sum(second.result(timeout=30).get_counts().values()) == 10
     assert first.done() and order == ["big", "small"]
-    third = backend.run(small, shots=10)  # the worker is idle again: inline
+    with pytest.raises(QsimTopoJobError, match="cancelled"):
+        cancelled.result()
+    third = backend.run(small, shots=10)  # the engine is idle again: inline
     assert third.status() is JobStatus.DONE and order == ["big", "small", "small"]
+
+
+class BlockingEngine(ExactEngine):
+    """The exact engine whose matmul waits for an event: a job stuck inside an engine call."""
+
+    name = "test-blocking"
+    exact = False  # so that jobs go to a thread and the executor calls matmul
+
+    def __init__(self, gate: threading.Event, entered: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+        self.entered = entered
+
+    def matmul(self, a, b, /):
+        self.entered.set()
+        assert self.gate.wait(30)
+        return super().matmul(a, b)
+
+
+def test_a_stuck_job_does_not_block_the_next_and_cancels_cooperatively():
+    gate, entered = threading.Event(), threading.Event()
+    stuck_backend = QsimTopoBackend(engine=BlockingEngine(gate, entered), device="cpu")
+    circuits = [_ghz(3), _ghz(3)]
+    stuck = stuck_backend.run(circuits, shots=10)
+    try:
+        assert entered.wait(30)  # inside an engine call of the first circuit
+        assert stuck.status() is JobStatus.RUNNING
+        other = QsimTopoBackend(device="cpu").run(_ghz(backend_module_inline() + 1), shots=10)
+        counts = other.result(timeout=30).get_counts()  # completes while the first is stuck
+        assert sum(counts.values()) == 10
+        assert stuck.status() is JobStatus.RUNNING
+        assert stuck.cancel()  # cooperative: reported at once, stops before circuit 2
+        assert stuck.status() is JobStatus.CANCELLED
+        with pytest.raises(QsimTopoJobError, match="cancelled"):
+            stuck.result(timeout=1)
+    finally:
+        gate.set()
+    # the stuck thread finishes its engine call and stops; a later job of the engine runs
+    later = stuck_backend.run(_ghz(3), shots=5)
+    assert sum(later.result(timeout=30).get_counts().values()) == 5
+
+
+def backend_module_inline() -> int:
+    import qsim_topo.qiskit.backend as backend_module
+
+    return backend_module.INLINE_MAX_QUBITS
 
 
 def test_failed_job_raises_with_cause(backend, monkeypatch):
