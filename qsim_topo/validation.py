@@ -80,8 +80,13 @@ def check_int(name: str, value: Any, *, min: int | None = None, max: int | None 
 
 
 def _short(number: int) -> str:
-    text = str(number) if abs(number) < 10**30 else f"~{float(number):.3g}"
-    return text
+    """``number`` in full, or as ~m e+k past 30 digits (log10 takes ints of any size)."""
+    if abs(number) < 10**30:
+        return str(number)
+    exponent = math.log10(abs(number))
+    whole = math.floor(exponent)
+    sign = "-" if number < 0 else ""
+    return f"~{sign}{10 ** (exponent - whole):.3g}e+{whole}"
 
 
 def check_real(
