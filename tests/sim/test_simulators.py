@@ -209,4 +209,4 @@ def test_many_shots_are_refused_up_front_with_the_bytes(monkeypatch):
     with pytest.raises(InsufficientMemoryError, match=r"100000000 shots needs about .* GiB"):
         StatevectorSimulator().run([(H_GATE, (0,)), MeasureOp(0, 0)], 1, shots=10**8)
     res = StatevectorSimulator().run([(H_GATE, (0,)), MeasureOp(0, 0)], 1, shots=np.int64(100))
-    assert sum(res.counts().values()) == 100
+    assert sum(res.counts.values()) == 100
