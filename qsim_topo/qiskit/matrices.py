@@ -45,7 +45,7 @@ def unitary_atol(params: Any) -> float:
     numeric parameters, at most ``MAX_UNITARY_ATOL``.
     """
     scale = 0.0
-    for p in params or ():
+    for p in () if params is None else params:
         if isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool):
             value = abs(float(p))
             if np.isfinite(value):

@@ -520,3 +520,36 @@ def test_trailing_global_phase_is_a_scalar_not_an_engine_product():
     with_phase = approx.run(qc, shots=1).result().get_statevector(0).data
     without = approx.run(bare, shots=1).result().get_statevector(0).data
     np.testing.assert_allclose(with_phase, np.exp(0.7j) * without, atol=1e-14)
+
+
+def test_engine_options_by_name_at_construction_and_unhashable_values():
+    from qsim_topo.qiskit.errors import QsimTopoOptionTypeError
+
+    backend = QsimTopoBackend(engine="cr-sampling", engine_options={"ratio": 0.3}, seed=2)
+    assert backend.options.engine_options == {"ratio": 0.3, "seed": 2}
+    with pytest.raises(QsimTopoOptionTypeError, match=r"engine_options must be a mapping.*got 0"):
+        QsimTopoBackend(engine_options=0)
+    with pytest.raises(QsimTopoOptionError, match=r"precision must be one of .*got \[\]"):
+        QsimTopoBackend(device="cpu").run(_bell(), precision=[])
+    for bad, match in [
+        ({"engine": []}, "engine must be an engine name"),
+        ({"shots": "3"}, "shots must be an integer"),
+        ({"shots": True}, "shots must be an integer"),
+        ({"device": {}}, "device must be one of"),
+        ({"fusion_max_qubit": 1.5}, "fusion_max_qubit must be an integer"),
+        ({"memory": 1}, "memory must be True or False"),
+    ]:
+        with pytest.raises(QsimTopoOptionError, match=match) as info:
+            QsimTopoBackend(device="cpu").run(_bell(), **bad)
+        assert isinstance(info.value, (QiskitError, QsimTopoError, TypeError, ValueError))
+
+
+def test_too_many_shots_are_refused_before_the_job_with_the_bytes(monkeypatch):
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 8 * 2**30)
+    backend = QsimTopoBackend(device="cpu")
+    with pytest.raises(QsimTopoCircuitError, match=r"1000000000 shots needs about .* GiB"):
+        backend.run(_bell(), shots=10**9)
+    with pytest.raises(QsimTopoCircuitError, match="per-shot memory"):
+        backend.run([_bell()] * 4, shots=10**8, memory=True)
+    with pytest.raises(QsimTopoOptionError, match=r"shots must be an integer in 1\.\."):
+        backend.run(_bell(), shots=10**9 + 1)  # the absolute cap, whatever the memory
