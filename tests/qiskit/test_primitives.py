@@ -245,3 +245,35 @@ def test_primitives_seed_random_engines():
         for _ in range(2)
     ]
     assert samples[0] == samples[1]
+
+
+def test_primitive_arguments_are_checked_up_front(monkeypatch):
+    from qsim_topo.qiskit.errors import QsimTopoOptionTypeError
+
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    qc.measure_all()
+    for make, match in [
+        (lambda: SamplerV2(default_shots=2.5), "default_shots must be an integer"),
+        (lambda: SamplerV2(seed="a"), "seed must be"),
+        (lambda: SamplerV2(seed=True), "seed must be"),
+        (lambda: SamplerV2().run([qc], shots="1"), "shots must be an integer"),
+        (lambda: EstimatorV2().run([], precision=[]), "precision must be a finite real"),
+        (lambda: EstimatorV2(engine=3), "engine must be an engine name"),
+        (lambda: EstimatorV2(engine_options=0), "engine_options must be a mapping"),
+    ]:
+        with pytest.raises(QsimTopoOptionTypeError, match=match):
+            make()
+    for make, match in [
+        (lambda: SamplerV2(seed=-1), "seed must be"),
+        (lambda: SamplerV2().run([qc], shots=0), "shots must be an integer in 1"),
+        (lambda: EstimatorV2(default_precision=float("nan")), "default_precision must be"),
+        (lambda: EstimatorV2(default_precision=-1), "default_precision must be"),
+    ]:
+        with pytest.raises(QsimTopoOptionError, match=match):
+            make()
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 8 * 2**30)
+    with pytest.raises(QsimTopoCircuitError, match="1000000000 shots needs about"):
+        SamplerV2().run([qc], shots=10**9)
+    counts = SamplerV2(seed=np.int64(3)).run([qc], shots=np.int64(10)).result()[0]
+    assert counts.data.meas.num_shots == 10
