@@ -57,6 +57,7 @@ __all__ = [
     "iter_layer_products",
     "iter_layer_stack",
     "layer_stack_bytes",
+    "measurement_bytes",
     "run_layer_stack",
     "run_layer_stack_config",
 ]
@@ -257,7 +258,7 @@ def run_layer_stack_config(
     wanted = sorted(set(check_int_sequence("depth", depths, min=1, max=MAX_DEPTH)))
     check_memory(
         layer_stack_bytes(config.qubits, config.kind, str(config.mode), config.dtype)
-        + measurement_bytes(config),
+        + measurement_bytes(config.qubits, config.samples, config.haar_states),
         config.device,
         f"a {config.qubits}-qubit {config.kind} layer stack (two {2**config.qubits}x"
         f"{2**config.qubits} products, {config.samples} samples, {config.haar_states} "
@@ -267,13 +268,13 @@ def run_layer_stack_config(
     return _run(config, wanted, under_test)
 
 
-def measurement_bytes(config: LayerStackConfig) -> int:
+def measurement_bytes(qubits: int, samples: int, haar_states: int) -> int:
     """Bytes the measurement adds at its peak: the samples and the Haar probe states.
 
     Drawing ``samples`` indices takes about three 8-byte arrays of that length; the probes are
     ``haar_states`` complex128 states of 2^n amplitudes, about four such blocks at once.
     """
-    return 24 * config.samples + 4 * 16 * config.haar_states * 2**config.qubits
+    return 24 * samples + 4 * 16 * haar_states * 2**qubits
 
 
 def _run(

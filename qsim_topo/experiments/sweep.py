@@ -38,6 +38,7 @@ from qsim_topo.experiments.layer_stack import (
     MAX_SAMPLES,
     MODES,
     layer_stack_bytes,
+    measurement_bytes,
 )
 from qsim_topo.experiments.progress import progress_printer as progress_printer
 from qsim_topo.experiments.store import ResultStore
@@ -261,6 +262,7 @@ def _validate(spec: SweepSpec, concurrency: int) -> None:
         )
         for kind in spec.kinds
     )
+    biggest += measurement_bytes(spec.qubits[-1], spec.samples, spec.haar_states)
     check_memory(
         biggest * concurrency,
         device,
