@@ -72,7 +72,7 @@ from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
 from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
-from qsim_topo.sim.memory import check_shots_memory
+from qsim_topo.sim.memory import check_shots_memory, shots_bytes, simulation_bytes
 from qsim_topo.validation import check_mapping, describe
 
 __all__ = [
@@ -123,6 +123,22 @@ def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     ):
         return False
     return sum(_work(p, unitary) for p in programs) <= INLINE_MAX_WORK
+
+
+def _job_bytes(programs: Sequence[Program], config: RunConfig) -> int:
+    """Estimated peak bytes of a job: its widest simulation and all its shots' results."""
+    widest = max(
+        (
+            simulation_bytes(
+                p.n_qubits, config.dtype, unitary=p.method == "unitary", inplace=config.engine.exact
+            )
+            for p in programs
+            if p.n_qubits <= 60
+        ),
+        default=0,
+    )
+    clbits = max((p.n_clbits for p in programs), default=0)
+    return widest + len(programs) * shots_bytes(config.shots, clbits, memory=config.memory)
 
 
 class QsimTopoBackend(BackendV2):
@@ -344,7 +360,14 @@ class QsimTopoBackend(BackendV2):
                 metadata={"engine": config.engine.name, "device": config.device},
             )
 
-        job = QsimTopoJob(self, str(uuid.uuid4()), simulate, engine=config.engine)
+        job = QsimTopoJob(
+            self,
+            str(uuid.uuid4()),
+            simulate,
+            engine=config.engine,
+            device=config.device,
+            memory_bytes=_job_bytes(programs, config),
+        )
         if not (runs_inline(programs, config) and job.try_run_now()):
             job.submit()
         return job

@@ -4,7 +4,9 @@
 raises at once), then returns a submitted job whose simulation runs in a thread of its own:
 up to :data:`MAX_RUNNING_JOBS` jobs of a process run at once, the others wait in submission
 order. One slow or stuck job (an engine call that never returns) does not block the jobs
-after it; only ``MAX_RUNNING_JOBS`` stuck jobs at once would.
+after it; only ``MAX_RUNNING_JOBS`` stuck jobs at once would. Jobs do not overcommit memory:
+a CPU job starts beside others only while the estimates of all fit in free memory (each job's
+own size was checked at ``run()``), and GPU jobs run one at a time.
 
 Results do not depend on the scheduling: a job's seeds are fixed when it is made, and an
 engine *instance* is never called from two threads at once. Jobs that share one (an engine
@@ -38,6 +40,7 @@ from qiskit.providers import JobStatus, JobV1
 from qiskit.result import Result
 
 from qsim_topo.qiskit.errors import QsimTopoJobError
+from qsim_topo.xp import available_memory
 
 __all__ = ["MAX_RUNNING_JOBS", "JobCancelledError", "QsimTopoJob"]
 
@@ -56,6 +59,22 @@ _FINAL = (JobStatus.DONE, JobStatus.ERROR, JobStatus.CANCELLED)
 
 class JobCancelledError(QsimTopoJobError):
     """Raised inside a job's simulation, between circuits, once the job was cancelled."""
+
+
+def _fits(job: QsimTopoJob) -> bool:
+    """Whether ``job`` may start beside the running jobs without overcommitting its device.
+
+    A GPU job runs alone among GPU jobs (one device). A CPU job starts when no other CPU job
+    runs, or when its estimated bytes plus theirs fit in the free memory now (which already
+    excludes what they allocated: a conservative count, that only makes a job wait).
+    """
+    others = [j for j in _RUNNING if j._device == job._device]
+    if not others:
+        return True
+    if job._device != "cpu":
+        return False
+    wanted = job._memory_bytes + sum(j._memory_bytes for j in others)
+    return wanted <= 0.9 * available_memory("cpu")
 
 
 def _engine_busy(engine: Any, before: QsimTopoJob | None = None) -> bool:
@@ -82,6 +101,8 @@ def _dispatch() -> None:
             continue
         if _engine_busy(job._engine, before=job):
             continue  # its engine is in use: it runs after that job, in order
+        if not _fits(job):
+            continue  # its memory (or its GPU) is taken: it starts when a job ends
         _PENDING.remove(job)
         _RUNNING.append(job)
         job._status = JobStatus.RUNNING
@@ -103,6 +124,9 @@ class QsimTopoJob(JobV1):
         engine: the engine instance the simulation calls, if it is shared with other jobs
             (jobs of one engine instance never run at once and run in submission order);
             None: no such constraint.
+        device: ``"cpu"`` or ``"gpu"``, where the job allocates its states.
+        memory_bytes: the job's estimated peak bytes on ``device``: CPU jobs run side by side
+            only while their estimates fit in free memory; GPU jobs run one at a time.
     """
 
     def __init__(
@@ -112,10 +136,14 @@ class QsimTopoJob(JobV1):
         fn: Callable[[str, Callable[[], None]], Result],
         *,
         engine: Any = None,
+        device: str = "cpu",
+        memory_bytes: int = 0,
     ) -> None:
         super().__init__(backend, job_id)
         self._fn = fn
         self._engine = engine
+        self._device = device
+        self._memory_bytes = int(memory_bytes)
         self._status: JobStatus | None = None  # None: not submitted
         self._result: Result | None = None
         self._error: BaseException | None = None
@@ -148,7 +176,7 @@ class QsimTopoJob(JobV1):
         with _LOCK:
             if self._status is not None:
                 raise QsimTopoJobError(f"job {self.job_id()} was already submitted")
-            if _engine_busy(self._engine):
+            if _engine_busy(self._engine) or not _fits(self):
                 return False
             self._status = JobStatus.RUNNING
             _RUNNING.append(self)

@@ -86,3 +86,39 @@ def test_jobs_sharing_a_seeded_engine_instance_keep_the_serial_draws():
     backend = fresh_backend()
     jobs = [backend.run(_circuits(k), shots=32, seed_simulator=k) for k in range(JOBS)]
     assert [_fingerprint(job.result(timeout=60)) for job in jobs] == serial
+
+
+def test_jobs_do_not_overcommit_memory_or_the_gpu(monkeypatch):
+    import threading
+
+    from qiskit.providers import JobStatus
+
+    from qsim_topo.qiskit import job as job_module
+
+    monkeypatch.setattr(job_module, "available_memory", lambda device: 10 * 2**30)
+    gate = threading.Event()
+
+    def waiting(job_id, check_cancelled):
+        assert gate.wait(30)
+        return job_id
+
+    def quick(job_id, check_cancelled):
+        return job_id
+
+    first = job_module.QsimTopoJob(None, "first", waiting, memory_bytes=6 * 2**30)
+    first.submit()
+    small = job_module.QsimTopoJob(None, "small", quick, memory_bytes=2**30)
+    small.submit()
+    assert small.result(timeout=30) == "small"  # fits beside the first
+    big = job_module.QsimTopoJob(None, "big", quick, memory_bytes=6 * 2**30)
+    big.submit()
+    gpu_a = job_module.QsimTopoJob(None, "gpu-a", waiting, device="gpu")
+    gpu_a.submit()
+    gpu_b = job_module.QsimTopoJob(None, "gpu-b", quick, device="gpu")
+    gpu_b.submit()
+    time.sleep(0.2)
+    assert big.status() is JobStatus.QUEUED  # 12 GiB would not fit in 10 * 0.9
+    assert gpu_b.status() is JobStatus.QUEUED  # one GPU job at a time
+    gate.set()
+    assert big.result(timeout=30) == "big" and gpu_b.result(timeout=30) == "gpu-b"
+    assert first.result(timeout=30) == "first" and gpu_a.result(timeout=30) == "gpu-a"
