@@ -7,12 +7,14 @@ turn it into a one-line message and exit code 2 instead of a traceback.
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentTypeError",
     "CircuitError",
     "EngineError",
     "EngineOptionError",
     "ExperimentTimeoutError",
     "FamilyError",
     "InsufficientMemoryError",
+    "InvalidArgumentError",
     "NonFiniteResultError",
     "NotUnitaryError",
     "QsimTopoError",
@@ -24,6 +26,21 @@ __all__ = [
 
 class QsimTopoError(Exception):
     """Base class of the errors qsim_topo raises for bad input or refused work."""
+
+
+class InvalidArgumentError(QsimTopoError, ValueError):
+    """An argument of a public function, class, option or command with a value not allowed.
+
+    The message names the argument, the value and what is allowed (see
+    :mod:`qsim_topo.validation`). Raised before any work is done.
+    """
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of the wrong type (a string for a count, a float for an integer, ...).
+
+    Also an :class:`InvalidArgumentError`, so one ``except`` catches every bad argument.
+    """
 
 
 class UnknownEngineError(QsimTopoError, KeyError):

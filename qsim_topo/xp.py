@@ -15,7 +15,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from qsim_topo.errors import InsufficientMemoryError, QsimTopoError
+from qsim_topo.errors import (
+    ArgumentTypeError,
+    InsufficientMemoryError,
+    InvalidArgumentError,
+    QsimTopoError,
+)
+from qsim_topo.validation import describe, is_integer
 
 __all__ = [
     "Device",
@@ -171,10 +177,22 @@ def synchronize(xp: ModuleType) -> None:
 
 
 def as_generator(seed: SeedLike) -> np.random.Generator:
-    """A numpy Generator from an int, SeedSequence, Generator (returned as is) or None."""
+    """A numpy Generator from an int, SeedSequence, Generator (returned as is) or None.
+
+    Raises:
+        ArgumentTypeError: anything else (a bool, a float, a string, a list).
+        InvalidArgumentError: a negative integer.
+    """
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(seed)
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    want = "a non-negative integer, a numpy Generator or SeedSequence, or None"
+    if not is_integer(seed):
+        raise ArgumentTypeError(f"seed must be {want}, got {describe(seed)}")
+    if seed < 0:
+        raise InvalidArgumentError(f"seed must be {want}, got {seed}")
+    return np.random.default_rng(int(seed))
 
 
 def random_normal(xp: ModuleType, rng: np.random.Generator, shape: tuple[int, ...]) -> Any:

@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "qsim_topo"
 ORDER = [
     "_version",
     "errors",
+    "validation",
     "xp",
     "engines",
     "gates",

@@ -97,3 +97,15 @@ def test_widen_complex64_inplace_refuses_other_buffers():
     for bad in (np.zeros(4, np.complex64), np.zeros((2, 2), complex), np.zeros(8, complex)[::2]):
         with pytest.raises(QsimTopoError, match="C-contiguous 1-D complex128 buffer"):
             xpmod.widen_complex64_inplace(bad)
+
+
+def test_as_generator_refuses_bools_floats_lists_and_negatives():
+    from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
+    from qsim_topo.xp import as_generator
+
+    assert as_generator(np.int64(3)).integers(100) == np.random.default_rng(3).integers(100)
+    for bad in (True, 2.5, "1", [1, 2]):
+        with pytest.raises(ArgumentTypeError, match="seed must be"):
+            as_generator(bad)
+    with pytest.raises(InvalidArgumentError, match="seed must be"):
+        as_generator(-1)

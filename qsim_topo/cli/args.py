@@ -4,11 +4,42 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Any
+from typing import Any, NoReturn
 
 from qsim_topo.engines.base import parse_option_value
 
-__all__ = ["engine_option", "format_value", "int_list", "positive_int"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_INTERNAL",
+    "EXIT_USAGE",
+    "OneLineParser",
+    "engine_option",
+    "error_line",
+    "format_value",
+    "int_list",
+    "positive_int",
+]
+
+EXIT_USAGE = 2  # a user error: bad arguments, options, input files, refused sizes
+EXIT_INTERNAL = 1  # an unexpected exception: a bug, reported in one line (--traceback: all)
+EXIT_FAILURE = 1  # the work failed: an engine broke its contract, or a time limit was passed
+
+
+def error_line(message: object) -> str:
+    """``qsim-topo: error: MESSAGE`` on one line (the message's lines joined by spaces)."""
+    text = " ".join(str(message).split()) or "unknown error"
+    return f"qsim-topo: error: {text}"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one ``qsim-topo: error: ...`` line (exit 2).
+
+    Subcommand parsers made by ``add_subparsers().add_parser`` inherit the class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print one line naming the problem and where to find help, and exit 2."""
+        self.exit(EXIT_USAGE, error_line(f"{message} (see '{self.prog} --help')") + "\n")
 
 
 def positive_int(text: str) -> int:

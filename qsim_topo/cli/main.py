@@ -1,10 +1,14 @@
 """The ``qsim-topo`` command: parse arguments, call library functions, print.
 
-Errors a user can cause (unknown engine, bad option, a size that does not fit in memory) print
-one line on stderr and exit with code 2 before any large allocation. An engine that fails
-(raises, breaks its contract: :class:`~qsim_topo.errors.EngineError`) or an experiment that
-runs past its time limit (:class:`~qsim_topo.errors.ExperimentTimeoutError`) prints one line
-naming the engine and the call, and exits with code 1 (``EXIT_FAILURE``).
+Errors a user can cause (bad arguments, unknown engine, bad option, an input file that cannot
+be read or loaded, a size that does not fit in memory, work refused by its time estimate) print
+one line ``qsim-topo: error: ...`` on stderr and exit with code 2, before any large
+allocation. An engine that fails (raises, breaks its contract:
+:class:`~qsim_topo.errors.EngineError`) or an experiment that runs past its time limit
+(:class:`~qsim_topo.errors.ExperimentTimeoutError`) prints one line naming the engine and the
+call, and exits with code 1 (``EXIT_FAILURE``). Any other exception is a bug: one line naming
+its type and message, a hint to rerun with the global ``--traceback`` flag (which lets every
+exception propagate with its traceback), and exit code 1.
 """
 
 from __future__ import annotations
@@ -18,7 +22,16 @@ from qsim_topo._version import __version__
 from qsim_topo.cli import doctor as _doctor
 from qsim_topo.cli import fit as _fit
 from qsim_topo.cli import sweep as _sweep
-from qsim_topo.cli.args import engine_option, format_value, positive_int
+from qsim_topo.cli.args import (
+    EXIT_FAILURE,
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    OneLineParser,
+    engine_option,
+    error_line,
+    format_value,
+    positive_int,
+)
 from qsim_topo.engines.base import (
     available_engines,
     describe_engine,
@@ -38,17 +51,20 @@ from qsim_topo.layers import LAYER_KINDS
 
 __all__ = ["build_parser", "main"]
 
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``qsim-topo`` with its subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="qsim-topo",
         description="Quantum simulation through pluggable exact and approximate matmul engines.",
     )
     parser.add_argument("--version", action="version", version=f"qsim-topo {__version__}")
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="let errors propagate with their Python traceback (for bug reports)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     layers = sub.add_parser(
@@ -225,36 +241,62 @@ def _cmd_engines(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    """Errors a user causes: ours, Qiskit's (a file or circuit refused), unreadable files."""
+    if isinstance(exc, (QsimTopoError, OSError)):
+        return True
+    if "qiskit" in sys.modules:  # only a command that imported Qiskit can raise its errors
+        from qiskit.exceptions import QiskitError
+
+        return isinstance(exc, QiskitError)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``qsim-topo`` with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    """Run ``qsim-topo`` with ``argv`` (default: sys.argv[1:]); returns the exit code.
+
+    0: success; 2: a user error (one ``qsim-topo: error: ...`` line on stderr); 1: an
+    unexpected exception (one line with its type, and a hint to rerun with ``--traceback``).
+    """
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "layers":
-            return _cmd_layers(args)
-        if args.command == "doctor":
-            return _doctor.run(args)
-        if args.command == "sweep":
-            return _sweep.run_sweep_command(args)
-        if args.command == "report":
-            return _sweep.run_report(args)
-        if args.command == "fit":
-            return _fit.run(args)
-        if args.command == "verify":
-            from qsim_topo.cli import verify as _verify
-
-            return _verify.run(args)
-        return _cmd_engines(args)
-    except (EngineError, ExperimentTimeoutError) as exc:
-        print(f"qsim-topo: error: {_one_line(exc)}", file=sys.stderr)
-        return EXIT_FAILURE
-    except QsimTopoError as exc:
-        print(f"qsim-topo: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _dispatch(args)
+    except Exception as exc:
+        if args.traceback:
+            raise
+        if isinstance(exc, (EngineError, ExperimentTimeoutError)):
+            print(error_line(exc), file=sys.stderr)
+            return EXIT_FAILURE
+        if _is_user_error(exc):
+            print(error_line(exc), file=sys.stderr)
+            return EXIT_USAGE
+        print(
+            error_line(
+                f"internal error {type(exc).__name__}: {exc} (a bug: rerun with "
+                "'qsim-topo --traceback ...' and report the traceback)"
+            ),
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
 
 
-def _one_line(exc: BaseException) -> str:
-    """The message on one line (a plug-in's exception text may hold newlines)."""
-    return " ".join(str(exc).split())
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the parsed subcommand; its errors propagate to :func:`main`."""
+    if args.command == "layers":
+        return _cmd_layers(args)
+    if args.command == "doctor":
+        return _doctor.run(args)
+    if args.command == "sweep":
+        return _sweep.run_sweep_command(args)
+    if args.command == "report":
+        return _sweep.run_report(args)
+    if args.command == "fit":
+        return _fit.run(args)
+    if args.command == "verify":
+        from qsim_topo.cli import verify as _verify
+
+        return _verify.run(args)
+    return _cmd_engines(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,7 @@ import importlib.util
 import sys
 from typing import Any
 
-from qsim_topo.cli.args import engine_option, format_value, positive_int
+from qsim_topo.cli.args import EXIT_FAILURE, EXIT_USAGE, engine_option, format_value, positive_int
 from qsim_topo.engines.base import parse_engine_spec
 from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
 from qsim_topo.experiments.limits import call_with_time_limit, check_time_limit
@@ -20,8 +20,6 @@ from qsim_topo.experiments.store import dumps_json
 
 __all__ = ["EXIT_FAILURE", "EXIT_USAGE", "add_parser", "format_verify_report", "run"]
 
-EXIT_USAGE = 2
-EXIT_FAILURE = 1  # the engine failed (EngineError) or the run passed its time limit
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:

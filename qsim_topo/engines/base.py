@@ -30,10 +30,12 @@ from qsim_topo.engines.checked import CheckedEngine as CheckedEngine
 from qsim_topo.engines.spec import parse_engine_spec as parse_engine_spec
 from qsim_topo.engines.spec import parse_option_value as parse_option_value
 from qsim_topo.errors import (
+    ArgumentTypeError,
     EngineError,
     EngineOptionError,
     UnknownEngineError,
 )
+from qsim_topo.validation import describe
 
 __all__ = [
     "BUILTIN_ENGINES",
@@ -250,6 +252,8 @@ def available_engines() -> list[str]:
 
 
 def _lookup(name: str) -> EngineFactory:
+    if not isinstance(name, str):
+        raise ArgumentTypeError(f"engine name must be a string, got {describe(name)}")
     if name not in _REGISTRY:
         _load_entry_points()
     entry = _REGISTRY.get(name)
@@ -341,7 +345,9 @@ def resolve_engine(engine: str | MatmulEngine, **options: Any) -> MatmulEngine:
     if options:
         raise EngineOptionError("options can only be given with an engine name, not an instance")
     if not isinstance(engine, MatmulEngine):
-        raise EngineError(f"{engine!r} is not a MatmulEngine")
+        raise ArgumentTypeError(
+            f"engine must be an engine name or a MatmulEngine, got {describe(engine)}"
+        )
     return engine
 
 

@@ -34,6 +34,8 @@ from qsim_topo.xp import array_namespace
 
 __all__ = [
     "COMPLEX_MODES",
+    "MAX_INT_OPTION",
+    "MAX_ITERATIONS",
     "RealMatmul",
     "adapter_fraction",
     "budget_count",
@@ -95,17 +97,26 @@ def check_choice(option: str, value: Any, choices: Sequence[Any]) -> Any:
     return value
 
 
-def check_int(option: str, value: Any, minimum: int) -> int:
-    """Return ``value`` as an int when it is an integer ``>= minimum``.
+MAX_ITERATIONS = 10_000  # power / Lloyd iterations: each is a full pass over the operands
+MAX_INT_OPTION = 2**31 - 1  # far past any useful count, and refused before any arithmetic
+
+
+def check_int(option: str, value: Any, minimum: int, maximum: int = MAX_INT_OPTION) -> int:
+    """Return ``value`` as an int when it is an integer in ``minimum..maximum``.
+
+    Python and numpy integers, and floats with an integral value (as JSON may give them), are
+    integers; bools are not.
 
     Raises:
-        EngineOptionError: not an integer, or smaller than ``minimum``.
+        EngineOptionError: not an integer, or outside ``minimum..maximum``.
     """
-    integral = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if isinstance(value, bool) or not integral:
-        raise EngineOptionError(f"{option} must be an integer >= {minimum}, got {value!r}")
-    if int(value) < minimum:
-        raise EngineOptionError(f"{option} must be an integer >= {minimum}, got {value!r}")
+    integral = isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer()
+    )
+    if isinstance(value, (bool, np.bool_)) or not integral or not minimum <= value <= maximum:
+        raise EngineOptionError(
+            f"{option} must be an integer in {minimum}..{maximum}, got {value!r}"
+        )
     return int(value)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from qsim_topo.engines.base import EngineBase, register_engine
 from qsim_topo.engines.complex_adapter import (
+    MAX_ITERATIONS,
     check_int,
     check_ratio,
     exact_complex_flops,
@@ -65,7 +66,7 @@ class LowRankEngine(EngineBase):
             ratio=ratio, power_iterations=power_iterations, oversampling=oversampling, seed=seed
         )
         self.ratio = check_ratio(ratio)
-        self.power_iterations = check_int("power_iterations", power_iterations, 0)
+        self.power_iterations = check_int("power_iterations", power_iterations, 0, MAX_ITERATIONS)
         self.oversampling = check_int("oversampling", oversampling, 0)
         self._rng = as_generator(seed)
 

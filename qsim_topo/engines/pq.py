@@ -30,6 +30,7 @@ import numpy as np
 from qsim_topo.engines.base import EngineBase, register_engine
 from qsim_topo.engines.complex_adapter import (
     COMPLEX_MODES,
+    MAX_ITERATIONS,
     adapter_fraction,
     check_choice,
     check_int,
@@ -131,7 +132,7 @@ class PQEngine(EngineBase):
         )
         self.codebooks = check_int("codebooks", codebooks, 1)
         self.centroids = check_int("centroids", centroids, 1)
-        self.iterations = check_int("iterations", iterations, 0)
+        self.iterations = check_int("iterations", iterations, 0, MAX_ITERATIONS)
         self.complex_mode: str = check_choice("complex_mode", complex_mode, COMPLEX_MODES)
         self._rng = as_generator(seed)
 

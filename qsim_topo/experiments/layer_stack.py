@@ -27,7 +27,7 @@ from qsim_topo.engines.base import (
     describe_engine,
     resolve_engine,
 )
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
 from qsim_topo.experiments import seeds
 from qsim_topo.experiments.measure import CONVENTION as CONVENTION
 from qsim_topo.experiments.measure import LayerStackReport as LayerStackReport
@@ -37,6 +37,14 @@ from qsim_topo.experiments.products import accumulate_layer_stack as accumulate_
 from qsim_topo.experiments.products import iter_layer_products as iter_layer_products
 from qsim_topo.experiments.products import layer_stack_bytes as layer_stack_bytes
 from qsim_topo.layers import LAYER_KINDS
+from qsim_topo.validation import (
+    check_choice,
+    check_int,
+    check_int_sequence,
+    check_mapping,
+    check_seed,
+    describe,
+)
 from qsim_topo.xp import check_memory, resolve_device
 
 __all__ = [
@@ -49,11 +57,19 @@ __all__ = [
     "iter_layer_products",
     "iter_layer_stack",
     "layer_stack_bytes",
+    "measurement_bytes",
     "run_layer_stack",
     "run_layer_stack_config",
 ]
 
 MODES = ("dense", "gate")
+DEVICES = ("cpu", "gpu", "auto")
+# Absolute caps, far beyond what memory allows, so that absurd values are refused with a
+# clear message before any size arithmetic: 4**30 amplitudes is 16 EiB of complex128.
+MAX_QUBITS = 30
+MAX_DEPTH = 10**6
+MAX_SAMPLES = 10**9
+MAX_HAAR_STATES = 10**6
 
 
 @dataclass(frozen=True)
@@ -82,7 +98,7 @@ class LayerStackConfig:
     qubits: int
     kind: str = "dense"
     engine: str | MatmulEngine = "exact"
-    engine_options: Mapping[str, Any] = field(default_factory=dict)
+    engine_options: Mapping[str, Any] | None = field(default_factory=dict)
     seed: int | None = 0
     samples: int = 1000
     haar_states: int = 16
@@ -91,34 +107,42 @@ class LayerStackConfig:
     mode: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in LAYER_KINDS:
-            raise QsimTopoError(
-                f"unknown kind {self.kind!r}; expected one of {', '.join(LAYER_KINDS)}"
-            )
-        mode = self.mode or ("dense" if self.kind == "dense" else "gate")
-        if mode not in MODES:
-            raise QsimTopoError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        kind = check_choice("kind", self.kind, LAYER_KINDS)
+        object.__setattr__(self, "kind", kind)
+        mode = "dense" if kind == "dense" else "gate"
+        if self.mode is not None:
+            mode = check_choice("mode", self.mode, MODES)
         object.__setattr__(self, "mode", mode)
-        min_qubits = 2 if self.kind == "brickwork" else 1
-        if self.qubits < min_qubits or self.samples < 1 or self.haar_states < 1:
-            raise QsimTopoError(
-                f"need qubits >= {min_qubits}, samples >= 1 and haar_states >= 1; got "
-                f"qubits={self.qubits}, samples={self.samples}, haar_states={self.haar_states}"
+        min_qubits = 2 if kind == "brickwork" else 1
+        object.__setattr__(self, "qubits", check_int("qubits", self.qubits, min=min_qubits,
+                                                     max=MAX_QUBITS))
+        object.__setattr__(self, "samples", check_int("samples", self.samples, min=1,
+                                                      max=MAX_SAMPLES))
+        object.__setattr__(self, "haar_states", check_int("haar_states", self.haar_states,
+                                                          min=1, max=MAX_HAAR_STATES))
+        object.__setattr__(self, "seed", check_seed("seed", self.seed))
+        if not isinstance(self.engine, (str, MatmulEngine)):
+            raise ArgumentTypeError(
+                f"engine must be an engine name or a MatmulEngine, got {describe(self.engine)}"
             )
-        if self.seed is not None and (
-            isinstance(self.seed, bool) or int(self.seed) != self.seed or self.seed < 0
-        ):
-            raise QsimTopoError(f"seed must be a non-negative integer or None, got {self.seed!r}")
-        dt = np.dtype(self.dtype)
+        try:
+            dt = np.dtype(self.dtype)
+        except TypeError:
+            dt = None
         if dt not in (np.dtype(np.complex64), np.dtype(np.complex128)):
-            raise QsimTopoError(f"dtype must be complex64 or complex128, got {dt}")
+            raise InvalidArgumentError(
+                f"dtype must be complex64 or complex128, got {describe(self.dtype)}"
+            )
         object.__setattr__(self, "dtype", dt)
+        check_choice("device", self.device, DEVICES)
         object.__setattr__(self, "device", resolve_device(self.device))
-        object.__setattr__(self, "engine_options", dict(self.engine_options or {}))
+        object.__setattr__(
+            self, "engine_options", check_mapping("engine_options", self.engine_options)
+        )
 
     def build_engine(self) -> MatmulEngine:
         """The engine under test; a random engine named without a seed gets a derived one."""
-        options = dict(self.engine_options)
+        options = dict(self.engine_options or {})
         if (
             isinstance(self.engine, str)
             and "seed" not in options
@@ -164,6 +188,7 @@ def run_layer_stack(
         QsimTopoError (and subclasses): bad arguments, unknown engine or options, or a size
             that would not fit in memory (checked before any allocation).
     """
+    depth = check_int("depth", depth, min=1, max=MAX_DEPTH)
     return next(
         iter_layer_stack(
             qubits,
@@ -203,7 +228,7 @@ def iter_layer_stack(
         qubits,
         kind=kind,
         engine=engine,
-        engine_options=engine_options or {},
+        engine_options=engine_options,
         seed=seed,
         samples=samples,
         haar_states=haar_states,
@@ -228,17 +253,28 @@ def run_layer_stack_config(
     Raises:
         QsimTopoError (and subclasses): as :func:`run_layer_stack`.
     """
-    wanted = sorted(set(int(d) for d in depths))
-    if not wanted or wanted[0] < 1:
-        raise QsimTopoError(f"need depth >= 1; got depth={list(depths)}")
+    if not isinstance(config, LayerStackConfig):
+        raise ArgumentTypeError(f"config must be a LayerStackConfig, got {describe(config)}")
+    wanted = sorted(set(check_int_sequence("depth", depths, min=1, max=MAX_DEPTH)))
     check_memory(
-        layer_stack_bytes(config.qubits, config.kind, str(config.mode), config.dtype),
+        layer_stack_bytes(config.qubits, config.kind, str(config.mode), config.dtype)
+        + measurement_bytes(config.qubits, config.samples, config.haar_states),
         config.device,
         f"a {config.qubits}-qubit {config.kind} layer stack (two {2**config.qubits}x"
-        f"{2**config.qubits} products)",
+        f"{2**config.qubits} products, {config.samples} samples, {config.haar_states} "
+        "Haar probe states)",
     )
     under_test = CheckedEngine(config.build_engine())
     return _run(config, wanted, under_test)
+
+
+def measurement_bytes(qubits: int, samples: int, haar_states: int) -> int:
+    """Bytes the measurement adds at its peak: the samples and the Haar probe states.
+
+    Drawing ``samples`` indices takes about three 8-byte arrays of that length; the probes are
+    ``haar_states`` complex128 states of 2^n amplitudes, about four such blocks at once.
+    """
+    return 24 * samples + 4 * 16 * haar_states * 2**qubits
 
 
 def _run(

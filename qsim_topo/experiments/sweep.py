@@ -26,13 +26,21 @@ import numpy as np
 
 from qsim_topo.engines.base import get_engine
 from qsim_topo.engines.spec import parse_engine_spec
-from qsim_topo.errors import EngineError, QsimTopoError
+from qsim_topo.errors import ArgumentTypeError, EngineError, InvalidArgumentError
 from qsim_topo.experiments.chains import ChainTask as ChainTask
 from qsim_topo.experiments.chains import experiment_key as experiment_key
 from qsim_topo.experiments.chains import run_chain as run_chain
 from qsim_topo.experiments.chains import run_chain_to_list as run_chain_to_list
 from qsim_topo.experiments.executors import TIMED_OUT, execute_dask, execute_local
-from qsim_topo.experiments.layer_stack import MODES, layer_stack_bytes
+from qsim_topo.experiments.layer_stack import (
+    MAX_DEPTH,
+    MAX_HAAR_STATES,
+    MAX_QUBITS,
+    MAX_SAMPLES,
+    MODES,
+    layer_stack_bytes,
+    measurement_bytes,
+)
 from qsim_topo.experiments.limits import (
     DEFAULT_TIME_LIMIT,
     check_estimate,
@@ -42,6 +50,13 @@ from qsim_topo.experiments.limits import (
 from qsim_topo.experiments.progress import progress_printer as progress_printer
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.layers import LAYER_KINDS
+from qsim_topo.validation import (
+    check_choice,
+    check_int,
+    check_int_sequence,
+    check_mapping,
+    describe,
+)
 from qsim_topo.xp import check_memory, resolve_device
 
 __all__ = [
@@ -76,9 +91,29 @@ def canonical_engine_spec(spec: str) -> str:
     return name + ":" + ",".join(f"{k}={json.dumps(options[k])}" for k in sorted(options))
 
 
+def _strings(name: str, values: Any) -> list[str]:
+    """``values`` (a non-empty sequence of strings, not one string) as a list."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ArgumentTypeError(f"{name} must be a sequence of strings, got {describe(values)}")
+    items = list(values)
+    if not items:
+        raise InvalidArgumentError(f"{name} must hold at least one entry, got []")
+    for i, v in enumerate(items):
+        if not isinstance(v, str):
+            raise ArgumentTypeError(f"{name}[{i}] must be a string, got {describe(v)}")
+    return items
+
+
 @dataclass(frozen=True)
 class SweepSpec:
-    """The grid of a sweep (what ``sweep.json`` stores)."""
+    """The grid of a sweep (what ``sweep.json`` stores), validated on construction.
+
+    Integers are Python or numpy integers (not bools or floats); sequences are not strings.
+
+    Raises:
+        ArgumentTypeError, InvalidArgumentError: a bad value, naming the field.
+        UnknownEngineError, EngineOptionError: an engine spec that does not parse.
+    """
 
     qubits: tuple[int, ...] = DEFAULT_QUBITS
     depths: tuple[int, ...] = DEFAULT_DEPTHS
@@ -92,40 +127,33 @@ class SweepSpec:
     mode: str | None = None
 
     def __post_init__(self) -> None:
-        def tup(v: Iterable[Any]) -> tuple[Any, ...]:
-            return tuple(v)
-
-        object.__setattr__(self, "qubits", tup(sorted(set(int(q) for q in self.qubits))))
-        object.__setattr__(self, "depths", tup(sorted(set(int(d) for d in self.depths))))
-        object.__setattr__(self, "kinds", tup(dict.fromkeys(self.kinds)))
+        qubits = check_int_sequence("qubits", self.qubits, min=1, max=MAX_QUBITS)
+        object.__setattr__(self, "qubits", tuple(sorted(set(qubits))))
+        depths = check_int_sequence("depths", self.depths, min=1, max=MAX_DEPTH)
+        object.__setattr__(self, "depths", tuple(sorted(set(depths))))
+        kinds = [check_choice(f"kinds[{i}]", k, LAYER_KINDS)
+                 for i, k in enumerate(_strings("kinds", self.kinds))]
+        object.__setattr__(self, "kinds", tuple(dict.fromkeys(kinds)))
+        engines = [canonical_engine_spec(e) for e in _strings("engines", self.engines)]
+        object.__setattr__(self, "engines", tuple(dict.fromkeys(engines)))
+        seeds = check_int_sequence("seeds", self.seeds, min=0, max=2**63 - 1)
+        object.__setattr__(self, "seeds", tuple(dict.fromkeys(seeds)))
         object.__setattr__(
-            self, "engines", tup(dict.fromkeys(canonical_engine_spec(e) for e in self.engines))
+            self, "samples", check_int("samples", self.samples, min=1, max=MAX_SAMPLES)
         )
-        object.__setattr__(self, "seeds", tup(dict.fromkeys(int(s) for s in self.seeds)))
-        problems = []
-        if not self.qubits or self.qubits[0] < 1:
-            problems.append(f"qubits must be >= 1, got {list(self.qubits)}")
-        if not self.depths or self.depths[0] < 1:
-            problems.append(f"depths must be >= 1, got {list(self.depths)}")
-        bad_kinds = [k for k in self.kinds if k not in LAYER_KINDS]
-        if not self.kinds or bad_kinds:
-            problems.append(f"kinds must be among {', '.join(LAYER_KINDS)}, got {list(self.kinds)}")
-        if not self.engines:
-            problems.append("at least one engine is needed")
-        if not self.seeds:
-            problems.append("at least one seed is needed")
-        elif min(self.seeds) < 0:
-            problems.append(f"seeds must be non-negative, got {list(self.seeds)}")
-        if self.samples < 1 or self.haar_states < 1:
-            problems.append("samples and haar_states must be >= 1")
-        if self.precision not in ("double", "single"):
-            problems.append(f"precision must be double or single, got {self.precision!r}")
-        if self.mode is not None and self.mode not in MODES:
-            problems.append(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        object.__setattr__(
+            self,
+            "haar_states",
+            check_int("haar_states", self.haar_states, min=1, max=MAX_HAAR_STATES),
+        )
+        check_choice("device", self.device, ("cpu", "gpu", "auto"))
+        check_choice("precision", self.precision, ("double", "single"))
+        if self.mode is not None:
+            check_choice("mode", self.mode, MODES)
         if "brickwork" in self.kinds and self.qubits[0] < 2:
-            problems.append("brickwork layers need at least 2 qubits")
-        if problems:
-            raise QsimTopoError("invalid sweep: " + "; ".join(problems))
+            raise InvalidArgumentError(
+                f"brickwork layers need at least 2 qubits, got qubits={list(self.qubits)}"
+            )
 
     @property
     def dtype(self) -> str:
@@ -138,8 +166,20 @@ class SweepSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepSpec:
-        """The inverse of :meth:`to_json`."""
-        return cls(**data)
+        """The inverse of :meth:`to_json`.
+
+        Raises:
+            ArgumentTypeError, InvalidArgumentError: not a mapping, an unknown field, or a
+                bad value.
+        """
+        fields = check_mapping("sweep spec", data, allow_none=False)
+        unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidArgumentError(
+                f"sweep spec has unknown field(s) {', '.join(unknown)}; allowed: "
+                f"{', '.join(cls.__dataclass_fields__)}"
+            )
+        return cls(**fields)
 
     def experiments(self) -> int:
         """How many (configuration, seed, depth) rows the grid has."""
@@ -254,6 +294,7 @@ def _validate(spec: SweepSpec, concurrency: int, time_limit: float | None) -> No
                 "two depths of the sweep)",
                 "give a larger --time-limit, or more depths in between",
             )
+    biggest += measurement_bytes(spec.qubits[-1], spec.samples, spec.haar_states)
     check_memory(
         biggest * concurrency,
         device,
@@ -301,15 +342,15 @@ def run_sweep(
         QsimTopoError (and subclasses): a bad grid, engine, option, a size that does not fit,
             or a directory holding another configuration. Nothing has run when these raise.
     """
-    if executor not in EXECUTORS:
-        raise QsimTopoError(
-            f"unknown executor {executor!r}; expected one of {', '.join(EXECUTORS)}"
-        )
+    if not isinstance(spec, SweepSpec):
+        raise ArgumentTypeError(f"spec must be a SweepSpec, got {describe(spec)}")
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise ArgumentTypeError(f"out_dir must be a path, got {describe(out_dir)}")
+    check_choice("executor", executor, EXECUTORS)
     device = resolve_device(spec.device)
     if workers is None:
         workers = 1 if device == "gpu" else max(1, os.cpu_count() or 1)
-    if workers < 1:
-        raise QsimTopoError(f"workers must be >= 1, got {workers}")
+    workers = check_int("workers", workers, min=1, max=4096)
     store = ResultStore(out_dir)
     tasks, skipped = plan_chains(spec, store.latest(complete=True), retry_failed=retry_failed)
     time_limit = check_time_limit(time_limit, "time_limit")

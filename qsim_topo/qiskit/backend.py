@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -52,7 +52,12 @@ from qsim_topo._version import __version__
 from qsim_topo.circuit import BranchOp, GateOp, JumpOp, Program, SwitchOp
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
+from qsim_topo.qiskit.errors import (
+    QsimTopoCircuitError,
+    QsimTopoOptionTypeError,
+    option_errors,
+    qiskit_errors,
+)
 from qsim_topo.qiskit.execute import check_program_memory, execute
 from qsim_topo.qiskit.job import QsimTopoJob
 from qsim_topo.qiskit.options import (
@@ -67,6 +72,8 @@ from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
 from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
+from qsim_topo.sim.memory import check_shots_memory, shots_bytes, simulation_bytes
+from qsim_topo.validation import check_mapping, describe
 
 __all__ = [
     "DEVICES",
@@ -78,7 +85,7 @@ __all__ = [
 ]
 
 # A job within all of these bounds is simulated in the caller's thread: it takes well under a
-# millisecond, about what handing it to the worker thread and back costs (two wake-ups).
+# millisecond, about what handing it to a job thread and back costs (two wake-ups).
 INLINE_MAX_QUBITS = 12  # state width (method="unitary" counts 2n); below the numba threshold
 INLINE_MAX_OPS = 256  # ops over all circuits of the job
 INLINE_MAX_WORK = 2**18  # complex multiply-adds of its gates over all circuits (~1 ms)
@@ -101,8 +108,8 @@ def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     totalling at most ``INLINE_MAX_OPS`` ops and ``INLINE_MAX_WORK`` multiply-adds on states
     of at most ``INLINE_MAX_QUBITS`` qubits, none with mid-circuit measurement or reset (whose
     branches multiply the work) or control flow (a while loop may not end): those always go to
-    the worker thread. Even then the job runs inline only when no other job is queued or
-    running (:meth:`~qsim_topo.qiskit.job.QsimTopoJob.try_run_now`).
+    the job threads. Even then the job runs inline only when its engine is not in use by
+    another job (:meth:`~qsim_topo.qiskit.job.QsimTopoJob.try_run_now`).
     """
     if config.device != "cpu" or not config.engine.exact or config.shots > INLINE_MAX_SHOTS:
         return False
@@ -116,6 +123,22 @@ def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     ):
         return False
     return sum(_work(p, unitary) for p in programs) <= INLINE_MAX_WORK
+
+
+def _job_bytes(programs: Sequence[Program], config: RunConfig) -> int:
+    """Estimated peak bytes of a job: its widest simulation and all its shots' results."""
+    widest = max(
+        (
+            simulation_bytes(
+                p.n_qubits, config.dtype, unitary=p.method == "unitary", inplace=config.engine.exact
+            )
+            for p in programs
+            if p.n_qubits <= 60
+        ),
+        default=0,
+    )
+    clbits = max((p.n_clbits for p in programs), default=0)
+    return widest + len(programs) * shots_bytes(config.shots, clbits, memory=config.memory)
 
 
 class QsimTopoBackend(BackendV2):
@@ -155,12 +178,16 @@ class QsimTopoBackend(BackendV2):
         )
         self._target: Target | None = None
         run_options = {k: engine_options.pop(k) for k in list(engine_options) if k in OPTION_NAMES}
+        # engine_options=... given by name: its entries join the engine options given one by one.
+        explicit = run_options.pop("engine_options", None)
+        with option_errors():
+            explicit = check_mapping("engine_options", explicit)
         self.set_options(
             engine=engine,
             method=method,
             device=device,
             precision=precision,
-            engine_options=dict(engine_options),
+            engine_options={**explicit, **engine_options},
             **run_options,
         )
 
@@ -202,6 +229,10 @@ class QsimTopoBackend(BackendV2):
         """The backend's options updated with ``overrides`` (None: keep the default)."""
         current = {k: self.options[k] for k in self.options}
         engine = overrides.get("engine")
+        if engine is not None and not isinstance(engine, (str, MatmulEngine)):
+            raise QsimTopoOptionTypeError(
+                f"engine must be an engine name or a MatmulEngine, got {describe(engine)}"
+            )
         engine_changed = engine is not None and engine != current["engine"]
         if engine_changed:
             current["engine"] = engine
@@ -212,10 +243,8 @@ class QsimTopoBackend(BackendV2):
             if key == "engine":
                 continue
             if key == "engine_options":
-                if value is not None:
-                    if not isinstance(value, dict):
-                        raise QsimTopoOptionError(f"engine_options must be a dict, got {value!r}")
-                    engine_opts.update(value)
+                with option_errors():
+                    engine_opts.update(check_mapping("engine_options", value))
             elif key in OPTION_NAMES:
                 if value is not None:
                     current[key] = value
@@ -258,12 +287,21 @@ class QsimTopoBackend(BackendV2):
             check_program_memory(
                 p, config.device, config.dtype, inplace=config.engine.exact, widen_final=True
             )
+        if programs:  # every experiment keeps its counts (and memory) in the Result
+            with qiskit_errors():
+                check_shots_memory(
+                    config.shots,
+                    max(p.n_clbits for p in programs),
+                    memory=config.memory,
+                    experiments=len(programs),
+                    what=f"a job of {len(programs)} circuit(s)",
+                )
         return circuits, programs
 
     def run(
         self, run_input: QuantumCircuit | Sequence[QuantumCircuit], **options: Any
     ) -> QsimTopoJob:
-        """Validate and convert the circuits now, then simulate them in a worker thread.
+        """Validate and convert the circuits now, then simulate them in a job thread.
 
         Args:
             run_input: a circuit or a list of circuits, all parameters bound.
@@ -286,10 +324,11 @@ class QsimTopoBackend(BackendV2):
         if base_seed is None:
             base_seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint32)[0])
 
-        def simulate(job_id: str) -> Result:
+        def simulate(job_id: str, check_cancelled: Callable[[], None]) -> Result:
             start = time.perf_counter()
             experiments = []
             for i, (circuit, program) in enumerate(zip(circuits, programs, strict=True)):
+                check_cancelled()  # a cancelled job stops between circuits
                 seed = base_seed + i
                 engine, engine_seed = config.seeded_engine(seed)
                 run = execute(
@@ -321,7 +360,14 @@ class QsimTopoBackend(BackendV2):
                 metadata={"engine": config.engine.name, "device": config.device},
             )
 
-        job = QsimTopoJob(self, str(uuid.uuid4()), simulate)
+        job = QsimTopoJob(
+            self,
+            str(uuid.uuid4()),
+            simulate,
+            engine=config.engine,
+            device=config.device,
+            memory_bytes=_job_bytes(programs, config),
+        )
         if not (runs_inline(programs, config) and job.try_run_now()):
             job.submit()
         return job

@@ -16,8 +16,10 @@ from contextlib import contextmanager
 from qiskit.exceptions import QiskitError
 
 from qsim_topo.errors import (
+    ArgumentTypeError,
     CircuitError,
     InsufficientMemoryError,
+    InvalidArgumentError,
     QsimTopoError,
     StateVanishedError,
 )
@@ -28,8 +30,10 @@ __all__ = [
     "QsimTopoCircuitError",
     "QsimTopoJobError",
     "QsimTopoOptionError",
+    "QsimTopoOptionTypeError",
     "QsimTopoStateVanishedError",
     "as_qiskit_error",
+    "option_errors",
     "qiskit_errors",
 ]
 
@@ -58,8 +62,12 @@ class QsimTopoStateVanishedError(QsimTopoCircuitError, StateVanishedError):
     """
 
 
-class QsimTopoOptionError(QsimTopoBackendError, ValueError):
-    """A run option with an invalid value."""
+class QsimTopoOptionError(QsimTopoBackendError, InvalidArgumentError):
+    """A run option or argument with an invalid value (also a ``ValueError``)."""
+
+
+class QsimTopoOptionTypeError(QsimTopoOptionError, ArgumentTypeError):
+    """A run option or argument of the wrong type (also a ``TypeError``)."""
 
 
 class QasmLoadError(QsimTopoBackendError):
@@ -76,11 +84,17 @@ def as_qiskit_error(exc: QsimTopoError) -> QsimTopoBackendError:
     A :class:`~qsim_topo.errors.StateVanishedError` becomes a
     :class:`QsimTopoStateVanishedError`, any other :class:`~qsim_topo.errors.CircuitError`
     (or an :class:`~qsim_topo.errors.InsufficientMemoryError`) a
-    :class:`QsimTopoCircuitError`, anything else a :class:`QsimTopoBackendError`; an error that
+    :class:`QsimTopoCircuitError`, an :class:`~qsim_topo.errors.ArgumentTypeError` a
+    :class:`QsimTopoOptionTypeError`, any other :class:`~qsim_topo.errors.InvalidArgumentError`
+    a :class:`QsimTopoOptionError`, anything else a :class:`QsimTopoBackendError`; an error that
     already is a Qiskit-layer error is returned as it is.
     """
     if isinstance(exc, QsimTopoBackendError):
         return exc
+    if isinstance(exc, ArgumentTypeError):
+        return QsimTopoOptionTypeError(str(exc))
+    if isinstance(exc, InvalidArgumentError):
+        return QsimTopoOptionError(str(exc))
     if isinstance(exc, StateVanishedError):
         return QsimTopoStateVanishedError(str(exc))
     if isinstance(exc, (CircuitError, InsufficientMemoryError)):
@@ -90,7 +104,12 @@ def as_qiskit_error(exc: QsimTopoError) -> QsimTopoBackendError:
 
 @contextmanager
 def qiskit_errors(
-    *, wrap: tuple[type[QsimTopoError], ...] = (CircuitError, InsufficientMemoryError)
+    *,
+    wrap: tuple[type[QsimTopoError], ...] = (
+        CircuitError,
+        InsufficientMemoryError,
+        InvalidArgumentError,
+    ),
 ) -> Iterator[None]:
     """Re-raise the core's errors of the types ``wrap`` raised in the block as Qiskit errors.
 
@@ -103,3 +122,22 @@ def qiskit_errors(
         raise
     except wrap as exc:
         raise as_qiskit_error(exc) from exc
+
+
+@contextmanager
+def option_errors() -> Iterator[None]:
+    """Re-raise any core error raised in the block as an option error (Qiskit's type).
+
+    An :class:`~qsim_topo.errors.ArgumentTypeError` becomes a :class:`QsimTopoOptionTypeError`,
+    any other :class:`~qsim_topo.errors.QsimTopoError` (a bad value, an unknown engine or
+    engine option, a device that is not there) a :class:`QsimTopoOptionError`; the original
+    is the ``__cause__``.
+    """
+    try:
+        yield
+    except QsimTopoBackendError:
+        raise
+    except ArgumentTypeError as exc:
+        raise QsimTopoOptionTypeError(str(exc)) from exc
+    except QsimTopoError as exc:
+        raise QsimTopoOptionError(str(exc)) from exc

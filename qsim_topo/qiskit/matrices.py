@@ -19,7 +19,38 @@ from qiskit.quantum_info import Operator
 from qsim_topo.errors import NotUnitaryError
 from qsim_topo.sim.apply import check_unitary_matrix
 
-__all__ = ["INSTRUCTION_MATRIX", "MAX_DENSE_DEFINED_QUBITS", "GateMatrices"]
+__all__ = [
+    "INSTRUCTION_MATRIX",
+    "MAX_DENSE_DEFINED_QUBITS",
+    "MAX_UNITARY_ATOL",
+    "UNITARY_ATOL",
+    "GateMatrices",
+    "unitary_atol",
+]
+
+# max |U^dagger U - I| allowed for a matrix of exact entries (a UnitaryGate, angles near 0).
+UNITARY_ATOL = 1e-8
+# The most a gate's angles may widen it: past this Qiskit's own matrix is too inaccurate to be
+# a rotation by the given angles (reduce them modulo 4 pi), and the run is refused.
+MAX_UNITARY_ATOL = 1e-5
+_EPS = float(np.finfo(np.float64).eps)
+
+
+def unitary_atol(params: Any) -> float:
+    """The unitarity tolerance of a gate's matrix as Qiskit builds it from ``params``.
+
+    Qiskit computes phases such as ``exp(1j * (phi + lam))`` from the float angles, whose
+    rounding (about eps * |angle|) breaks unitarity by as much: ``u(1e9, 2e9, 3e9)`` is off by
+    ~1e-7. The tolerance is ``UNITARY_ATOL`` widened to 8 eps times the sum of the absolute
+    numeric parameters, at most ``MAX_UNITARY_ATOL``.
+    """
+    scale = 0.0
+    for p in () if params is None else params:
+        if isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool):
+            value = abs(float(p))
+            if np.isfinite(value):
+                scale += value
+    return min(max(UNITARY_ATOL, 8 * _EPS * scale), MAX_UNITARY_ATOL)
 
 # Gates without a matrix of their own (composite gates, MCX...) wider than this are expanded
 # into their definition rather than turned into one dense 2^k x 2^k matrix.
@@ -74,7 +105,9 @@ class GateMatrices:
         # matrix, across conversions. Any other gate (to_gate() circuits, controlled custom
         # gates, PauliEvolutionGate...) is cached by object only, within this conversion.
         if getattr(op, "_standard_gate", None) is not None or isinstance(op, UnitaryGate):
-            return self.shared(op.to_matrix(), op.name, op.num_qubits)
+            return self.shared(
+                op.to_matrix(), op.name, op.num_qubits, unitary_atol(op.params)
+            )
         key = _Identity(op)
         cached = self._local_cache.get(key)
         if cached is not None:
@@ -93,7 +126,7 @@ class GateMatrices:
                 raise self._fail(
                     f"gate {op.name!r} has neither a matrix nor a definition ({exc})"
                 ) from exc
-        self.check(matrix, op.name, op.num_qubits)
+        self.check(matrix, op.name, op.num_qubits, unitary_atol(op.params))
         if len(self._local_cache) >= _MATRIX_CACHE_SIZE:
             self._local_cache.clear()
         matrix.setflags(write=False)
@@ -113,16 +146,21 @@ class GateMatrices:
         matrix = instr.matrix
         if matrix is None:
             return None
-        return self.shared(matrix, name, len(instr.qubits))
+        return self.shared(matrix, name, len(instr.qubits), unitary_atol(instr.params))
 
-    def shared(self, matrix: Any, name: str, num_qubits: int) -> np.ndarray:
-        """``matrix`` checked, from the shared cache when the same matrix was checked before."""
+    def shared(
+        self, matrix: Any, name: str, num_qubits: int, atol: float = UNITARY_ATOL
+    ) -> np.ndarray:
+        """``matrix`` checked, from the shared cache when the same matrix was checked before.
+
+        ``atol``: the unitarity tolerance (:func:`unitary_atol` of the gate's parameters).
+        """
         matrix = np.asarray(matrix, dtype=np.complex128)
         key = (num_qubits, matrix.shape, matrix.tobytes())
         cached = _MATRIX_CACHE.get(key)
         if cached is not None:
             return cached
-        self.check(matrix, name, num_qubits)
+        self.check(matrix, name, num_qubits, atol)
         if len(_MATRIX_CACHE) >= _MATRIX_CACHE_SIZE:
             _MATRIX_CACHE.clear()  # bounded; refilled by the circuits that follow
         matrix = matrix.copy()  # may be the gate's own array (UnitaryGate.to_matrix())
@@ -130,13 +168,18 @@ class GateMatrices:
         _MATRIX_CACHE[key] = matrix
         return matrix
 
-    def check(self, matrix: np.ndarray, name: str, num_qubits: int) -> None:
-        """Raise ``fail``'s error unless ``matrix`` is a (2^num_qubits)-square unitary."""
+    def check(
+        self, matrix: np.ndarray, name: str, num_qubits: int, atol: float = UNITARY_ATOL
+    ) -> None:
+        """Raise ``fail``'s error unless ``matrix`` is a (2^num_qubits)-square unitary.
+
+        Unitary within ``atol`` (max |U^dagger U - I|); see :func:`unitary_atol`.
+        """
         if matrix.shape != (2**num_qubits, 2**num_qubits):
             raise self._fail(
                 f"gate {name!r} on {num_qubits} qubits has a matrix of shape {matrix.shape}"
             )
         try:
-            check_unitary_matrix(matrix, what=f"the matrix of {name!r}")
+            check_unitary_matrix(matrix, atol=atol, what=f"the matrix of {name!r}")
         except NotUnitaryError as exc:
             raise self._fail(str(exc)) from exc

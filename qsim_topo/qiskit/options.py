@@ -15,9 +15,18 @@ import numpy as np
 
 from qsim_topo.circuit import METHODS
 from qsim_topo.engines.base import MatmulEngine, describe_engine, resolve_engine
-from qsim_topo.errors import QsimTopoError
-from qsim_topo.qiskit.errors import QsimTopoOptionError
+from qsim_topo.errors import ArgumentTypeError, QsimTopoError
+from qsim_topo.qiskit.errors import QsimTopoOptionError, option_errors
+from qsim_topo.sim.memory import MAX_SHOTS
 from qsim_topo.sim.paths import execution_path
+from qsim_topo.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_mapping,
+    check_seed,
+    describe,
+)
 from qsim_topo.xp import resolve_device
 
 __all__ = [
@@ -33,7 +42,6 @@ __all__ = [
 
 DEVICES = ("cpu", "gpu", "auto")
 PRECISIONS = {"double": np.complex128, "single": np.complex64}
-MAX_SHOTS = 10**9
 OPTION_NAMES = (
     "shots",
     "memory",
@@ -54,25 +62,13 @@ MAX_BLOCKING_QUBITS = 14
 
 
 def _flag(values: dict[str, Any], name: str) -> bool:
-    """The boolean option ``name``; QsimTopoOptionError for anything but a bool."""
-    value = values[name]
-    if not isinstance(value, (bool, np.bool_)):
-        raise QsimTopoOptionError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    """The boolean option ``name``."""
+    return check_bool(name, values[name])
 
 
 def _integer(values: dict[str, Any], name: str, low: int, high: int | None = None) -> int:
-    """The integer option ``name`` in low..high; with ``high`` None, low is 1 (positive)."""
-    value = values[name]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < low
-        or (high is not None and value > high)
-    ):
-        want = f"an integer in {low}..{high}" if high is not None else "a positive integer"
-        raise QsimTopoOptionError(f"{name} must be {want}, got {value!r}")
-    return int(value)
+    """The integer option ``name`` in low..high (``high`` None: unbounded)."""
+    return check_int(name, values[name], min=low, max=high)
 
 
 class RunConfig:
@@ -81,44 +77,23 @@ class RunConfig:
     Attributes:
         shots, memory, seed_simulator, method, device (resolved: ``"cpu"`` or ``"gpu"``),
         precision, dtype, engine_name, engine_options, engine (a built engine instance).
+
+    Raises:
+        QsimTopoOptionTypeError: an option of the wrong type (also a ``TypeError``).
+        QsimTopoOptionError: an option value not allowed, an unknown engine or engine option.
     """
 
     def __init__(self, values: dict[str, Any]) -> None:
-        shots = values["shots"]
-        if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)):
-            raise QsimTopoOptionError(f"shots must be an integer, got {shots!r}")
-        if not 1 <= int(shots) <= MAX_SHOTS:
-            raise QsimTopoOptionError(f"shots must be in 1..{MAX_SHOTS}, got {shots}")
-        self.shots = int(shots)
-        if not isinstance(values["memory"], (bool, np.bool_)):
-            raise QsimTopoOptionError(f"memory must be True or False, got {values['memory']!r}")
-        self.memory = bool(values["memory"])
-        seed = values["seed_simulator"]
-        if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-                raise QsimTopoOptionError(
-                    f"seed_simulator must be a non-negative integer or None, got {seed!r}"
-                )
-            seed = int(seed)
-        self.seed_simulator: int | None = seed
-        if values["method"] not in METHODS:
-            raise QsimTopoOptionError(
-                f"method must be one of {', '.join(METHODS)}, got {values['method']!r}"
-            )
-        self.method = str(values["method"])
-        if values["device"] not in DEVICES:
-            raise QsimTopoOptionError(
-                f"device must be one of {', '.join(DEVICES)}, got {values['device']!r}"
-            )
-        try:
-            self.device = resolve_device(values["device"])
-        except QsimTopoError as exc:
-            raise QsimTopoOptionError(str(exc)) from exc
-        if values["precision"] not in PRECISIONS:
-            raise QsimTopoOptionError(
-                f"precision must be 'double' or 'single', got {values['precision']!r}"
-            )
-        self.precision = str(values["precision"])
+        with option_errors():
+            self._validate(values)
+
+    def _validate(self, values: dict[str, Any]) -> None:
+        self.shots = check_int("shots", values["shots"], min=1, max=MAX_SHOTS)
+        self.memory = check_bool("memory", values["memory"])
+        self.seed_simulator: int | None = check_seed("seed_simulator", values["seed_simulator"])
+        self.method = str(check_choice("method", values["method"], METHODS))
+        self.device = resolve_device(check_choice("device", values["device"], DEVICES))
+        self.precision = str(check_choice("precision", values["precision"], tuple(PRECISIONS)))
         self.dtype = np.dtype(PRECISIONS[self.precision])
         self.fusion_enable = _flag(values, "fusion_enable")
         self.fusion_max_qubit = _integer(values, "fusion_max_qubit", 1, MAX_FUSION_QUBITS)
@@ -126,19 +101,13 @@ class RunConfig:
         self.blocking_enable = _flag(values, "blocking_enable")
         self.blocking_qubits = _integer(values, "blocking_qubits", 2, MAX_BLOCKING_QUBITS)
         engine = values["engine"]
-        engine_options = values["engine_options"]
-        if engine_options is None:
-            engine_options = {}
-        if not isinstance(engine_options, dict):
-            raise QsimTopoOptionError(f"engine_options must be a dict, got {engine_options!r}")
-        self.engine_options = dict(engine_options)
+        self.engine_options = check_mapping("engine_options", values["engine_options"])
         if not isinstance(engine, (str, MatmulEngine)):
-            raise QsimTopoOptionError(f"engine must be a name or a MatmulEngine, got {engine!r}")
+            raise ArgumentTypeError(
+                f"engine must be an engine name or a MatmulEngine, got {describe(engine)}"
+            )
         self.engine_name = engine if isinstance(engine, str) else engine.name
-        try:
-            self.engine: MatmulEngine = resolve_engine(engine, **self.engine_options)
-        except QsimTopoError as exc:
-            raise QsimTopoOptionError(str(exc)) from exc
+        self.engine: MatmulEngine = resolve_engine(engine, **self.engine_options)
 
     def execute_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~qsim_topo.sim.executor.execute` set by these options.

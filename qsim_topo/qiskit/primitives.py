@@ -25,7 +25,6 @@ The engine is chosen with ``engine=`` / ``engine_options=`` or by passing a conf
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -48,20 +47,54 @@ from qiskit.primitives.primitive_job import PrimitiveJob
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qsim_topo.circuit import Program
+from qsim_topo.errors import ArgumentTypeError
 from qsim_topo.qiskit.backend import QsimTopoBackend
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
+from qsim_topo.qiskit.errors import (
+    QsimTopoCircuitError,
+    QsimTopoOptionError,
+    option_errors,
+    qiskit_errors,
+)
 from qsim_topo.qiskit.execute import check_program_memory, execute
 from qsim_topo.qiskit.options import RunConfig
+from qsim_topo.sim.memory import MAX_SHOTS, check_shots_memory
+from qsim_topo.validation import (
+    check_int,
+    check_mapping,
+    check_real,
+    check_seed,
+    describe,
+    is_integer,
+)
 
 __all__ = ["EstimatorV2", "SamplerV2"]
 
 SeedLike = int | np.random.Generator | None
 
 
+def _check_seed(seed: Any) -> SeedLike:
+    """``seed`` as given: None, a numpy Generator or a non-negative integer."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    with option_errors():
+        if not is_integer(seed):
+            raise ArgumentTypeError(
+                f"seed must be a non-negative integer, a numpy Generator or None, got "
+                f"{describe(seed)}"
+            )
+        return check_seed("seed", seed)
+
+
 def _make_backend(
     backend: QsimTopoBackend | None, engine: str | None, engine_options: dict[str, Any] | None
 ) -> QsimTopoBackend:
+    with option_errors():
+        if engine is not None and not isinstance(engine, str):
+            raise ArgumentTypeError(
+                f"engine must be an engine name or None, got {describe(engine)}"
+            )
+        engine_options = check_mapping("engine_options", engine_options)
     if backend is not None:
         if engine is not None or engine_options:
             raise QsimTopoOptionError("give either a backend or engine/engine_options, not both")
@@ -97,8 +130,9 @@ class SamplerV2(BaseSamplerV2):
         seed: SeedLike = None,
     ) -> None:
         self._backend = _make_backend(backend, engine, engine_options)
-        self._default_shots = int(default_shots)
-        self._seed = seed
+        with option_errors():
+            self._default_shots = check_int("default_shots", default_shots, min=1, max=MAX_SHOTS)
+        self._seed = _check_seed(seed)
 
     @property
     def backend(self) -> QsimTopoBackend:
@@ -125,10 +159,20 @@ class SamplerV2(BaseSamplerV2):
         """
         if shots is None:
             shots = self._default_shots
+        with option_errors():
+            shots = check_int("shots", shots, min=1, max=MAX_SHOTS)
         coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
         config = self._backend.run_config(
             shots=max((p.shots for p in coerced), default=1), method="statevector"
         )
+        with qiskit_errors():  # every parameter set keeps its shots' bits in the result
+            for pub in coerced:
+                check_shots_memory(
+                    pub.shots,
+                    pub.circuit.num_clbits,
+                    experiments=max(pub.parameter_values.size, 1),
+                    what=f"a sampler pub of {max(pub.parameter_values.size, 1)} parameter set(s)",
+                )
         for pub in coerced:  # fail fast on what does not depend on parameter values
             check_program_memory(
                 circuit_to_program(_first_bound(pub.circuit, pub.parameter_values), "statevector"),
@@ -224,10 +268,9 @@ class EstimatorV2(BaseEstimatorV2):
         seed: SeedLike = None,
     ) -> None:
         self._backend = _make_backend(backend, engine, engine_options)
-        if default_precision < 0:
-            raise QsimTopoOptionError(f"default_precision must be >= 0, got {default_precision}")
-        self._default_precision = float(default_precision)
-        self._seed = seed
+        with option_errors():
+            self._default_precision = check_real("default_precision", default_precision, min=0)
+        self._seed = _check_seed(seed)
 
     @property
     def backend(self) -> QsimTopoBackend:
@@ -250,6 +293,8 @@ class EstimatorV2(BaseEstimatorV2):
         """Estimate every pub; returns a submitted job."""
         if precision is None:
             precision = self._default_precision
+        with option_errors():
+            precision = check_real("precision", precision, min=0)
         coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
         config = self._backend.run_config(shots=1, method="statevector")
         for pub in coerced:
@@ -331,15 +376,15 @@ class EstimatorV2(BaseEstimatorV2):
 
 
 def _state_program(circuit: QuantumCircuit, config: RunConfig) -> Program:
-    """The program of ``circuit`` without its terminal measurements.
+    """The program of ``circuit``, which must neither measure nor reset.
 
-    The circuit is converted as it is (not through ``remove_final_measurements``, which also
-    strips a measurement whose clbit a later condition reads): a program that still measures or
-    resets before its end (``is_dynamic``) is refused, and the terminal measurements the
-    converter split off (none when control flow follows them) are dropped.
+    As Qiskit's reference ``StatevectorEstimator`` (which raises "Cannot apply instruction
+    with classical bits: measure"), a circuit with any measurement, terminal ones included, is
+    refused: an expectation value is of the state before measurement, and silently dropping
+    the measurements would estimate a different circuit than the one given.
 
     Raises:
-        QsimTopoCircuitError: mid-circuit measurement or reset, or a circuit that cannot run.
+        QsimTopoCircuitError: a measurement or reset, or a circuit that cannot run.
     """
     program = circuit_to_program(circuit, "statevector")
     if program.is_dynamic:
@@ -348,6 +393,11 @@ def _state_program(circuit: QuantumCircuit, config: RunConfig) -> Program:
             "measurements and resets (including a measurement whose result a later condition "
             "reads) are not supported"
         )
-    program = dataclasses.replace(program, terminal_measures=[])
+    if program.has_measurements:
+        raise QsimTopoCircuitError(
+            f"circuit {circuit.name!r}: EstimatorV2 cannot apply instructions with classical "
+            "bits (measure), as Qiskit's StatevectorEstimator; remove the final measurements "
+            "(circuit.remove_final_measurements()) to estimate on the state before them"
+        )
     check_program_memory(program, config.device, config.dtype)
     return program

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ from qiskit import QuantumCircuit
 from qsim_topo.circuit import Program
 from qsim_topo.engines.base import describe_engine
 from qsim_topo.engines.exact import ExactEngine
+from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
 from qsim_topo.experiments import seeds
 from qsim_topo.experiments.diagnostics import norm_drift, time_claim
 from qsim_topo.metrics import (
@@ -58,10 +60,18 @@ from qsim_topo.metrics import (
 )
 from qsim_topo.qiskit.backend import QsimTopoBackend
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.qiskit.errors import QsimTopoJobError, QsimTopoStateVanishedError
+from qsim_topo.qiskit.errors import (
+    QsimTopoJobError,
+    QsimTopoStateVanishedError,
+    option_errors,
+    qiskit_errors,
+)
 from qsim_topo.qiskit.execute import execute, marginal_probabilities
+from qsim_topo.qiskit.options import DEVICES, PRECISIONS
 from qsim_topo.qiskit.qasm import load_qasm as load_qasm  # moved; re-exported for callers
 from qsim_topo.qiskit.qasm import qasm_version as qasm_version
+from qsim_topo.sim.memory import MAX_SHOTS, check_shots_memory
+from qsim_topo.validation import check_choice, check_int, check_mapping, describe
 
 __all__ = ["VerifyReport", "load_qasm", "qasm_version", "verify_circuit", "verify_qasm"]
 
@@ -184,10 +194,25 @@ def verify_circuit(
         version: its OpenQASM major version, recorded in the report.
 
     Raises:
-        QsimTopoCircuitError, QsimTopoOptionError: the circuit or the options are refused.
+        QsimTopoCircuitError, QsimTopoOptionError: the circuit or the options are refused
+            (the options before any work; QsimTopoOptionTypeError for a wrong type).
     """
-    opts = dict(engine_options or {})
-    if "seed" not in opts and "seed" in describe_engine(engine).options:
+    with option_errors():
+        if not isinstance(circuit, QuantumCircuit):
+            raise ArgumentTypeError(f"circuit must be a QuantumCircuit, got {describe(circuit)}")
+        if not isinstance(engine, str):
+            raise ArgumentTypeError(f"engine must be an engine name, got {describe(engine)}")
+        opts = check_mapping("engine_options", engine_options)
+        shots = check_int("shots", shots, min=1, max=MAX_SHOTS)
+        if seed is None:
+            raise InvalidArgumentError("seed must be a non-negative integer, got None")
+        seed = check_int("seed", seed, min=0)
+        check_choice("device", device, DEVICES)
+        check_choice("precision", precision, tuple(PRECISIONS))
+        engine_info = describe_engine(engine)
+    with qiskit_errors():
+        check_shots_memory(shots, circuit.num_clbits, what=f"verifying {circuit.name!r}")
+    if "seed" not in opts and "seed" in engine_info.options:
         opts["seed"] = seeds.derive_seed(seed, seeds.ENGINE)
     run_seed = seeds.derive_seed(seed, seeds.SHOTS)
     # The reference is the exact engine's class itself: no registry entry can stand in for it.
@@ -326,6 +351,14 @@ def verify_circuit(
 
 
 def verify_qasm(path: str | Path, **kwargs: Any) -> VerifyReport:
-    """:func:`load_qasm` then :func:`verify_circuit` (keyword arguments go to the latter)."""
+    """:func:`load_qasm` then :func:`verify_circuit` (keyword arguments go to the latter).
+
+    Raises:
+        QsimTopoOptionTypeError: ``path`` is not a str or path.
+        QasmLoadError: the file cannot be read or loaded.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        with option_errors():
+            raise ArgumentTypeError(f"path must be a file path, got {describe(path)}")
     circuit, version = load_qasm(path)
     return verify_circuit(circuit, path=str(path), version=version, **kwargs)

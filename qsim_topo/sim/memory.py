@@ -13,17 +13,33 @@ from typing import Any
 import numpy as np
 
 from qsim_topo.circuit import Program
-from qsim_topo.errors import CircuitError, QsimTopoError
+from qsim_topo.errors import CircuitError, InvalidArgumentError
 from qsim_topo.sim.numba_kernels import MAX_TILE_BYTES
+from qsim_topo.validation import check_int, describe
 from qsim_topo.xp import check_memory, resolve_device
 
 __all__ = [
+    "MAX_SHOTS",
     "SUPPORTED_DTYPES",
     "check_dtype",
     "check_program_memory",
+    "check_shots_memory",
+    "shots_bytes",
     "simulation_bytes",
     "widens_in_place",
 ]
+
+# An absolute cap on shots, whatever the memory: a billion shots is minutes of sampling and
+# tens of GiB of per-shot words; more is refused with this number in the message.
+MAX_SHOTS = 10**9
+# Per shot while sampling: the uniform draw, the outcome, the memory word and the temporaries
+# of searchsorted / unique / Counter (int64 or float64 each), about eight 8-byte values.
+_SAMPLE_BYTES_PER_SHOT = 64
+# Per shot kept with ``memory=True``: a hex string (a str object of ~50 bytes plus a digit per
+# 4 clbits) and its list slot.
+_MEMORY_BYTES_PER_SHOT = 64
+# Per distinct outcome in the counts: the key string, the count and the dict slot.
+_COUNT_BYTES_PER_OUTCOME = 200
 
 _SMALL_RUN_BYTES = 256 * 2**20  # above the in-place workspace alone
 SUPPORTED_DTYPES = (np.dtype(np.complex64), np.dtype(np.complex128))
@@ -33,11 +49,56 @@ _PEAK_TENSORS = 4
 
 
 def check_dtype(dtype: Any) -> np.dtype:
-    """``dtype`` as a numpy dtype; QsimTopoError unless complex64 or complex128."""
-    dt = np.dtype(dtype)
+    """``dtype`` as a numpy dtype.
+
+    Raises:
+        InvalidArgumentError: anything but complex64 or complex128 (or their names).
+    """
+    try:
+        dt = np.dtype(dtype)
+    except (TypeError, ValueError):
+        dt = None
     if dt not in SUPPORTED_DTYPES:
-        raise QsimTopoError(f"dtype must be complex64 or complex128, got {dt}")
+        raise InvalidArgumentError(f"dtype must be complex64 or complex128, got {describe(dtype)}")
     return dt
+
+
+def shots_bytes(shots: int, n_clbits: int, *, memory: bool) -> int:
+    """Peak bytes of sampling ``shots`` shots and keeping their counts (and memory).
+
+    The counts hold at most ``min(shots, 2**n_clbits)`` outcomes; with ``memory`` one hex
+    string per shot is kept as well.
+    """
+    outcomes = min(shots, 2 ** min(n_clbits, 64))
+    total = _SAMPLE_BYTES_PER_SHOT * shots + _COUNT_BYTES_PER_OUTCOME * outcomes
+    if memory:
+        total += (_MEMORY_BYTES_PER_SHOT + (n_clbits + 3) // 4) * shots
+    return total
+
+
+def check_shots_memory(
+    shots: Any,
+    n_clbits: int,
+    *,
+    memory: bool = False,
+    experiments: int = 1,
+    what: str = "the run",
+) -> int:
+    """``shots`` as an int, refused before any work when absurd or too big for memory.
+
+    ``experiments`` circuits of ``n_clbits`` clbits (at most) each keep their own results.
+
+    Raises:
+        ArgumentTypeError, InvalidArgumentError: not an integer in 1..MAX_SHOTS.
+        InsufficientMemoryError: the samples, counts (and per-shot memory) of ``shots``
+            shots would not fit (:func:`shots_bytes`; required and available bytes named).
+    """
+    count = check_int("shots", shots, min=1, max=MAX_SHOTS)
+    required = experiments * shots_bytes(count, n_clbits, memory=memory)
+    if required > _SMALL_RUN_BYTES:
+        check_memory(required, "cpu", f"{what} with {count} shots"
+                     + (" and per-shot memory" if memory else ""))
+    return count
 
 
 # The in-place path (exact engines): the tensor, chunk temporaries, and reductions of one chunk,

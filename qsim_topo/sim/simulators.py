@@ -18,21 +18,42 @@ import numpy as np
 
 from qsim_topo.circuit import GateOp, MeasureOp, Op, Program, check_program
 from qsim_topo.engines.base import MatmulEngine, resolve_engine
-from qsim_topo.errors import QsimTopoError
+from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
 from qsim_topo.sim.apply import check_unitary_matrix
 from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS, execute
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy
-from qsim_topo.sim.memory import SUPPORTED_DTYPES, check_dtype, simulation_bytes
+from qsim_topo.sim.memory import (
+    SUPPORTED_DTYPES,
+    check_dtype,
+    check_shots_memory,
+    simulation_bytes,
+)
+from qsim_topo.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_int_sequence,
+    check_seed,
+    describe,
+)
 from qsim_topo.xp import resolve_device
 
 __all__ = [
+    "DEVICES",
+    "MAX_FUSION_QUBITS",
+    "MAX_QUBITS",
     "SUPPORTED_DTYPES",
     "SimulationResult",
     "StatevectorSimulator",
     "UnitarySimulator",
     "simulation_bytes",
 ]
+
+DEVICES = ("cpu", "gpu", "auto")
+MAX_FUSION_QUBITS = 10  # as the backend's fusion_max_qubit
+# Beyond any memory (2^60 amplitudes); refused with this bound before any size arithmetic.
+MAX_QUBITS = 60
 
 
 @dataclass
@@ -77,11 +98,31 @@ class SimulationResult:
         return out
 
 
-def _as_op(item: Any) -> Op:
+def _as_op(item: Any, index: int) -> Op:
     if isinstance(item, GateOp) or not isinstance(item, (tuple, list)):
         return item  # an op of qsim_topo.circuit (check_program names anything else)
+    if len(item) != 2:
+        raise ArgumentTypeError(
+            f"ops[{index}] must be a (matrix, qubits) pair or an op of qsim_topo.circuit, got "
+            f"{describe(item)}"
+        )
     matrix, qubits = item
-    return GateOp(matrix, tuple(int(q) for q in qubits))
+    if isinstance(qubits, (int, np.integer)) and not isinstance(qubits, (bool, np.bool_)):
+        qubits = (qubits,)
+    qs = tuple(check_int_sequence(f"ops[{index}] qubits", qubits, min=0))
+    arr = matrix
+    if not (hasattr(matrix, "shape") and hasattr(matrix, "dtype")):  # numpy or cupy: kept
+        try:
+            arr = np.asarray(matrix)
+        except Exception:  # ragged nesting and the like
+            arr = np.asarray(None)
+    kind = getattr(arr.dtype, "kind", "")
+    if kind not in tuple("biufc") or len(arr.shape) != 2 or arr.shape[0] != arr.shape[1]:
+        raise ArgumentTypeError(
+            f"ops[{index}] matrix must be a square numeric array, got {describe(matrix)}"
+        )
+    matrix = arr
+    return GateOp(matrix, qs)
 
 
 class _Simulator:
@@ -102,18 +143,26 @@ class _Simulator:
         kernels: KernelPolicy = DEFAULT_KERNELS,
         **engine_options: Any,
     ) -> None:
-        self.engine = resolve_engine(engine, **engine_options)
-        self.device = resolve_device(device)
+        if not isinstance(engine, (str, MatmulEngine)):
+            raise ArgumentTypeError(
+                f"engine must be an engine name or a MatmulEngine, got {describe(engine)}"
+            )
+        self.device = resolve_device(check_choice("device", device, DEVICES))
         self.dtype = check_dtype(dtype)
-        self.check_unitary = check_unitary
+        self.check_unitary = check_bool("check_unitary", check_unitary)
+        if not isinstance(kernels, KernelPolicy):
+            raise ArgumentTypeError(f"kernels must be a KernelPolicy, got {describe(kernels)}")
         self.options: dict[str, Any] = {
-            "fusion": fusion,
-            "fusion_max_qubits": fusion_max_qubits,
-            "fusion_threshold": fusion_threshold,
-            "tiles": tiles,
-            "tile_qubits": tile_qubits,
+            "fusion": check_bool("fusion", fusion),
+            "fusion_max_qubits": check_int(
+                "fusion_max_qubits", fusion_max_qubits, min=1, max=MAX_FUSION_QUBITS
+            ),
+            "fusion_threshold": check_int("fusion_threshold", fusion_threshold, min=1),
+            "tiles": check_bool("tiles", tiles),
+            "tile_qubits": check_int("tile_qubits", tile_qubits, min=1, max=MAX_QUBITS),
             "kernels": kernels,
         }
+        self.engine = resolve_engine(engine, **engine_options)
 
     def program(self, ops: Iterable[Any], n_qubits: int, *, name: str = "circuit") -> Program:
         """The :class:`~qsim_topo.circuit.Program` of ``ops`` on ``n_qubits`` (not checked).
@@ -121,7 +170,11 @@ class _Simulator:
         ``ops``: ``(matrix, qubits)`` pairs or ops of :mod:`qsim_topo.circuit`; the program
         has as many clbits as its measurements need.
         """
-        op_list = [_as_op(item) for item in ops]
+        if isinstance(ops, (str, bytes)) or not isinstance(ops, Iterable):
+            raise ArgumentTypeError(
+                f"ops must be an iterable of (matrix, qubits) pairs or ops, got {describe(ops)}"
+            )
+        op_list = [_as_op(item, i) for i, item in enumerate(ops)]
         clbits = [op.clbit for op in op_list if isinstance(op, MeasureOp)]
         n_clbits = max((int(c) + 1 for c in clbits if isinstance(c, (int, np.integer))), default=0)
         return Program(name, n_qubits, n_clbits, op_list, method=self._method)
@@ -153,23 +206,32 @@ class _Simulator:
         Raises:
             InsufficientMemoryError, CircuitError, NotUnitaryError, QsimTopoError, EngineError.
         """
+        seed = check_seed("seed", seed)
         if isinstance(circuit, Program):
             program = circuit
             if n_qubits is not None and n_qubits != program.n_qubits:
-                raise QsimTopoError(
+                raise InvalidArgumentError(
                     f"n_qubits {n_qubits} differs from the program's {program.n_qubits}"
                 )
             if program.method != self._method:
-                raise QsimTopoError(
+                raise InvalidArgumentError(
                     f"{type(self).__name__} runs method={self._method!r} programs, got "
                     f"{program.method!r}"
                 )
         else:
             if n_qubits is None:
-                raise QsimTopoError("n_qubits is required when ops (not a Program) are given")
-            if isinstance(n_qubits, bool) or int(n_qubits) != n_qubits or n_qubits < 1:
-                raise QsimTopoError(f"n_qubits must be a positive integer, got {n_qubits!r}")
-            program = self.program(circuit, int(n_qubits))
+                raise InvalidArgumentError(
+                    "n_qubits is required when ops (not a Program) are given"
+                )
+            program = self.program(circuit, check_int("n_qubits", n_qubits, min=1, max=MAX_QUBITS))
+        shots = check_shots_memory(
+            shots, program.n_clbits, what=f"circuit {program.name!r}"
+        )
+        initial_kind = getattr(getattr(initial, "dtype", None), "kind", "")
+        if initial is not None and initial_kind not in tuple("biufc"):
+            raise ArgumentTypeError(
+                f"initial must be a numeric array (numpy or cupy) or None, got {describe(initial)}"
+            )
         if self.check_unitary:  # before the clock starts: timing covers the run only
             for op in program.ops:
                 if isinstance(op, GateOp):

@@ -91,3 +91,50 @@ def test_console_script_entry_point_runs():
         capture_output=True, text=True, check=True,
     )
     assert json.loads(out.stdout)["qubits"] == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["layers", "--qubits", "abc", "--depth", "1"],
+        ["layers", "--qubits", "2", "--depth", "0"],
+        ["layers", "--qubits", "40", "--depth", "1"],
+        ["layers", "--qubits", "2", "--depth", "1", "--engine", "cr-sampling",
+         "--engine-option", "ratio=abc"],
+        ["verify", "missing.qasm"],
+        ["verify", "BAD_QASM"],
+        ["fit", "/nonexistent/sweep"],
+        ["no-such-command"],
+    ],
+)
+def test_user_errors_in_a_subprocess_are_one_line_exit_2_no_traceback(argv, tmp_path):
+    argv = [str(tmp_path / "bad.qasm") if a == "BAD_QASM" else a for a in argv]
+    (tmp_path / "bad.qasm").write_text("OPENQASM 2.0;\nqreg q[1];\nnot_a_gate q[0];\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "qsim_topo", *argv],
+        capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and out.stdout == ""
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qsim-topo: error: "), out.stderr
+
+
+def test_an_internal_error_is_one_line_exit_1_and_traceback_reraises(capsys, monkeypatch):
+    import qsim_topo.cli.main as cli_main
+
+    def broken(args):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(cli_main, "_cmd_engines", broken)
+    code, out, err = _run(capsys, ["engines"])
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and "RuntimeError: kaput" in err and "--traceback" in err
+    with pytest.raises(RuntimeError, match="kaput"):
+        main(["--traceback", "engines"])
+
+
+def test_oserror_on_an_input_file_is_a_user_error(capsys, tmp_path):
+    code, out, err = _run(capsys, ["verify", str(tmp_path)])  # a directory, not a file
+    assert code == 2 and out == ""
+    assert err.startswith("qsim-topo: error:") and err.count("\n") == 1

@@ -14,7 +14,12 @@ from qsim_topo.engines.base import (
     resolve_engine,
     unregister_engine,
 )
-from qsim_topo.errors import EngineError, EngineOptionError, UnknownEngineError
+from qsim_topo.errors import (
+    ArgumentTypeError,
+    EngineError,
+    EngineOptionError,
+    UnknownEngineError,
+)
 
 
 class _Scaled(EngineBase):
@@ -93,7 +98,7 @@ def test_resolve_engine_passes_instances_through(scaled_registered):
     assert resolve_engine(inst) is inst
     with pytest.raises(EngineOptionError):
         resolve_engine(inst, factor=2.0)
-    with pytest.raises(EngineError):
+    with pytest.raises(ArgumentTypeError):  # a wrong argument, not an engine that broke
         resolve_engine(object())  # type: ignore[arg-type]
 
 
@@ -119,3 +124,13 @@ def test_checked_engine_counts_and_weights_flops(rng, scaled_registered):
     assert checked.calls == 5
     assert checked.exact_flops == 2 * 4 * 6 * 3 + 3 * 2 * 2 * 5
     assert checked.total_flops_fraction == pytest.approx(0.25)
+
+
+def test_engine_names_and_instances_of_the_wrong_type_are_argument_errors():
+    from qsim_topo.engines.base import describe_engine, get_engine, resolve_engine
+
+    for call in (lambda: get_engine([]), lambda: get_engine(3), lambda: describe_engine([])):
+        with pytest.raises(ArgumentTypeError, match="engine name must be a string"):
+            call()
+    with pytest.raises(ArgumentTypeError, match="engine must be an engine name or a MatmulEngine"):
+        resolve_engine(None)

@@ -158,3 +158,17 @@ def test_other_checks():
     assert check_bool("replace", False) is False
     with pytest.raises(EngineOptionError):
         check_bool("replace", 1)
+
+
+def test_integer_options_take_numpy_integers_and_are_capped():
+    from qsim_topo.engines.base import get_engine
+    from qsim_topo.errors import EngineOptionError
+
+    engine = get_engine("lowrank", ratio=0.5, power_iterations=np.int64(2), seed=np.int64(1))
+    assert engine.power_iterations == 2
+    for options in ({"power_iterations": 10**30}, {"oversampling": 2**40},
+                    {"power_iterations": True}, {"seed": True}, {"seed": []}):
+        with pytest.raises(EngineOptionError):
+            get_engine("lowrank", ratio=0.5, **options)
+    with pytest.raises(EngineOptionError, match=r"iterations must be an integer in 0\.\.10000"):
+        get_engine("pq", iterations=10**6)

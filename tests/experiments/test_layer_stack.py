@@ -127,11 +127,11 @@ def test_report_is_json_serialisable_with_required_keys():
 def test_bad_arguments_and_memory_are_refused_early(monkeypatch):
     # Pretend 8 GiB are free, whatever this machine has, so the refusal is deterministic.
     monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 8 * 2**30)
-    with pytest.raises(QsimTopoError, match="unknown kind"):
+    with pytest.raises(QsimTopoError, match="kind must be one of"):
         run_layer_stack(3, 2, kind="nope")
-    with pytest.raises(QsimTopoError, match="unknown mode"):
+    with pytest.raises(QsimTopoError, match="mode must be one of"):
         run_layer_stack(3, 2, mode="nope")
-    with pytest.raises(QsimTopoError, match="depth >= 1"):
+    with pytest.raises(QsimTopoError, match=r"depth must be an integer in 1\.\."):
         run_layer_stack(3, 0)
     with pytest.raises(EngineOptionError):
         run_layer_stack(3, 2, engine="exact", engine_options={"ratio": 0.5})
@@ -176,3 +176,51 @@ def test_prefix_reuse_gives_the_same_reports_as_separate_runs():
         for key in ("state_fidelity", "frobenius_error", "haar_input_fidelity", "xeb",
                     "matmul_calls"):
             assert getattr(r, key) == getattr(alone, key), key
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name", "error"),
+    [
+        ({"qubits": "3"}, "qubits", "type"),
+        ({"qubits": 2.5}, "qubits", "type"),
+        ({"qubits": float("inf")}, "qubits", "type"),
+        ({"qubits": True}, "qubits", "type"),
+        ({"qubits": 2**31}, "qubits", "value"),
+        ({"depth": None}, "depth", "type"),
+        ({"depth": float("nan")}, "depth", "type"),
+        ({"depth": float("inf")}, "depth", "type"),
+        ({"depth": 10**70}, "depth", "value"),
+        ({"samples": 2.5}, "samples", "type"),
+        ({"samples": 2**31}, "samples", "value"),
+        ({"haar_states": 2.5}, "haar_states", "type"),
+        ({"engine_options": "abc"}, "engine_options", "type"),
+        ({"seed": 2.5}, "seed", "type"),
+        ({"dtype": "abc"}, "dtype", "value"),
+        ({"kind": []}, "kind", "value"),
+        ({"device": 3}, "device", "value"),
+        ({"engine": 3}, "engine", "type"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_work(monkeypatch, kwargs, name, error):
+    """Issue 19's reported cases: one clear error naming the argument, never numpy's."""
+    from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
+
+    def no_work(*args, **kw):
+        raise AssertionError("work started before the arguments were checked")
+
+    monkeypatch.setattr("qsim_topo.experiments.layer_stack.iter_layer_products", no_work)
+    args = {"qubits": 2, "depth": 1, **kwargs}
+    expected = ArgumentTypeError if error == "type" else InvalidArgumentError
+    with pytest.raises(expected, match=rf"^{name} must be") as info:
+        run_layer_stack(args.pop("qubits"), args.pop("depth"), **args)
+    assert error == "type" or not isinstance(info.value, ArgumentTypeError)
+
+
+def test_numpy_integers_are_integers_and_samples_count_in_the_memory_check(monkeypatch):
+    r = run_layer_stack(np.int64(2), np.int32(1), samples=np.int64(10), haar_states=np.int8(2))
+    assert r.qubits == 2 and r.samples == 10 and r.haar_states == 2
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 2**30)
+    with pytest.raises(InsufficientMemoryError, match="1000000 Haar probe states"):
+        run_layer_stack(10, 1, haar_states=10**6)
+    with pytest.raises(InsufficientMemoryError, match="1000000000 samples"):
+        run_layer_stack(2, 1, samples=10**9)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from qsim_topo.errors import EngineOptionError, QsimTopoError, UnknownEngineError
@@ -141,3 +142,29 @@ def test_plots_are_valid_images(tmp_path):
         img = plt.imread(p)
         assert img.ndim == 3 and img.shape[0] > 300 and img.shape[1] > 500
         assert img[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_sweep_spec_refuses_bools_floats_and_strings_and_accepts_numpy_integers():
+    from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
+
+    spec = SweepSpec(qubits=(np.int64(3),), depths=[np.int32(2)], seeds=(np.uint8(1),),
+                     samples=np.int64(5), engines=["exact"])
+    assert spec.qubits == (3,) and spec.depths == (2,) and spec.seeds == (1,)
+    assert all(type(v) is int for v in (*spec.qubits, *spec.depths, *spec.seeds, spec.samples))
+    for fields, error, match in [
+        ({"qubits": (True,)}, ArgumentTypeError, r"qubits\[0\] must be an integer"),
+        ({"depths": (2.0,)}, ArgumentTypeError, r"depths\[0\] must be an integer"),
+        ({"depths": "12"}, ArgumentTypeError, "depths must be a sequence of integers"),
+        ({"kinds": "dense"}, ArgumentTypeError, "kinds must be a sequence of strings"),
+        ({"engines": [3]}, ArgumentTypeError, r"engines\[0\] must be a string"),
+        ({"seeds": [-1]}, InvalidArgumentError, r"seeds\[0\] must be an integer"),
+        ({"samples": 2.5}, ArgumentTypeError, "samples must be an integer"),
+        ({"precision": []}, InvalidArgumentError, "precision must be one of"),
+        ({"qubits": [10**70]}, InvalidArgumentError, r"qubits\[0\] must be an integer"),
+    ]:
+        with pytest.raises(error, match=match):
+            SweepSpec(**fields)
+    with pytest.raises(InvalidArgumentError, match="unknown field"):
+        SweepSpec.from_json({"qubit": [3]})
+    with pytest.raises(ArgumentTypeError, match="sweep spec must be a mapping"):
+        SweepSpec.from_json([3])

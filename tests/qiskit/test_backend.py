@@ -18,6 +18,7 @@ from qiskit.providers.exceptions import QiskitBackendNotFoundError
 from qiskit.quantum_info import Operator, Statevector, random_unitary
 from qiskit.transpiler import generate_preset_pass_manager
 
+from qsim_topo.engines.exact import ExactEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.qiskit import (
     QsimTopoBackend,
@@ -172,7 +173,7 @@ def test_unknown_options_warn_and_invalid_values_raise(backend):
     with pytest.warns(UserWarning, match="Option foo is not used by this backend"):
         backend.run(_bell(), foo=1).result()
     for bad, match in [
-        ({"shots": 0}, "shots must be in"),
+        ({"shots": 0}, r"shots must be an integer in 1\.\."),
         ({"shots": 1.5}, "shots must be an integer"),
         ({"memory": "yes"}, "memory must be True or False"),
         ({"seed_simulator": -1}, "seed_simulator must be"),
@@ -269,10 +270,9 @@ def test_small_job_runs_in_the_callers_thread(backend, monkeypatch):
     assert not runs_inline([circuit_to_program(heavy, "statevector")], config)
 
 
-def test_small_jobs_wait_for_queued_ones(monkeypatch):
-    """While a job is queued or running in the worker, a small job is queued behind it (not
-    run in the caller's thread): jobs still run one at a time, in submission order, and an
-    engine is never called from two threads at once."""
+def test_jobs_of_one_engine_instance_run_in_order_and_queued_ones_cancel(monkeypatch):
+    """Jobs sharing an engine instance never run at once and keep submission order; a small
+    job of that engine is queued behind the others (not run inline); a queued job cancels."""
     import qsim_topo.qiskit.backend as backend_module
 
     gate = threading.Event()
@@ -286,21 +286,71 @@ def test_small_jobs_wait_for_queued_ones(monkeypatch):
         return real_execute(program, *args, **kwargs)
 
     monkeypatch.setattr(backend_module, "execute", gated_execute)
-    backend = QsimTopoBackend(device="cpu")
+    backend = QsimTopoBackend(engine=ExactEngine(), device="cpu")
     big = _ghz(backend_module.INLINE_MAX_QUBITS + 1)
     big.name = "big"
     small = _bell()
     small.name = "small"
     first = backend.run(big, shots=10)
     cancelled = backend.run(big, shots=10)
-    assert cancelled.cancel()  # queued behind the first: it never runs, nor blocks the next
+    assert cancelled.status() is JobStatus.QUEUED  # behind the first, on the same engine
+    assert cancelled.cancel() and cancelled.status() is JobStatus.CANCELLED
+    assert not cancelled.cancel()  # already final
     second = backend.run(small, shots=10)
-    assert second.status() in (JobStatus.QUEUED, JobStatus.RUNNING)  # not run inline
+    assert second.status() is JobStatus.QUEUED  # not run inline: its engine is busy
     gate.set()
     assert sum(second.result(timeout=30).get_counts().values()) == 10
     assert first.done() and order == ["big", "small"]
-    third = backend.run(small, shots=10)  # the worker is idle again: inline
+    with pytest.raises(QsimTopoJobError, match="cancelled"):
+        cancelled.result()
+    third = backend.run(small, shots=10)  # the engine is idle again: inline
     assert third.status() is JobStatus.DONE and order == ["big", "small", "small"]
+
+
+class BlockingEngine(ExactEngine):
+    """The exact engine whose matmul waits for an event: a job stuck inside an engine call."""
+
+    name = "test-blocking"
+    exact = False  # so that jobs go to a thread and the executor calls matmul
+
+    def __init__(self, gate: threading.Event, entered: threading.Event) -> None:
+        super().__init__()
+        self.gate = gate
+        self.entered = entered
+
+    def matmul(self, a, b, /):
+        self.entered.set()
+        assert self.gate.wait(30)
+        return super().matmul(a, b)
+
+
+def test_a_stuck_job_does_not_block_the_next_and_cancels_cooperatively():
+    gate, entered = threading.Event(), threading.Event()
+    stuck_backend = QsimTopoBackend(engine=BlockingEngine(gate, entered), device="cpu")
+    circuits = [_ghz(3), _ghz(3)]
+    stuck = stuck_backend.run(circuits, shots=10)
+    try:
+        assert entered.wait(30)  # inside an engine call of the first circuit
+        assert stuck.status() is JobStatus.RUNNING
+        other = QsimTopoBackend(device="cpu").run(_ghz(backend_module_inline() + 1), shots=10)
+        counts = other.result(timeout=30).get_counts()  # completes while the first is stuck
+        assert sum(counts.values()) == 10
+        assert stuck.status() is JobStatus.RUNNING
+        assert stuck.cancel()  # cooperative: reported at once, stops before circuit 2
+        assert stuck.status() is JobStatus.CANCELLED
+        with pytest.raises(QsimTopoJobError, match="cancelled"):
+            stuck.result(timeout=1)
+    finally:
+        gate.set()
+    # the stuck thread finishes its engine call and stops; a later job of the engine runs
+    later = stuck_backend.run(_ghz(3), shots=5)
+    assert sum(later.result(timeout=30).get_counts().values()) == 5
+
+
+def backend_module_inline() -> int:
+    import qsim_topo.qiskit.backend as backend_module
+
+    return backend_module.INLINE_MAX_QUBITS
 
 
 def test_failed_job_raises_with_cause(backend, monkeypatch):
@@ -470,3 +520,36 @@ def test_trailing_global_phase_is_a_scalar_not_an_engine_product():
     with_phase = approx.run(qc, shots=1).result().get_statevector(0).data
     without = approx.run(bare, shots=1).result().get_statevector(0).data
     np.testing.assert_allclose(with_phase, np.exp(0.7j) * without, atol=1e-14)
+
+
+def test_engine_options_by_name_at_construction_and_unhashable_values():
+    from qsim_topo.qiskit.errors import QsimTopoOptionTypeError
+
+    backend = QsimTopoBackend(engine="cr-sampling", engine_options={"ratio": 0.3}, seed=2)
+    assert backend.options.engine_options == {"ratio": 0.3, "seed": 2}
+    with pytest.raises(QsimTopoOptionTypeError, match=r"engine_options must be a mapping.*got 0"):
+        QsimTopoBackend(engine_options=0)
+    with pytest.raises(QsimTopoOptionError, match=r"precision must be one of .*got \[\]"):
+        QsimTopoBackend(device="cpu").run(_bell(), precision=[])
+    for bad, match in [
+        ({"engine": []}, "engine must be an engine name"),
+        ({"shots": "3"}, "shots must be an integer"),
+        ({"shots": True}, "shots must be an integer"),
+        ({"device": {}}, "device must be one of"),
+        ({"fusion_max_qubit": 1.5}, "fusion_max_qubit must be an integer"),
+        ({"memory": 1}, "memory must be True or False"),
+    ]:
+        with pytest.raises(QsimTopoOptionError, match=match) as info:
+            QsimTopoBackend(device="cpu").run(_bell(), **bad)
+        assert isinstance(info.value, (QiskitError, QsimTopoError, TypeError, ValueError))
+
+
+def test_too_many_shots_are_refused_before_the_job_with_the_bytes(monkeypatch):
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 8 * 2**30)
+    backend = QsimTopoBackend(device="cpu")
+    with pytest.raises(QsimTopoCircuitError, match=r"1000000000 shots needs about .* GiB"):
+        backend.run(_bell(), shots=10**9)
+    with pytest.raises(QsimTopoCircuitError, match="per-shot memory"):
+        backend.run([_bell()] * 4, shots=10**8, memory=True)
+    with pytest.raises(QsimTopoOptionError, match=r"shots must be an integer in 1\.\."):
+        backend.run(_bell(), shots=10**9 + 1)  # the absolute cap, whatever the memory

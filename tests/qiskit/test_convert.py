@@ -105,3 +105,52 @@ def test_converted_programs_pass_the_core_checks():
     check_program(program)  # the translator emits only valid core ops
     assert program.terminal_measures == [(2, 1)]
     assert any(isinstance(op, MeasureOp) for op in program.ops)
+
+
+@pytest.mark.parametrize("scale", [1e8, 1e9, 3e9])
+def test_huge_angles_as_qiskit_builds_them_run_and_match_statevector(scale):
+    rng = np.random.default_rng(int(scale) % 1000)
+    backend = QsimTopoBackend(device="cpu")
+    qc = QuantumCircuit(2)
+    qc.u(1e8, 2e8, 3e8, 0)
+    for _ in range(5):
+        qc.u(*rng.uniform(-scale, scale, 3), 1)
+        qc.cu(*rng.uniform(-scale, scale, 4), 0, 1)
+    got = backend.run(qc).result().get_statevector()
+    np.testing.assert_allclose(np.asarray(got), Statevector(qc).data, atol=1e-12)
+
+
+def test_unitarity_tolerance_scales_with_the_angles_but_not_without_bound():
+    from qiskit.circuit.library import UGate
+
+    from qsim_topo.qiskit.matrices import MAX_UNITARY_ATOL, UNITARY_ATOL, unitary_atol
+
+    assert unitary_atol([]) == UNITARY_ATOL == unitary_atol([0.1, 0.2])
+    assert unitary_atol([1e9, 2e9, 3e9]) > 1e-7  # ~ the rounding of phi + lam
+    assert unitary_atol([1e40]) == MAX_UNITARY_ATOL
+    # Qiskit's own Python matrix of a huge-angle U gate: off by up to eps * |angles|
+    rng = np.random.default_rng(5)
+    matrices = GateMatrices(QsimTopoCircuitError)
+    for _ in range(200):
+        params = rng.uniform(-3e9, 3e9, 3)
+        m = UGate(*params).to_matrix()
+        matrices.check(m, "u", 1, unitary_atol(params))  # accepted
+    # a matrix off by more than that is still refused, angles or not
+    off = UGate(1e9, 2e9, 3e9).to_matrix() * (1 + 1e-4)
+    with pytest.raises(QsimTopoCircuitError, match="not unitary"):
+        matrices.check(off, "u", 1, unitary_atol([1e9, 2e9, 3e9]))
+
+
+class _NotUnitary(Gate):
+    def __init__(self):
+        super().__init__("not_unitary", 1, [])
+
+    def __array__(self, dtype=None, copy=None):
+        return np.array([[1, 0], [0, 1.01]], dtype=dtype or complex)
+
+
+def test_a_truly_non_unitary_gate_is_refused():
+    qc = QuantumCircuit(1)
+    qc.append(_NotUnitary(), [0])
+    with pytest.raises(QsimTopoCircuitError, match="not unitary"):
+        QsimTopoBackend(device="cpu").run(qc)

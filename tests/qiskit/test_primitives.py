@@ -9,6 +9,7 @@ from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import efficient_su2
 from qiskit.circuit.random import random_circuit
+from qiskit.exceptions import QiskitError
 from qiskit.primitives import (
     BackendEstimatorV2,
     BackendSamplerV2,
@@ -187,7 +188,7 @@ def test_estimator_refuses_a_measurement_a_later_condition_reads():
         EstimatorV2().run([(qc, "ZI")]).result()
 
 
-def test_estimator_still_drops_terminal_measurements():
+def test_estimator_refuses_terminal_measurements_like_the_reference():
     qc = QuantumCircuit(2, 2)
     qc.h(0)
     qc.cx(0, 1)
@@ -195,8 +196,17 @@ def test_estimator_still_drops_terminal_measurements():
     ref_circuit = qc.copy()
     qc.measure([0, 1], [0, 1])
     obs = SparsePauliOp(["ZZ", "XI", "IZ"], [1.0, 0.5, -0.25])
+    with pytest.raises(QiskitError, match="classical bits"):
+        StatevectorEstimator().run([(qc, obs)]).result()
+    with pytest.raises(QsimTopoCircuitError, match="classical bits"):
+        EstimatorV2().run([(qc, obs)])
+    # Without the measurements, the estimate is the reference's.
     ref = StatevectorEstimator().run([(ref_circuit, obs)]).result()[0].data.evs
-    ours = EstimatorV2().run([(qc, obs)]).result()[0].data.evs
+    ours = EstimatorV2().run([(ref_circuit, obs)]).result()[0].data.evs
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+    measured = ref_circuit.measure_all(inplace=False)
+    measured.remove_final_measurements()
+    ours = EstimatorV2().run([(measured, obs)]).result()[0].data.evs
     np.testing.assert_allclose(ours, ref, atol=1e-12)
 
 
@@ -235,3 +245,35 @@ def test_primitives_seed_random_engines():
         for _ in range(2)
     ]
     assert samples[0] == samples[1]
+
+
+def test_primitive_arguments_are_checked_up_front(monkeypatch):
+    from qsim_topo.qiskit.errors import QsimTopoOptionTypeError
+
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    qc.measure_all()
+    for make, match in [
+        (lambda: SamplerV2(default_shots=2.5), "default_shots must be an integer"),
+        (lambda: SamplerV2(seed="a"), "seed must be"),
+        (lambda: SamplerV2(seed=True), "seed must be"),
+        (lambda: SamplerV2().run([qc], shots="1"), "shots must be an integer"),
+        (lambda: EstimatorV2().run([], precision=[]), "precision must be a finite real"),
+        (lambda: EstimatorV2(engine=3), "engine must be an engine name"),
+        (lambda: EstimatorV2(engine_options=0), "engine_options must be a mapping"),
+    ]:
+        with pytest.raises(QsimTopoOptionTypeError, match=match):
+            make()
+    for make, match in [
+        (lambda: SamplerV2(seed=-1), "seed must be"),
+        (lambda: SamplerV2().run([qc], shots=0), "shots must be an integer in 1"),
+        (lambda: EstimatorV2(default_precision=float("nan")), "default_precision must be"),
+        (lambda: EstimatorV2(default_precision=-1), "default_precision must be"),
+    ]:
+        with pytest.raises(QsimTopoOptionError, match=match):
+            make()
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 8 * 2**30)
+    with pytest.raises(QsimTopoCircuitError, match="1000000000 shots needs about"):
+        SamplerV2().run([qc], shots=10**9)
+    counts = SamplerV2(seed=np.int64(3)).run([qc], shots=np.int64(10)).result()[0]
+    assert counts.data.meas.num_shots == 10

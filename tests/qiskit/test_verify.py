@@ -111,3 +111,29 @@ def test_verify_seeds_random_engines():
     from qsim_topo.experiments.seeds import ENGINE, derive_seed
 
     assert reports[0].engine_options["seed"] == derive_seed(11, ENGINE) != 11
+
+
+def test_verify_arguments_are_checked_before_any_work():
+    from qiskit import QuantumCircuit
+
+    from qsim_topo.qiskit.errors import QsimTopoOptionError, QsimTopoOptionTypeError
+    from qsim_topo.qiskit.verify import verify_circuit, verify_qasm
+
+    qc = QuantumCircuit(1)
+    qc.h(0)
+    for kwargs, error, match in [
+        ({"shots": 0}, QsimTopoOptionError, "shots must be an integer in 1"),
+        ({"seed": -1}, QsimTopoOptionError, "seed must be an integer >= 0"),
+        ({"seed": None}, QsimTopoOptionError, "seed must be a non-negative integer"),
+        ({"engine": 3}, QsimTopoOptionTypeError, "engine must be an engine name"),
+        ({"engine": "nope"}, QsimTopoOptionError, "unknown engine 'nope'"),
+        ({"engine_options": [1]}, QsimTopoOptionTypeError, "engine_options must be a mapping"),
+        ({"device": []}, QsimTopoOptionError, "device must be one of"),
+        ({"precision": 0}, QsimTopoOptionError, "precision must be one of"),
+    ]:
+        with pytest.raises(error, match=match):
+            verify_circuit(qc, **kwargs)
+    with pytest.raises(QsimTopoOptionTypeError, match="circuit must be a QuantumCircuit"):
+        verify_circuit("qc")
+    with pytest.raises(QsimTopoOptionTypeError, match="path must be a file path"):
+        verify_qasm(3)

@@ -151,3 +151,62 @@ def test_the_api_reports_its_kernels_and_fuses_like_the_backend(rng):
     approx = StatevectorSimulator(engine="fp32").run(ops, n)
     assert approx.kernel_family == "reference" and approx.kernels == {"apply_operator": 40}
     assert approx.matmul_calls == 40 and approx.fusion["enabled"] is False
+
+
+H_GATE = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+
+
+@pytest.mark.parametrize(
+    ("ops", "n_qubits", "kwargs", "match"),
+    [
+        ([(np.array([["a", "b"], ["c", "d"]]), (0,))], 1, {}, r"ops\[0\] matrix must be"),
+        ([([["1", "0"], ["0", "1"]], (0,))], 1, {}, r"ops\[0\] matrix must be"),
+        ([(H_GATE, ("0",))], 1, {}, r"ops\[0\] qubits\[0\] must be an integer"),
+        ([(H_GATE, (0.5,))], 1, {}, r"ops\[0\] qubits\[0\] must be an integer"),
+        ([(H_GATE,)], 1, {}, r"ops\[0\] must be a \(matrix, qubits\) pair"),
+        ([(H_GATE, (0,))], "1", {}, "n_qubits must be an integer"),
+        ([(H_GATE, (0,))], 1.0, {}, "n_qubits must be an integer"),
+        ([(H_GATE, (0,))], 10**6, {}, "n_qubits must be an integer"),
+        ([(H_GATE, (0,))], 1, {"shots": 2.5}, "shots must be an integer"),
+        ([(H_GATE, (0,))], 1, {"shots": 10**10}, "shots must be an integer"),
+        ([(H_GATE, (0,))], 1, {"seed": "x"}, "seed must be"),
+        ([(H_GATE, (0,))], 1, {"initial": "abc"}, "initial must be a numeric array"),
+        ("abc", 1, {}, "ops must be an iterable"),
+    ],
+)
+def test_run_refuses_bad_arguments_clearly(ops, n_qubits, kwargs, match):
+    from qsim_topo.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=match):
+        StatevectorSimulator().run(ops, n_qubits, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"device": []}, "device must be one of"),
+        ({"dtype": "x"}, "dtype must be complex64 or complex128"),
+        ({"fusion": 1}, "fusion must be True or False"),
+        ({"fusion_max_qubits": 2.5}, "fusion_max_qubits must be an integer"),
+        ({"tile_qubits": 100}, "tile_qubits must be an integer"),
+        ({"engine": 5}, "engine must be an engine name or a MatmulEngine"),
+        ({"check_unitary": "no"}, "check_unitary must be True or False"),
+    ],
+)
+@pytest.mark.parametrize("cls", [StatevectorSimulator, UnitarySimulator])
+def test_simulator_options_are_checked_at_construction(cls, options, match):
+    from qsim_topo.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=match):
+        cls(**options)
+
+
+def test_many_shots_are_refused_up_front_with_the_bytes(monkeypatch):
+    from qsim_topo.circuit import MeasureOp
+    from qsim_topo.errors import InsufficientMemoryError
+
+    monkeypatch.setattr("qsim_topo.xp.available_memory", lambda device: 2**30)
+    with pytest.raises(InsufficientMemoryError, match=r"100000000 shots needs about .* GiB"):
+        StatevectorSimulator().run([(H_GATE, (0,)), MeasureOp(0, 0)], 1, shots=10**8)
+    res = StatevectorSimulator().run([(H_GATE, (0,)), MeasureOp(0, 0)], 1, shots=np.int64(100))
+    assert sum(res.counts.values()) == 100
