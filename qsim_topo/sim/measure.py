@@ -44,6 +44,9 @@ LUT_LOW_BITS = 13
 """Low index bits of the marginal kernel's first lookup table (2^13 int64: 64 KiB)."""
 MARGINAL_SCRATCH_BYTES = 2**24
 """Most bytes of per-block marginal rows the kernel may use to run in parallel (else one)."""
+MARGINAL_BLOCKS = 16
+"""Blocks of the parallel marginal: a constant, so that the sums (and the draws) do not
+depend on the thread count."""
 
 
 @lru_cache(maxsize=1)
@@ -65,13 +68,6 @@ def _real_view(xp: Any, flat: Any) -> Any:
     if not flat.flags.c_contiguous or _numba() is None:
         return None
     return flat.view(np.float32 if flat.dtype == np.complex64 else np.float64)
-
-
-def _threads() -> int:
-    """The threads numba runs with (the marginal kernel's blocks: up to four per thread)."""
-    import numba
-
-    return int(numba.get_num_threads())
 
 
 def _chunk(xp: Any) -> int:
@@ -116,7 +112,7 @@ def _marginal_numba(x: Any, qubits: list[int], n: int) -> np.ndarray:
     # Private rows per block let the blocks run in parallel; a wide marginal runs in one.
     blocks = 1
     while (
-        blocks < 4 * _threads()
+        blocks < MARGINAL_BLOCKS
         and 2 * blocks <= 2 ** max(n - 10, 0)
         and 2 * blocks * 8 * 2**m <= MARGINAL_SCRATCH_BYTES
     ):

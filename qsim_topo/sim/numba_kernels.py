@@ -32,7 +32,8 @@ product could have written -0.0).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "apply_sequence_numba",
     "lane_bits",
     "numba_available",
+    "thread_limit",
     "tile_fits",
 ]
 
@@ -63,6 +65,33 @@ def numba_available() -> bool:
     except Exception:  # ImportError, or a numba that fails against this numpy
         return False
     return True
+
+
+@contextmanager
+def thread_limit(max_threads: int | None) -> Iterator[int | None]:
+    """Run the compiled kernels of the calling thread on at most ``max_threads`` threads.
+
+    ``numba.set_num_threads`` for the duration of the ``with`` block (numba's setting is per
+    calling thread, so concurrent runs in other threads keep theirs), restored after. None or
+    0: no limit (numba's default: every core); a limit above numba's pool is capped to it.
+    Without numba, nothing to limit. The numpy fallback's BLAS threads are not limited here
+    (``OPENBLAS_NUM_THREADS`` and the like set them).
+
+    Yields:
+        The thread count in force, or None when unchanged.
+    """
+    if not max_threads or not numba_available():
+        yield None
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    count = min(int(max_threads), numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        numba.set_num_threads(before)
 
 
 @lru_cache(maxsize=1)
