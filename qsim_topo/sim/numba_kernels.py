@@ -86,7 +86,7 @@ def thread_limit(max_threads: int | None) -> Iterator[int | None]:
     import numba
 
     before = numba.get_num_threads()
-    count = min(int(max_threads), numba.config.NUMBA_NUM_THREADS)
+    count = min(int(max_threads), int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     numba.set_num_threads(count)
     try:
         yield count
