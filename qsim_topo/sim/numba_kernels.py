@@ -32,6 +32,7 @@ product could have written -0.0).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -59,7 +60,16 @@ TILE = 128
 
 @lru_cache(maxsize=1)
 def numba_available() -> bool:
-    """True when numba imports (checked once; ``import qsim_topo`` never imports it)."""
+    """True when numba imports (checked once; ``import qsim_topo`` never imports it).
+
+    Before the import, ``OMP_WAIT_POLICY`` is set to ``passive`` unless the environment already
+    sets it: numba's OpenMP threading layer (GNU libgomp, loaded at the first parallel kernel)
+    otherwise spins its idle threads between parallel regions, and on a machine whose cores
+    are busy with other processes each of our passes then waited milliseconds for a thread to
+    be scheduled (a 14-qubit, 130-gate circuit on 2 threads took 233 ms instead of 3 ms:
+    benchmarks/RESULTS.md, issue 23). Set ``OMP_WAIT_POLICY=active`` to keep the spinning.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     try:
         import numba  # noqa: F401
     except Exception:  # ImportError, or a numba that fails against this numpy

@@ -125,3 +125,19 @@ def test_the_thread_limit_is_restored():
     before = numba.get_num_threads()
     execute(Program("h", 12, 0, [gate("h", q) for q in range(12)]), EXACT, max_threads=1)
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, complex(0, np.nan)])
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_a_final_state_with_nan_or_inf_is_refused(bad, dtype):
+    initial = np.full(8, 0.25, dtype=dtype)
+    initial[3] = bad
+    with pytest.raises(StateVanishedError, match="NaN or Inf"):
+        execute(Program("p", 3, 0, []), EXACT, initial=initial, dtype=dtype)
+
+
+def test_a_finite_state_whose_sum_overflows_is_accepted():
+    initial = np.full(4, 1e38, dtype=np.complex64)  # finite; their float32 sum is inf
+    run = execute(Program("p", 2, 0, [gate("z", 0)]), EXACT, initial=initial,
+                  dtype=np.complex64, fusion=False)
+    assert np.isfinite(run.final).all()
