@@ -22,7 +22,7 @@ experiment's metadata, so a seeded run of a random engine is reproducible), ``en
 (True: runs of gates are fused into dense blocks before simulation, with exact engines — an
 approximate engine always sees the circuit's own gates; the experiment's ``fusion`` metadata
 says what happened), ``fusion_max_qubit`` (the widest fused block, 1..10) and
-``fusion_threshold`` (fuse only circuits of at least this many qubits, default 14); Aer's names
+``fusion_threshold`` (fuse only circuits of at least this many qubits, default 10); Aer's names
 and meaning. ``blocking_enable`` (default True) and ``blocking_qubits`` (2..14, default 10)
 borrow Aer's cache-blocking names for the tile pass: on the CPU with numba, fused
 blocks of at most 2 qubits are grouped into tiles of ``blocking_qubits`` qubits, each applied

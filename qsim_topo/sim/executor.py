@@ -66,9 +66,12 @@ __all__ = [
 FUSION_DEFAULT = True
 """Whether :func:`execute` fuses when its caller does not say (the backend always says)."""
 
-FUSION_THRESHOLD = 14
-"""Fuse only circuits of at least this many qubits (Aer's ``fusion_threshold`` default): below
-it a state is so small that composing the blocks costs about what applying the gates does."""
+FUSION_THRESHOLD = 10
+"""Fuse only circuits of at least this many qubits (Aer's ``fusion_threshold``; Aer's default
+is 14): below it a state is so small that planning and composing the blocks costs about what
+applying the gates one by one does. With the tile pass, 10 to 13 qubits run in a pass or two
+where gate by gate cost a kernel call per gate: 12-qubit brickwork, depth 20, 3.9 ms against
+6.9 ms, 13-qubit QFT 2.4 against 8.9 (2 loaded cores, benchmarks/RESULTS.md, issue 23)."""
 
 TILE_QUBITS = 10
 """Default tile width of the cache-blocked CPU pass (Aer's ``blocking_qubits``): a tile of 2^10

@@ -45,6 +45,7 @@ from qsim_topo.engines.base import MatmulEngine
 __all__ = [
     "LANE_BYTES",
     "MAX_TILE_BYTES",
+    "SINGLE_THREAD_AMPLITUDES",
     "TILE",
     "apply_block_numba",
     "apply_sequence_numba",
@@ -56,6 +57,10 @@ __all__ = [
 
 TILE = 128
 """Consecutive groups per tile: the vectorised inner loop of the kernel."""
+
+SINGLE_THREAD_AMPLITUDES = 2**13
+"""Tensors of fewer entries run the tile kernel on the calling thread only (measured under
+load on 2 cores: 10 qubits, 90 gates, 0.25 ms on one thread, 0.31 ms on two)."""
 
 
 @lru_cache(maxsize=1)
@@ -325,20 +330,24 @@ def apply_sequence_numba(
     while wbits > 3 and total_bits - len(qubits) - wbits < (2 * threads).bit_length():
         wbits -= 1
     chunks = 8 * threads  # per-chunk scratch; 8 per thread for balance
-    apply_sequence(
-        tensor.reshape(-1).view(real),
-        pos,
-        wbits,
-        gk,
-        gbits,
-        goff,
-        mats,
-        gkind,
-        gsrc,
-        soff,
-        chunks,
-        zero_mask << shift,  # row bit q is bit q + shift of the flat index
-    )
+    # A small tensor runs on the calling thread alone: waking the pool costs more than the
+    # work (benchmarks/RESULTS.md, issue 23). The tiles and lanes are those of `threads`
+    # threads whatever runs them, so the arithmetic, and the result, are the same.
+    with thread_limit(1 if tensor.size < SINGLE_THREAD_AMPLITUDES else None):
+        apply_sequence(
+            tensor.reshape(-1).view(real),
+            pos,
+            wbits,
+            gk,
+            gbits,
+            goff,
+            mats,
+            gkind,
+            gsrc,
+            soff,
+            chunks,
+            zero_mask << shift,  # row bit q is bit q + shift of the flat index
+        )
     count = getattr(engine, "count_product", None)
     if count is not None:
         widths = gk.tolist()
