@@ -29,6 +29,12 @@ REPS = 20_000
 
 @lru_cache(maxsize=1)
 def _kernel() -> Any:
+    # numba_available() first: it sets numba's OpenMP wait policy the way the simulator runs
+    # (before libgomp loads, which this kernel would otherwise do with the default policy).
+    from qsim_topo.sim.numba_kernels import numba_available
+
+    if not numba_available():
+        raise RuntimeError("the peak benchmark needs numba")
     from numba import njit, prange
 
     @njit(parallel=True, fastmath={"contract"}, nogil=True)
@@ -53,6 +59,7 @@ def peak_cmac_per_s(dtype: Any, threads: int | None = None, repeats: int = 3) ->
         dtype: np.float32 (complex64 work) or np.float64 (complex128 work).
         threads: parallel tasks (numba's current thread count when None).
     """
+    kernel = _kernel()
     import numba
 
     tasks = numba.get_num_threads() if threads is None else threads
@@ -61,7 +68,6 @@ def peak_cmac_per_s(dtype: Any, threads: int | None = None, repeats: int = 3) ->
     arrays = [rng.random((tasks, LANES)).astype(dtype) for _ in range(4)]
     ar = (0.5 * rng.random(tasks)).astype(dtype)
     ai = (0.5 * rng.random(tasks)).astype(dtype)
-    kernel = _kernel()
     kernel(*arrays, ar, ai, 10)  # compile
     best = float("inf")
     for _ in range(repeats):
@@ -77,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
+    _kernel()
     import numba
 
     if args.threads is not None:

@@ -25,7 +25,13 @@ sqrt(2^8 / S) / 2 * sqrt(2 / pi)).
     python benchmarks/sampling.py --qubits 24 --subset
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
+
+import os
+
+# As in vs_peers.py: before any simulator loads OpenMP, idle threads sleep in all of them.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import argparse
 import statistics

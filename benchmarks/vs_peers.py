@@ -54,11 +54,20 @@ exit status 1 (the table is still printed). A rejected --ours-option exits 2 bef
 Peers that cannot be imported are skipped (`pip install qsimcirq qulacs pennylane-lightning`).
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
+
+import os
+
+# Before any simulator loads its OpenMP runtime: idle OpenMP threads sleep instead of spinning,
+# in every simulator of the process alike (ours sets this default itself, see
+# qsim_topo.sim.numba_kernels.numba_available). On a machine whose cores are busy with other
+# work, the spinning default cost qulacs 2 s and qsim 0.2 s on a 14-qubit brickwork (ours
+# 0.23 s before it set the policy) instead of milliseconds. Set OMP_WAIT_POLICY to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 import argparse
 import datetime
-import os
 import platform
 import shlex
 import statistics
@@ -435,7 +444,8 @@ def environment(argv: list[str]) -> str:
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
     command = shlex.join(["python", "benchmarks/vs_peers.py", *argv])
     return (f"# {stamp} {platform.node()}: {cpu}, {os.cpu_count()} cores (load average "
-            f"{load:.1f}), python {platform.python_version()}\n# {versions}\n# {command}")
+            f"{load:.1f}), python {platform.python_version()}, OMP_WAIT_POLICY="
+            f"{os.environ.get('OMP_WAIT_POLICY')}\n# {versions}\n# {command}")
 
 
 def main(argv: list[str] | None = None) -> int:
