@@ -25,7 +25,6 @@ sqrt(2^8 / S) / 2 * sqrt(2 / pi)).
     python benchmarks/sampling.py --qubits 24 --subset
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
 
 import os

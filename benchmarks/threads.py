@@ -9,7 +9,6 @@ counts are compared bit for bit (the kernels' arithmetic does not depend on the 
     python benchmarks/threads.py --qubits 16 20 24 --threads 1 2
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
 
 import os

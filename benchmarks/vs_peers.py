@@ -54,7 +54,6 @@ exit status 1 (the table is still printed). A rejected --ours-option exits 2 bef
 Peers that cannot be imported are skipped (`pip install qsimcirq qulacs pennylane-lightning`).
 """
 
-# ruff: noqa: E402
 from __future__ import annotations
 
 import os
