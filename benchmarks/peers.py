@@ -5,7 +5,8 @@ significant bit of a state index), and each returning its final state in Qiskit'
 
 - qsim (complex64): each gate a ``cirq.MatrixGate`` on ``LineQubit(q)`` with the qubits
   reversed (Cirq is big-endian); ``QSimSimulator(QSimOptions(max_fused_gate_size=4,
-  cpu_threads=cores))``; ``simulate()`` timed; its state is reversed into Qiskit's order.
+  cpu_threads=OMP_NUM_THREADS or the cores))``; ``simulate()`` timed; its state is reversed
+  into Qiskit's order.
 - qulacs (complex128 only; qulacs is little-endian like Qiskit): one
   ``add_dense_matrix_gate(qubits, matrix)`` per gate, built outside timing; timed: a copy of
   that circuit, ``QuantumCircuitOptimizer().optimize_light`` (its own fusion; on these circuits
@@ -65,9 +66,14 @@ def _qsim_prepare(n: int, gates: Gates) -> tuple[Any, list[Any], int]:
     return cirq.Circuit(ops), qubits, n
 
 
+def threads() -> int:
+    """OMP_NUM_THREADS when set (a single-thread comparison sets it), else every core."""
+    return int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+
+
 def _qsim_runner() -> Callable[[Any], np.ndarray]:
     sim = qsimcirq.QSimSimulator(
-        qsimcirq.QSimOptions(max_fused_gate_size=4, cpu_threads=os.cpu_count() or 1)
+        qsimcirq.QSimOptions(max_fused_gate_size=4, cpu_threads=threads())
     )
 
     def run(inp: tuple[Any, list[Any], int]) -> np.ndarray:

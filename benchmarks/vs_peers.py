@@ -50,6 +50,13 @@ exit status 1 (the table is still printed). A rejected --ours-option exits 2 bef
     python benchmarks/vs_peers.py --markdown               # 12..24 qubits, for RESULTS.md
     python benchmarks/vs_peers.py --qubits 20 --peers qulacs lightning --families qft
     python benchmarks/vs_peers.py --only-latency
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/vs_peers.py   # one thread each
+
+With OMP_NUM_THREADS and NUMBA_NUM_THREADS set to 1, every simulator runs on one thread (Aer,
+qulacs and Lightning through OpenMP, qsim through its cpu_threads, ours through numba): the
+comparison of the kernels per core, which another process's load on the machine disturbs
+least (a parallel region per gate waits for a second thread that a loaded machine schedules
+late).
 
 Peers that cannot be imported are skipped (`pip install qsimcirq qulacs pennylane-lightning`).
 """
