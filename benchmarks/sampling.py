@@ -27,6 +27,7 @@ sqrt(2^8 / S) / 2 * sqrt(2 / pi)).
 
     python benchmarks/sampling.py --qubits 20 22 24 26 --shots 1000000
     python benchmarks/sampling.py --qubits 24 --subset
+    python benchmarks/sampling.py --qubits 26 --simulators ours    # Aer takes minutes here
 """
 
 from __future__ import annotations
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", action="store_true", help="measure the even qubits only")
     parser.add_argument("--precisions", nargs="+", default=["double", "single"],
                         choices=["double", "single"])
+    parser.add_argument("--simulators", nargs="+", default=["ours", "Aer", "qsim"],
+                        choices=["ours", "Aer", "qsim"])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"{1e3 * t_core:.1f} | {1e3 * t_pass:.2f} | {t_core / t_pass:.1f} | | |",
                   flush=True)
             for name, run in sims.items():
+                if name not in args.simulators:
+                    continue
                 counts = run(args.shots)
                 tvd = (f"{tvd_low_bits(counts.get_counts(), exact, len(keep)):.4f}"
                        if name != "qsim" else "-")
