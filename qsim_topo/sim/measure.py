@@ -8,11 +8,12 @@ memory of a run, whatever n is.
 On a numpy state with numba available, the compiled kernels of
 :mod:`qsim_topo.sim._numba_measure` do the work in parallel, in two passes over the state at
 most and with no temporary of the state's size: sampling all qubits sums each chunk's weight
-(one pass), sends every draw to its chunk by a counting sort, then walks the chunks that hold
-draws with a running sum (a second pass, which stops at a chunk's last draw); a marginal is
-one pass that adds each amplitude's weight to its outcome through two lookup tables. The draws
-are inverse-CDF draws of uniforms generated in ascending order (:func:`sorted_uniforms`), so
-that each chunk's draws are consecutive and no sort is needed, then handed to random shots.
+(one pass), then walks the chunks that hold draws with a running sum (a second pass, which
+stops at a chunk's last draw); a marginal is one pass that adds each amplitude's weight to its
+outcome through two lookup tables. The draws are inverse-CDF draws of uniforms generated in
+ascending order (:func:`sorted_uniforms`), so that each chunk's draws are consecutive (found by
+one ``searchsorted`` of the chunks' cumulative weights) and no sort is needed, then handed to
+random shots.
 """
 
 from __future__ import annotations
