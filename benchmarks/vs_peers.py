@@ -1,20 +1,25 @@
-"""Our Qiskit backend side by side with its peers, Qiskit Aer and qsim, on the same circuits.
+"""Our Qiskit backend side by side with the fast CPU simulators: Qiskit Aer, qsim, qulacs and
+PennyLane Lightning, on the same gates, in one process.
 
-Target, at >= 20 qubits: ours/Aer <= 0.5 at equal precision (complex128 and complex64), and
-ours/qsim <= 1.0 in complex64; and a 5-qubit, 20-gate circuit with 1000 shots runs end to end
+Goals (issue 23), ratios = our time / the peer's, measured in one run, at every size 10..26:
+complex128 ours/Aer <= 0.5, ours/qulacs <= 0.8, ours/Lightning <= 0.6; complex64 ours/Aer
+<= 0.5, ours/Lightning <= 0.6 (the complex128 goals, applied to complex64), ours/qsim <= 0.6 at
+>= 20 qubits and <= 1.0 below; and brickwork's gate work at >= 50% of the machine's peak at
+20..26 qubits. The latency goal of issue 5 stays: a 5-qubit, 20-gate circuit with 1000 shots
 (`backend.run(qc, shots=1000).result()`) in <= 2 ms.
 
 Circuit families (--families), each built once per size with --seed, then transpiled once,
 outside timing, to the standard gates both Aer and ours accept plus `unitary`
-(optimization_level=0): the same transpiled circuit goes to every simulator.
+(optimization_level=0): the same transpiled circuit goes to every simulator (the non-Qiskit
+peers get each instruction's `Operator` matrix, benchmarks/peers.py).
 
 - brickwork: --depth layers of Haar-random 2-qubit `UnitaryGate`s, even layers on (0,1),(2,3),..,
   odd layers on (1,2),(3,4),..
-- qv: `qiskit.circuit.library.quantum_volume(n, seed=seed)` at its default depth n (the
-  function behind the deprecated `QuantumVolume` class): n * (n // 2) random SU(4) `unitary`s,
-  which are kept as they are (`.decompose()` would turn each into 3 cx and 8 u gates).
+- qv: `qiskit.circuit.library.quantum_volume(n, seed=seed)` at its default depth n: n * (n // 2)
+  random SU(4) `unitary`s, kept as they are.
 - random: `qiskit.circuit.random.random_circuit(n, --depth, seed=seed)`, no measurements
   (its 3- and 4-qubit gates outside the common basis get decomposed).
+- qft: `QFTGate(n)` (h, cp and the final swaps after transpiling).
 
 Simulators, all in this process, one untimed warm-up each, then --repeats timed runs in
 alternating order; the median is reported:
@@ -24,35 +29,51 @@ alternating order; the median is reported:
   statevector (a measurement-free circuit returns it without a save instruction).
 - Aer: `AerSimulator(method="statevector", precision=...)`, default fusion, the circuit plus
   `save_statevector()`, `run(circ, shots=1).result()` end to end.
-- qsim (complex64 only): each instruction as a `cirq.MatrixGate` of its `Operator`, qubit i on
-  `LineQubit(i)` with the matrix's qubit order reversed (Qiskit is little-endian, Cirq
-  big-endian); `QSimSimulator(QSimOptions(max_fused_gate_size=4, cpu_threads=cores))`,
-  `simulate()` timed. Its state is reordered to Qiskit's order before the check.
+- qsim (complex64), qulacs (complex128), Lightning (both): see benchmarks/peers.py; their
+  circuit objects are built outside timing, as Qiskit's are.
 
-Two more columns, diagnostic only (no goal): `ours c64 sim s` is the median of the result's
-`time_taken` for ours in complex64, the executor's own time (state allocation, the gates, the
-final checks), which leaves out the circuit conversion, the fusion planning and building the
-Qiskit result (its `Statevector` converts a complex64 state to a new complex128 array; Aer's
-result does too, qsim's `simulate` returns complex64), and `sim/qsim c64` its ratio to qsim.
+Diagnostic columns: `ours ... sim s`, the median of the result's `time_taken` (the executor
+alone: state allocation, the gates, the final checks; not the conversion, the fusion
+planning or the Qiskit result), and `% peak`, the arithmetic limit: the complex multiply-adds
+of the gate work of our fused program (a dense block of k qubits on a 2^n state: 2^n * 2^k;
+a diagonal or monomial one: 2^n; less the tiles that the tile kernel skips because qubits
+no gate has touched yet keep them zero) divided by `sim s`, as a percentage of this
+machine's peak for the precision, measured at the start of the same run
+(benchmarks/fma_peak.py: the larger of an L1-resident complex multiply-add loop and a 1024^2
+numpy matmul, on all threads).
 
-The warm-up states are checked: fidelity(ours c128, Aer c128) >= 1 - 1e-9, fidelity(ours c64,
-Aer c64) >= 1 - 1e-4, fidelity(qsim, ours c64) >= 1 - 1e-4. A failed check is printed when it
-happens and makes the exit status 1 (the table is still printed). A rejected --ours-option
-exits 2 before any run.
+The warm-up states are checked against ours in the same precision: fidelity >= 1 - 1e-9
+(complex128), >= 1 - 1e-4 (complex64). A failed check is printed when it happens and makes the
+exit status 1 (the table is still printed). A rejected --ours-option exits 2 before any run.
 
     python benchmarks/vs_peers.py --qubits 10 12 --repeats 1 --latency-repeats 20
-    python benchmarks/vs_peers.py --markdown               # 16..24 qubits, for RESULTS.md
-    python benchmarks/vs_peers.py --qubits 20 --ours-option fusion_enable=False
+    python benchmarks/vs_peers.py --markdown               # 12..24 qubits, for RESULTS.md
+    python benchmarks/vs_peers.py --qubits 20 --peers qulacs lightning --families qft
     python benchmarks/vs_peers.py --only-latency
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/vs_peers.py   # one thread each
 
-qsim columns need `pip install qsimcirq cirq-core` (without them they are skipped).
+With OMP_NUM_THREADS and NUMBA_NUM_THREADS set to 1, every simulator runs on one thread (Aer,
+qulacs and Lightning through OpenMP, qsim through its cpu_threads, ours through numba): the
+comparison of the kernels per core, which another process's load on the machine disturbs
+least (a parallel region per gate waits for a second thread that a loaded machine schedules
+late).
+
+Peers that cannot be imported are skipped (`pip install qsimcirq qulacs pennylane-lightning`).
 """
 
 from __future__ import annotations
 
+import os
+
+# Before any simulator loads its OpenMP runtime: idle OpenMP threads sleep instead of spinning,
+# in every simulator of the process alike (ours sets this default itself, see
+# qsim_topo.sim.numba_kernels.numba_available). On a machine whose cores are busy with other
+# work, the spinning default cost qulacs 2 s and qsim 0.2 s on a 14-qubit brickwork (ours
+# 0.23 s before it set the policy) instead of milliseconds. Set OMP_WAIT_POLICY to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 import argparse
 import datetime
-import os
 import platform
 import shlex
 import statistics
@@ -64,33 +85,39 @@ from importlib import metadata
 from typing import Any
 
 import numpy as np
+from fma_peak import peak_cmac_per_s
+from peers import Gates, missing, peers
 from qiskit import QuantumCircuit, transpile
-from qiskit.circuit.library import UnitaryGate, get_standard_gate_name_mapping, quantum_volume
+from qiskit.circuit.library import (
+    QFTGate,
+    UnitaryGate,
+    get_standard_gate_name_mapping,
+    quantum_volume,
+)
 from qiskit.circuit.random import random_circuit
 from qiskit.quantum_info import Operator
 from qiskit.transpiler import Target
 from qiskit_aer import AerSimulator
 
+from qsim_topo.circuit import GateOp, Program, TileOp
 from qsim_topo.layers import haar_unitary
 from qsim_topo.qiskit import QsimTopoBackend
+from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.sim.kernels import DEFAULT_KERNELS
+from qsim_topo.sim.passes import prepare_program
 
-try:
-    import cirq
-    import qsimcirq
-
-    HAVE_QSIM = True
-except ImportError:  # the qsim columns are skipped
-    HAVE_QSIM = False
-
-FAMILIES = ("brickwork", "qv", "random")
-GOAL_AER = 0.5  # ours / Aer, equal precision, at >= GOAL_QUBITS
-GOAL_QSIM = 1.0  # ours / qsim, complex64, at >= GOAL_QUBITS
-GOAL_QUBITS = 20
+FAMILIES = ("brickwork", "qv", "random", "qft")
+PEERS = ("aer", "qsim", "qulacs", "lightning")
+# ours / peer, by peer column; qsim's depends on the size (GOAL_QSIM_WIDE at >= 20 qubits).
+GOALS = {"aer c128": 0.5, "qulacs c128": 0.8, "lightning c128": 0.6, "aer c64": 0.5,
+         "lightning c64": 0.6, "qsim c64": 1.0}
+GOAL_QSIM_WIDE = 0.6
+GOAL_PEAK_PERCENT = 50.0  # brickwork at >= 20 qubits
 GOAL_LATENCY_MS = 2.0
 TOL = {"c128": 1e-9, "c64": 1e-4}
 LATENCY_GATES = 20
 
-Runner = Callable[[Any], Any]  # runs its circuit, returns what the StateOf reads
+Runner = Callable[[Any], Any]  # runs its input, returns what the StateOf reads
 StateOf = Callable[[Any], np.ndarray]
 
 
@@ -109,6 +136,10 @@ def build(family: str, n: int, depth: int, seed: int) -> QuantumCircuit:
         return brickwork(n, depth, seed)
     if family == "qv":
         return quantum_volume(n, seed=seed)  # already SU(4) `unitary`s: no decompose()
+    if family == "qft":
+        qc = QuantumCircuit(n)
+        qc.append(QFTGate(n), range(n))
+        return qc
     return random_circuit(n, depth, seed=seed)
 
 
@@ -135,24 +166,74 @@ def latency_circuit(target: Target, seed: int) -> QuantumCircuit:
     return qc
 
 
-def to_cirq(qc: QuantumCircuit) -> tuple[Any, list[Any]]:
-    """The cirq.Circuit of `qc` and its qubit order (LineQubit i is Qiskit's qubit i)."""
-    qubits = cirq.LineQubit.range(qc.num_qubits)
-    ops = []
-    for inst in qc.data:
-        targets = [qubits[qc.find_bit(q).index] for q in inst.qubits]
-        ops.append(cirq.MatrixGate(Operator(inst.operation).data).on(*reversed(targets)))
-    return cirq.Circuit(ops), qubits
-
-
-def from_big_endian(state: np.ndarray, n: int) -> np.ndarray:
-    """Cirq's state (qubit 0 most significant) in Qiskit's order (qubit 0 least significant)."""
-    return np.ascontiguousarray(state.reshape([2] * n).transpose(range(n - 1, -1, -1))).ravel()
+def gate_list(qc: QuantumCircuit) -> Gates:
+    """Each instruction's matrix (Qiskit's order) and qubit indices."""
+    return [(Operator(inst.operation).data, [qc.find_bit(q).index for q in inst.qubits])
+            for inst in qc.data]
 
 
 def fidelity(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(np.complex128), b.astype(np.complex128)
     return float(abs(np.vdot(a, b)) ** 2 / (np.vdot(a, a).real * np.vdot(b, b).real))
+
+
+# ---------------------------------------------------------------------- gate work
+def _op_work(matrix: Any, k: int, dim: int) -> int:
+    m = np.asarray(matrix)
+    per_row = np.count_nonzero(m, axis=1)
+    if (per_row <= 1).all() and (np.count_nonzero(m, axis=0) <= 1).all():
+        return dim  # diagonal or monomial: one complex multiply per amplitude
+    return dim << k
+
+
+def gate_work(qc: QuantumCircuit, backend: QsimTopoBackend) -> int:
+    """Complex multiply-adds of our fused program of ``qc`` (module docstring)."""
+    config = backend.run_config()
+    program = circuit_to_program(qc, config.method)
+    fused, _ = prepare_program(
+        program, config.engine, fusion=config.fusion_enable,
+        fusion_max_qubits=config.fusion_max_qubit, fusion_threshold=config.fusion_threshold,
+        tiles=config.blocking_enable and DEFAULT_KERNELS.tiles_available("cpu"),
+        tile_qubits=config.blocking_qubits)
+    return _program_work(fused)
+
+
+def _program_work(program: Program) -> int:
+    """Work of ``program`` run from |0...0>, less the tiles the tile kernel skips.
+
+    The executor passes the qubits no gate has touched yet as the tile kernel's zero mask; a
+    tile pass then processes only the 2^-z of its tiles whose index bits outside the tile are
+    0 on the z untouched qubits outside it (the rest stay zero, unread).
+    """
+    dim = 2**program.n_qubits
+    zero = set(range(program.n_qubits))
+    total = 0.0
+    for op in program.ops:
+        if isinstance(op, GateOp):
+            total += _op_work(op.matrix, len(op.qubits), dim)
+            zero -= set(op.qubits)
+        elif isinstance(op, TileOp):
+            done = 2.0 ** -len(zero - set(op.qubits))
+            total += done * sum(_op_work(g.matrix, len(g.qubits), dim) for g in op.gates)
+            zero -= set(op.qubits)
+    return round(total)
+
+
+def machine_peak() -> dict[str, tuple[float, str]]:
+    """Complex MACs/s per precision tag, and which benchmark gave it (fma_peak.py)."""
+    out = {}
+    for tag, real, cplx in (("c128", np.float64, np.complex128), ("c64", np.float32,
+                                                                  np.complex64)):
+        loop = peak_cmac_per_s(real)
+        rng = np.random.default_rng(0)
+        a = (rng.random((1024, 1024)) + 1j * rng.random((1024, 1024))).astype(cplx)
+        a @ a
+        best = min(timed(np.matmul, a, a) for _ in range(3))
+        gemm = 1024**3 / best
+        out[tag] = (loop, "L1 loop") if loop >= gemm else (gemm, "matmul")
+        print(f"# peak {tag}: L1 cmac loop {loop / 1e9:.2f} G/s, matmul {gemm / 1e9:.2f} G/s "
+              "(complex multiply-adds per second)")
+    return out
 
 
 # ---------------------------------------------------------------------- simulators
@@ -165,23 +246,35 @@ def ours_backend(precision: str, options: dict[str, Any]) -> QsimTopoBackend:
     return backend
 
 
-def simulators(ours: dict[str, QsimTopoBackend], aer: dict[str, AerSimulator]
-               ) -> dict[str, tuple[Runner, StateOf]]:
+class Sim:
+    """One column: how to make its input from the circuit, run it, read its final state."""
+
+    def __init__(self, prepare: Callable[[QuantumCircuit, Gates], Any], run: Runner,
+                 state: StateOf) -> None:
+        self.prepare, self.run, self.state = prepare, run, state
+
+
+def simulators(ours: dict[str, QsimTopoBackend], aer: dict[str, AerSimulator],
+               wanted: set[str]) -> dict[str, Sim]:
     def backend_runner(backend: Any) -> Runner:
         return lambda qc: run_result(backend, qc, 1)
 
     def sv(result: Any) -> np.ndarray:
         return np.asarray(result.get_statevector().data)
 
-    sims: dict[str, tuple[Runner, StateOf]] = {}
+    def with_save(qc: QuantumCircuit, gates: Gates) -> QuantumCircuit:
+        out = qc.copy()
+        out.save_statevector()
+        return out
+
+    sims: dict[str, Sim] = {}
     for tag in ("c128", "c64"):
-        sims[f"ours {tag}"] = (backend_runner(ours[tag]), sv)
-        sims[f"aer {tag}"] = (backend_runner(aer[tag]), sv)
-    if HAVE_QSIM:
-        qsim = qsimcirq.QSimSimulator(qsimcirq.QSimOptions(
-            max_fused_gate_size=4, cpu_threads=os.cpu_count() or 1))
-        sims["qsim c64"] = (lambda cc: qsim.simulate(cc[0], qubit_order=cc[1]),
-                            lambda r: np.asarray(r.final_state_vector))
+        sims[f"ours {tag}"] = Sim(lambda qc, g: qc, backend_runner(ours[tag]), sv)
+        if "aer" in wanted:
+            sims[f"aer {tag}"] = Sim(with_save, backend_runner(aer[tag]), sv)
+    for name, (prepare, run) in peers(wanted).items():
+        sims[name] = Sim(lambda qc, g, prep=prepare: prep(qc.num_qubits, g), run,
+                         lambda state: state)
     return sims
 
 
@@ -196,89 +289,103 @@ def run_result(backend: Any, qc: QuantumCircuit, shots: int) -> Any:
 
 
 # ---------------------------------------------------------------------- the table
-def ratio_cell(num: float | None, den: float | None, goal: float, n: int) -> str:
+def goal(column: str, n: int) -> float:
+    return GOAL_QSIM_WIDE if column == "qsim c64" and n >= 20 else GOALS[column]
+
+
+def ratio_cell(num: float | None, den: float | None, limit: float) -> str:
     if num is None or den is None:
         return "skipped"
     r = num / den
-    mark = "" if n < GOAL_QUBITS else (" met" if r <= goal else " MISSED")
-    return f"{r:.2f}{mark}"
+    return f"{r:.2f}{' met' if r <= limit else ' MISSED'}"
 
 
-COLUMNS = ["family", "qubits", "gates", "ours c128 s", "Aer c128 s", "ours/Aer c128",
-           "ours c64 s", "Aer c64 s", "ours/Aer c64", "qsim c64 s", "ours/qsim c64",
-           "ours c64 sim s", "sim/qsim c64"]
-WIDTHS = [9, 6, 6, 11, 10, 13, 10, 9, 12, 10, 13, 14, 12]
+def columns(sims: dict[str, Sim]) -> list[str]:
+    peer_cols = [c for c in GOALS if c in sims]
+    return (["family", "qubits", "gates", "ours c128 s", "ours c64 s"]
+            + [f"{c} s" for c in peer_cols]
+            + [f"ours/{c}" for c in peer_cols]
+            + ["ours c128 sim s", "ours c64 sim s", "% peak c128", "% peak c64"])
 
 
-def print_header(md: bool) -> None:
-    print(f"\ngoals at >= {GOAL_QUBITS} qubits: ours/Aer <= {GOAL_AER} (equal precision), "
-          f"ours/qsim <= {GOAL_QSIM} (complex64); median seconds, end to end\n")
+def print_header(sims: dict[str, Sim], md: bool) -> None:
+    print("\ngoals at every size: " + ", ".join(
+        f"ours/{c} <= {GOALS[c]}" + (f" ({GOAL_QSIM_WIDE} at >= 20 qubits)"
+                                      if c == "qsim c64" else "")
+        for c in GOALS if c in sims)
+          + f"; brickwork >= {GOAL_PEAK_PERCENT:.0f}% of peak at >= 20 qubits; median seconds, "
+          "end to end\n")
+    cols = columns(sims)
     if md:
-        print("| " + " | ".join(COLUMNS) + " |")
-        print("|---|" + "---:|" * (len(COLUMNS) - 1))
+        print("| " + " | ".join(cols) + " |")
+        print("|---|" + "---:|" * (len(cols) - 1))
     else:
-        print(" ".join(f"{c:>{w}}" for c, w in zip(COLUMNS, WIDTHS, strict=True)))
+        print(" ".join(f"{c:>13}" for c in cols))
 
 
-def print_row(family: str, n: int, gates: int, t: dict[str, float | None], md: bool) -> None:
+def print_row(family: str, n: int, gates: int, t: dict[str, float | None], sims: dict[str, Sim],
+              peak_pct: dict[str, float | None], md: bool) -> None:
     def s(key: str) -> str:
         v = t.get(key)
-        return "skipped" if v is None else f"{v:.3f}"
+        return "skipped" if v is None else f"{v:.4f}"
 
-    cells = [family, str(n), str(gates),
-             s("ours c128"), s("aer c128"),
-             ratio_cell(t.get("ours c128"), t.get("aer c128"), GOAL_AER, n),
-             s("ours c64"), s("aer c64"),
-             ratio_cell(t.get("ours c64"), t.get("aer c64"), GOAL_AER, n),
-             s("qsim c64"), ratio_cell(t.get("ours c64"), t.get("qsim c64"), GOAL_QSIM, n),
-             s("ours c64 sim"), ratio_cell(t.get("ours c64 sim"), t.get("qsim c64"), GOAL_QSIM, 0)]
+    def pct(tag: str) -> str:
+        v = peak_pct.get(tag)
+        if v is None:
+            return "skipped"
+        mark = ""
+        if family == "brickwork" and n >= 20:
+            mark = " met" if v >= GOAL_PEAK_PERCENT else " MISSED"
+        return f"{v:.0f}%{mark}"
+
+    peer_cols = [c for c in GOALS if c in sims]
+    cells = [family, str(n), str(gates), s("ours c128"), s("ours c64")]
+    cells += [s(c) for c in peer_cols]
+    cells += [ratio_cell(t.get(f"ours {c.split()[1]}"), t.get(c), goal(c, n)) for c in peer_cols]
+    cells += [s("ours c128 sim"), s("ours c64 sim"), pct("c128"), pct("c64")]
     if md:
         print("| " + " | ".join(cells) + " |", flush=True)
     else:
-        print(" ".join(f"{c:>{w}}" for c, w in zip(cells, WIDTHS, strict=True)), flush=True)
+        print(" ".join(f"{c:>13}" for c in cells), flush=True)
 
 
 # ---------------------------------------------------------------------- runs
-def bench_cell(qc: QuantumCircuit, sims: dict[str, tuple[Runner, StateOf]], repeats: int
+def bench_cell(qc: QuantumCircuit, sims: dict[str, Sim], repeats: int
                ) -> tuple[dict[str, float | None], list[str]]:
-    """Median seconds per simulator, and the failed correctness checks."""
+    """Median seconds per simulator (and ours' `sim` times), and the failed checks."""
     n = qc.num_qubits
-    inputs: dict[str, Any] = {}
-    for name in sims:
-        if name.startswith("aer"):
-            aer_qc = qc.copy()
-            aer_qc.save_statevector()
-            inputs[name] = aer_qc
-        elif name.startswith("qsim"):
-            inputs[name] = to_cirq(qc)
-        else:
-            inputs[name] = qc
-    states: dict[str, np.ndarray] = {}
-    for name, (run, state) in sims.items():  # warm-up; its states are checked
-        states[name] = state(run(inputs[name]))
-    if "qsim c64" in states:
-        states["qsim c64"] = from_big_endian(states["qsim c64"], n)
+    gates = gate_list(qc) if any(not k.startswith(("ours", "aer")) for k in sims) else []
+    inputs = {name: sim.prepare(qc, gates) for name, sim in sims.items()}
+    del gates
     failures = []
-    for a, b, tol in (("ours c128", "aer c128", TOL["c128"]), ("ours c64", "aer c64", TOL["c64"]),
-                      ("qsim c64", "ours c64", TOL["c64"])):
-        if a in states and b in states:
-            f = fidelity(states[a], states[b])
-            if not f >= 1 - tol:
-                failures.append(f"{qc.name} n={n}: 1 - fidelity({a}, {b}) = {1 - f:.3e} > {tol:g}")
-                print(f"!!! CHECK FAILED: {failures[-1]}", flush=True)
+    states: dict[str, np.ndarray] = {}
+    for name, sim in sims.items():  # warm-up; its states are checked against ours
+        tag = name.split()[1]
+        state = sim.state(sim.run(inputs[name]))
+        if name.startswith("ours"):
+            states[tag] = state
+            continue
+        f = fidelity(state, states[tag])
+        del state
+        if not f >= 1 - TOL[tag]:
+            failures.append(f"{qc.name} n={n}: 1 - fidelity({name}, ours {tag}) = {1 - f:.3e} "
+                            f"> {TOL[tag]:g}")
+            print(f"!!! CHECK FAILED: {failures[-1]}", flush=True)
     del states
     times: dict[str, list[float]] = {name: [] for name in sims}
-    sim_times: list[float] = []  # ours c64: the simulation alone (the result's time_taken)
+    sim_times: dict[str, list[float]] = {"ours c128": [], "ours c64": []}
     order = list(sims)
     for r in range(repeats):
         for name in order if r % 2 == 0 else order[::-1]:
             start = time.perf_counter()
-            result = sims[name][0](inputs[name])
+            result = sims[name].run(inputs[name])
             times[name].append(time.perf_counter() - start)
-            if name == "ours c64":
-                sim_times.append(float(result.results[0].time_taken))
+            if name in sim_times:
+                sim_times[name].append(float(result.results[0].time_taken))
+            del result
     medians: dict[str, float | None] = {name: statistics.median(ts) for name, ts in times.items()}
-    medians["ours c64 sim"] = statistics.median(sim_times) if sim_times else None
+    for name, ts in sim_times.items():
+        medians[f"{name} sim"] = statistics.median(ts) if ts else None
     return medians, failures
 
 
@@ -347,19 +454,22 @@ def environment(argv: list[str]) -> str:
             return "missing"
 
     versions = ", ".join(f"{d} {version(d)}" for d in
-                         ("qsim_topo", "numpy", "qiskit", "qiskit-aer", "qsimcirq", "cirq-core"))
+                         ("qsim_topo", "numpy", "numba", "qiskit", "qiskit-aer", "qsimcirq",
+                          "qulacs", "pennylane-lightning"))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     stamp = datetime.datetime.now().isoformat(timespec="seconds")
     command = shlex.join(["python", "benchmarks/vs_peers.py", *argv])
     return (f"# {stamp} {platform.node()}: {cpu}, {os.cpu_count()} cores (load average "
-            f"{load:.1f}), python {platform.python_version()}\n# {versions}\n# {command}")
+            f"{load:.1f}), python {platform.python_version()}, OMP_WAIT_POLICY="
+            f"{os.environ.get('OMP_WAIT_POLICY')}\n# {versions}\n# {command}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--qubits", type=int, nargs="+", default=[16, 18, 20, 22, 24])
+    parser.add_argument("--qubits", type=int, nargs="+", default=[12, 16, 20, 24])
     parser.add_argument("--depth", type=int, default=20, help="brickwork and random depth")
     parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    parser.add_argument("--peers", nargs="+", choices=PEERS, default=list(PEERS))
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; median reported")
     parser.add_argument("--latency-repeats", type=int, default=200)
     parser.add_argument("--only-latency", action="store_true")
@@ -384,13 +494,15 @@ def main(argv: list[str] | None = None) -> int:
     print(environment(argv))
     print(f"# ours options: {options or 'defaults'}; depth {args.depth}, seed {args.seed}, "
           f"median of {args.repeats} after 1 warm-up")
-    if not HAVE_QSIM:
-        print("# qsim columns skipped: pip install qsimcirq cirq-core")
+    wanted = set(args.peers)
+    if missing(wanted):
+        print(f"# skipped (not importable): {', '.join(missing(wanted))}")
 
     failures: list[str] = []
     if not args.only_latency:
-        sims = simulators(ours, aer)
-        print_header(args.markdown)
+        peak = machine_peak()
+        sims = simulators(ours, aer, wanted)
+        print_header(sims, args.markdown)
         for family in args.families:
             for n in args.qubits:
                 qc = transpile(build(family, n, args.depth, args.seed), target=target,
@@ -398,7 +510,12 @@ def main(argv: list[str] | None = None) -> int:
                 qc.name = family
                 medians, failed = bench_cell(qc, sims, args.repeats)
                 failures += failed
-                print_row(family, n, qc.size(), medians, args.markdown)
+                pct: dict[str, float | None] = {}
+                for tag in ("c128", "c64"):
+                    sim_s = medians.get(f"ours {tag} sim")
+                    work = gate_work(qc, ours[tag])
+                    pct[tag] = None if not sim_s else 100 * work / sim_s / peak[tag][0]
+                print_row(family, n, qc.size(), medians, sims, pct, args.markdown)
     bench_latency(ours["c128"], aer["c128"], latency_circuit(target, args.seed),
                   args.latency_repeats, args.markdown)
     if failures:

@@ -87,7 +87,10 @@ def test_imports_point_down_the_house(path):
 # Compiled-kernel modules: numba compiles and caches module-level functions only, so these
 # import numba at module level; they are themselves imported only inside functions (checked
 # below), after numba_available().
-LAZY_KERNEL_MODULES = {"qsim_topo.sim._numba_sequence": "numba"}
+LAZY_KERNEL_MODULES = {
+    "qsim_topo.sim._numba_sequence": "numba",
+    "qsim_topo.sim._numba_measure": "numba",
+}
 
 
 def _module_name(path):
@@ -125,9 +128,10 @@ def test_heavy_imports_only_where_allowed():
 SUBORDERS = {
     "sim": [
         "apply",
-        "measure",
         "_numba_sequence",
         "numba_kernels",
+        "_numba_measure",
+        "measure",
         "chunks",
         "custatevec",
         "_cuda_block",

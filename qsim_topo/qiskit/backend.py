@@ -22,15 +22,16 @@ experiment's metadata, so a seeded run of a random engine is reproducible), ``en
 (True: runs of gates are fused into dense blocks before simulation, with exact engines — an
 approximate engine always sees the circuit's own gates; the experiment's ``fusion`` metadata
 says what happened), ``fusion_max_qubit`` (the widest fused block, 1..10) and
-``fusion_threshold`` (fuse only circuits of at least this many qubits, default 14); Aer's names
+``fusion_threshold`` (fuse only circuits of at least this many qubits, default 10); Aer's names
 and meaning. ``blocking_enable`` (default True) and ``blocking_qubits`` (2..14, default 10)
 borrow Aer's cache-blocking names for the tile pass: on the CPU with numba, fused
 blocks of at most 2 qubits are grouped into tiles of ``blocking_qubits`` qubits, each applied
 in one pass over the state; the ``fusion`` metadata reports ``blocking`` and ``passes``.
-Without numba, or on a GPU, they have no effect. A keyword that is
-an option of the chosen engine (e.g. ``ratio=0.2``) joins ``engine_options``; any other
-unknown keyword warns and is ignored, as with Qiskit's own simulators; an invalid value
-raises :class:`~qsim_topo.qiskit.errors.QsimTopoOptionError`.
+Without numba, or on a GPU, they have no effect. ``max_parallel_threads`` (Aer's name;
+default 0: every core) caps the threads of the compiled CPU kernels of a run; the results do
+not depend on it. A keyword that is an option of the chosen engine (e.g. ``ratio=0.2``) joins
+``engine_options``; any other unknown keyword warns and is ignored, as with Qiskit's own
+simulators; an invalid value raises :class:`~qsim_topo.qiskit.errors.QsimTopoOptionError`.
 """
 
 from __future__ import annotations
@@ -207,6 +208,7 @@ class QsimTopoBackend(BackendV2):
             fusion_threshold=FUSION_THRESHOLD,
             blocking_enable=True,
             blocking_qubits=TILE_QUBITS,
+            max_parallel_threads=0,
         )
 
     @property

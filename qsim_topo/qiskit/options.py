@@ -2,8 +2,9 @@
 
 The option names and meanings are Qiskit Aer's where Aer has them (``shots``, ``memory``,
 ``seed_simulator``, ``method``, ``device``, ``precision``, ``fusion_enable``,
-``fusion_max_qubit``, ``fusion_threshold``, ``blocking_enable``, ``blocking_qubits``: the last
-two drive the core's tile pass); ``engine`` and ``engine_options`` are ours. A bad value is a
+``fusion_max_qubit``, ``fusion_threshold``, ``blocking_enable``, ``blocking_qubits``: those two
+drive the core's tile pass; ``max_parallel_threads``, 0 for every core); ``engine`` and
+``engine_options`` are ours. A bad value is a
 :class:`~qsim_topo.qiskit.errors.QsimTopoOptionError`.
 """
 
@@ -56,9 +57,11 @@ OPTION_NAMES = (
     "fusion_threshold",
     "blocking_enable",
     "blocking_qubits",
+    "max_parallel_threads",
 )
 MAX_FUSION_QUBITS = 10
 MAX_BLOCKING_QUBITS = 14
+MAX_PARALLEL_THREADS = 4096
 
 
 def _flag(values: dict[str, Any], name: str) -> bool:
@@ -100,6 +103,9 @@ class RunConfig:
         self.fusion_threshold = _integer(values, "fusion_threshold", 1)
         self.blocking_enable = _flag(values, "blocking_enable")
         self.blocking_qubits = _integer(values, "blocking_qubits", 2, MAX_BLOCKING_QUBITS)
+        self.max_parallel_threads = _integer(
+            values, "max_parallel_threads", 0, MAX_PARALLEL_THREADS
+        )
         engine = values["engine"]
         self.engine_options = check_mapping("engine_options", values["engine_options"])
         if not isinstance(engine, (str, MatmulEngine)):
@@ -112,7 +118,8 @@ class RunConfig:
     def execute_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`~qsim_topo.sim.executor.execute` set by these options.
 
-        Aer's ``blocking_*`` names become the executor's ``tiles`` and ``tile_qubits``.
+        Aer's ``blocking_*`` names become the executor's ``tiles`` and ``tile_qubits``,
+        ``max_parallel_threads`` its ``max_threads``.
         """
         return {
             "device": self.device,
@@ -122,6 +129,7 @@ class RunConfig:
             "fusion_threshold": self.fusion_threshold,
             "tiles": self.blocking_enable,
             "tile_qubits": self.blocking_qubits,
+            "max_threads": self.max_parallel_threads,
         }
 
     def report(self) -> dict[str, Any]:

@@ -413,8 +413,14 @@ class BranchExecutor:
 
     def _check_finite(self, tensor: Any) -> None:
         flat = tensor.reshape(-1)
-        total = float(to_numpy(self.xp.vdot(flat, flat)).real)
-        if not math.isfinite(total):
+        # A plain sum propagates NaN and Inf (Inf - Inf is NaN) in one pass on one thread;
+        # vdot is BLAS, whose threads cost milliseconds per call on a loaded machine
+        # (benchmarks/RESULTS.md, issue 23). A finite state of enormous amplitudes could
+        # overflow the sum: the element-wise test decides then.
+        total = complex(to_numpy(self.xp.sum(flat)))
+        if not (math.isfinite(total.real) and math.isfinite(total.imag)) and not bool(
+            to_numpy(self.xp.isfinite(flat).all())
+        ):
             raise StateVanishedError(
                 f"circuit {self.program.name!r}: engine {self.base_engine.name!r} left NaN or "
                 "Inf in the final state"

@@ -45,6 +45,7 @@ from qsim_topo.sim.branches import (
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy
 from qsim_topo.sim.memory import check_dtype, check_program_memory, widens_in_place
+from qsim_topo.sim.numba_kernels import thread_limit
 from qsim_topo.sim.results import ExecutionResult
 
 # ExecutionResult, apply_matrix, marginal_probabilities and MAX_BACKWARD_JUMPS live in
@@ -65,9 +66,12 @@ __all__ = [
 FUSION_DEFAULT = True
 """Whether :func:`execute` fuses when its caller does not say (the backend always says)."""
 
-FUSION_THRESHOLD = 14
-"""Fuse only circuits of at least this many qubits (Aer's ``fusion_threshold`` default): below
-it a state is so small that composing the blocks costs about what applying the gates does."""
+FUSION_THRESHOLD = 10
+"""Fuse only circuits of at least this many qubits (Aer's ``fusion_threshold``; Aer's default
+is 14): below it a state is so small that planning and composing the blocks costs about what
+applying the gates one by one does. With the tile pass, 10 to 13 qubits run in a pass or two
+where gate by gate cost a kernel call per gate: 12-qubit brickwork, depth 20, 3.9 ms against
+6.9 ms, 13-qubit QFT 2.4 against 8.9 (2 loaded cores, benchmarks/RESULTS.md, issue 23)."""
 
 TILE_QUBITS = 10
 """Default tile width of the cache-blocked CPU pass (Aer's ``blocking_qubits``): a tile of 2^10
@@ -91,6 +95,7 @@ def execute(
     kernels: KernelPolicy = DEFAULT_KERNELS,
     initial: Any = None,
     final_on_device: bool = False,
+    max_threads: int | None = None,
 ) -> ExecutionResult:
     """Simulate ``program`` for ``shots`` shots with ``engine``.
 
@@ -129,12 +134,15 @@ def execute(
             matrix; copied (never written). None: |0...0> or the identity.
         final_on_device: return the final state as the run's own array, on its device and in
             its dtype (without ``widen_final``), instead of a numpy copy.
+        max_threads: at most this many threads for the compiled CPU kernels of the run (the
+            gates and the measurement statistics); None or 0: every core (Aer's
+            ``max_parallel_threads``). The result is the same for any value.
 
     Returns:
         An :class:`ExecutionResult`.
 
     Raises:
-        CircuitError: bad shots or tile width, an initial value of the wrong shape, a
+        CircuitError: bad shots, tile width or thread limit, an initial value of the wrong shape, a
             snapshot after split shots, a loop that never ends.
         StateVanishedError: a state of zero or non-finite norm where it is measured.
         InsufficientMemoryError: not enough memory (checked before allocating).
@@ -148,6 +156,14 @@ def execute(
         or tile_qubits < 1
     ):
         raise CircuitError(f"tile_qubits must be a positive integer, got {tile_qubits!r}")
+    if max_threads is not None and (
+        isinstance(max_threads, bool)
+        or not isinstance(max_threads, (int, np.integer))
+        or max_threads < 0
+    ):
+        raise CircuitError(
+            f"max_threads must be None or an integer >= 0 (0: every core), got {max_threads!r}"
+        )
     dtype = check_dtype(dtype)
     if initial is not None:
         dim = 2**program.n_qubits
@@ -162,20 +178,21 @@ def execute(
         fusion = FUSION_DEFAULT
     if fusion_threshold is None:
         fusion_threshold = FUSION_THRESHOLD
-    return BranchExecutor(
-        program,
-        engine,
-        shots,
-        seed,
-        device,
-        dtype,
-        fusion,
-        fusion_max_qubits,
-        fusion_threshold,
-        tiles,
-        tile_qubits,
-        widen_final,
-        kernels,
-        initial,
-        final_on_device,
-    ).run()
+    with thread_limit(max_threads):
+        return BranchExecutor(
+            program,
+            engine,
+            shots,
+            seed,
+            device,
+            dtype,
+            fusion,
+            fusion_max_qubits,
+            fusion_threshold,
+            tiles,
+            tile_qubits,
+            widen_final,
+            kernels,
+            initial,
+            final_on_device,
+        ).run()

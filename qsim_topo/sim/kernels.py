@@ -160,10 +160,11 @@ class KernelPolicy:
     def tile_kernel(self, tensor: Any, n_tile_qubits: int) -> TileKernel | None:
         """The tile kernel for a tile of ``n_tile_qubits`` on ``tensor``, or None (per gate).
 
-        ``"numba-tile"`` on the CPU with numba, for a C-contiguous complex tensor of at least
-        ``numba_min_amplitudes`` entries whose tile fits the per-thread scratch bound
-        (:func:`~qsim_topo.sim.numba_kernels.tile_fits`); with ``tile="numba-tile"`` whatever
-        the size (as long as it fits).
+        ``"numba-tile"`` on the CPU with numba, for a C-contiguous complex tensor whose tile
+        fits the per-thread scratch bound (:func:`~qsim_topo.sim.numba_kernels.tile_fits`),
+        whatever its size: a small one runs on the calling thread alone
+        (:data:`~qsim_topo.sim.numba_kernels.SINGLE_THREAD_AMPLITUDES`), so there are no
+        threads to wake.
         """
         if not self.tiles_available(device_of(tensor)):
             return None
@@ -171,7 +172,6 @@ class KernelPolicy:
             tensor.flags.c_contiguous
             and tensor.dtype in (np.complex64, np.complex128)
             and tile_fits(tensor.itemsize, n_tile_qubits)
-            and (self.tile == "numba-tile" or tensor.size >= self.numba_min_amplitudes)
         ):
             return None
         return KERNELS["numba-tile"]  # type: ignore[return-value]

@@ -4,12 +4,23 @@
 (complex64) the state itself; these functions never build it. They walk the state in
 contiguous chunks of :data:`CHUNK_AMPLITUDES`, so a measurement adds a few MiB to the peak
 memory of a run, whatever n is.
+
+On a numpy state with numba available, the compiled kernels of
+:mod:`qsim_topo.sim._numba_measure` do the work in parallel, in two passes over the state at
+most and with no temporary of the state's size: sampling all qubits sums each chunk's weight
+(one pass), then walks the chunks that hold draws with a running sum (a second pass, which
+stops at a chunk's last draw); a marginal is one pass that adds each amplitude's weight to its
+outcome through two lookup tables. The draws are inverse-CDF draws of uniforms generated in
+ascending order (:func:`sorted_uniforms`), so that each chunk's draws are consecutive (found by
+one ``searchsorted`` of the chunks' cumulative weights) and no sort is needed, then handed to
+random shots.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,10 +34,41 @@ __all__ = [
     "memory_words",
     "qubit_weights",
     "sample_outcomes",
+    "sorted_uniforms",
 ]
 
 CHUNK_AMPLITUDES = 2**18
 GPU_CHUNK_AMPLITUDES = 2**21  # two float64 temporaries: 32 MiB; one host sync per chunk
+
+
+LUT_LOW_BITS = 13
+"""Low index bits of the marginal kernel's first lookup table (2^13 int64: 64 KiB)."""
+MARGINAL_SCRATCH_BYTES = 2**24
+"""Most bytes of per-block marginal rows the kernel may use to run in parallel (else one)."""
+MARGINAL_BLOCKS = 16
+"""Blocks of the parallel marginal: a constant, so that the sums (and the draws) do not
+depend on the thread count."""
+
+
+@lru_cache(maxsize=1)
+def _numba() -> Any:
+    """The compiled kernels module, or None where numba cannot load."""
+    from qsim_topo.sim.numba_kernels import numba_available
+
+    if not numba_available():
+        return None
+    from qsim_topo.sim import _numba_measure
+
+    return _numba_measure
+
+
+def _real_view(xp: Any, flat: Any) -> Any:
+    """The float view of a C-contiguous numpy complex ``flat`` for the kernels, else None."""
+    if xp is not np or flat.dtype not in (np.complex64, np.complex128):
+        return None
+    if not flat.flags.c_contiguous or _numba() is None:
+        return None
+    return flat.view(np.float32 if flat.dtype == np.complex64 else np.float64)
 
 
 def _chunk(xp: Any) -> int:
@@ -54,10 +96,41 @@ def _check_total(total: float, what: str) -> float:
     return total
 
 
+def _marginal_numba(x: Any, qubits: list[int], n: int) -> np.ndarray:
+    """Unnormalised float64 weights of the 2^len(qubits) outcomes (bit j = ``qubits[j]``)."""
+    kernels = _numba()
+    m = len(qubits)
+    lo = min(n, LUT_LOW_BITS)
+    lut_lo = np.zeros(2**lo, dtype=np.int64)
+    lut_hi = np.zeros(2 ** (n - lo), dtype=np.int64)
+    idx_lo = np.arange(2**lo, dtype=np.int64)
+    idx_hi = np.arange(2 ** (n - lo), dtype=np.int64)
+    for j, q in enumerate(qubits):
+        if q < lo:
+            lut_lo |= ((idx_lo >> q) & 1) << j
+        else:
+            lut_hi |= ((idx_hi >> (q - lo)) & 1) << j
+    # Private rows per block let the blocks run in parallel; a wide marginal runs in one.
+    blocks = 1
+    while (
+        blocks < MARGINAL_BLOCKS
+        and 2 * blocks <= 2 ** max(n - 10, 0)
+        and 2 * blocks * 8 * 2**m <= MARGINAL_SCRATCH_BYTES
+    ):
+        blocks *= 2
+    acc = np.zeros((blocks, 2**m), dtype=np.float64)
+    kernels.marginal(x, lut_lo, lo, lut_hi, acc)
+    return acc[0] if blocks == 1 else acc.sum(axis=0)
+
+
 def qubit_weights(tensor: Any, qubit: int, n: int) -> tuple[float, float]:
     """Squared norms of the parts of the (2^n,) state ``tensor`` with ``qubit`` = 0 and = 1."""
     xp = array_namespace(tensor)
     flat = tensor.reshape(-1)
+    x = _real_view(xp, flat)
+    if x is not None:
+        w0, w1 = _marginal_numba(x, [int(qubit)], n).tolist()
+        return float(w0), float(w1)
     size = min(flat.size, _chunk(xp))
     w = [0.0, 0.0]
     for start, chunk in _chunks(flat, size):
@@ -88,8 +161,13 @@ def marginal_probabilities(tensor: Any, qubits: Sequence[int], n: int) -> np.nda
     xp = array_namespace(tensor)
     qs = [int(q) for q in qubits]
     m = len(qs)
-    out = np.zeros(2**m, dtype=np.float64)
     flat = tensor.reshape(-1)
+    x = _real_view(xp, flat)
+    if x is not None:
+        out = _marginal_numba(x, qs, n)
+        out /= _check_total(float(out.sum()), "the state")
+        return out
+    out = np.zeros(2**m, dtype=np.float64)
     size = min(flat.size, _chunk(xp))
     b = size.bit_length() - 1  # a chunk spans the low b qubits; the high ones are fixed
     low = [q for q in qs if q < b]
@@ -113,19 +191,31 @@ def sample_outcomes(
 
     Returns int64 outcome indices (bit j = ``qubits[j]``). When every qubit is measured the
     draw is two-level (a chunk by its weight, then an amplitude inside it), so no array of
-    2^n probabilities is built; otherwise the 2^len(qubits) marginal is.
+    2^n probabilities is built; otherwise the 2^len(qubits) marginal is. Each draw is the
+    inverse CDF of a uniform: with the compiled kernels (a numpy state, numba loadable) of the
+    ascending uniforms of :func:`sorted_uniforms`, handed to random shots; otherwise of
+    ``rng.random(count)`` in order. Either way the same seed gives the same draws.
 
     Raises:
         QsimTopoError: the state is zero or not finite.
     """
     qs = [int(q) for q in qubits]
+    xp = array_namespace(tensor)
+    flat = tensor.reshape(-1)
+    x = _real_view(xp, flat)
+    if x is not None and qs == list(range(n)):
+        return _sample_numba(x, flat.size, rng, count)
+    if x is not None:  # the marginal, then sorted draws: a fast searchsorted
+        p = marginal_probabilities(tensor, qs, n)
+        cdf = np.cumsum(p, out=p)
+        u, shots = sorted_uniforms(rng, count)
+        idx = np.searchsorted(cdf, u * cdf[-1], side="right")
+        return _scatter(np.minimum(idx, _last_positive(cdf)), shots)
     u = rng.random(count)
     if qs != list(range(n)):
         p = marginal_probabilities(tensor, qs, n)
         cdf = np.cumsum(p, out=p)
         return np.minimum(np.searchsorted(cdf, u * cdf[-1], side="right"), cdf.size - 1)
-    xp = array_namespace(tensor)
-    flat = tensor.reshape(-1)
     size = min(flat.size, _chunk(xp))
     if size == flat.size:  # one chunk: the same draws as below, without choosing the chunk
         sq = _abs2(xp, flat)
@@ -152,6 +242,49 @@ def sample_outcomes(
         # Rounding may put a draw past the chunk's last nonzero amplitude: take that one.
         out[sel] = start + np.minimum(idx, _last_positive(cdf))
     return out
+
+
+def sorted_uniforms(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` uniforms on [0, 1) drawn in ascending order, and the shots they go to.
+
+    The normalised partial sums of ``count + 1`` standard exponentials are distributed as the
+    order statistics of ``count`` uniforms (O(count), no sort); ``shots[i]`` is the shot that
+    receives the i-th smallest, a random permutation, so the shots are independent draws.
+    """
+    spacings = rng.standard_exponential(count + 1)
+    u = np.cumsum(spacings[:count])
+    u /= u[-1] + spacings[count]
+    return u, rng.permutation(count)
+
+
+def _scatter(draws: np.ndarray, shots: np.ndarray) -> np.ndarray:
+    out = np.empty_like(draws)
+    out[shots] = draws
+    return out
+
+
+def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np.ndarray:
+    """Inverse-CDF draws over all ``size`` amplitudes of ``x``, of :func:`sorted_uniforms`."""
+    kernels = _numba()
+    # Enough chunks for the threads (64), no larger than the numpy code's.
+    chunk = min(size, CHUNK_AMPLITUDES, max(2**10, size >> 6))
+    chunks = -(-size // chunk)
+    totals = np.empty(chunks, dtype=np.float64)
+    kernels.chunk_totals(x, chunk, totals)
+    chunk_cdf = np.cumsum(totals)
+    total = _check_total(float(chunk_cdf[-1]), "the state")
+    u, shots = sorted_uniforms(rng, count)
+    targets = u * total
+    # Draw j falls in the first chunk whose cumulative weight exceeds it; rounding may put a
+    # target past the last chunk of nonzero weight: it goes to that chunk.
+    starts = np.zeros(chunks + 1, dtype=np.int64)
+    starts[1:] = np.searchsorted(targets, chunk_cdf, side="left")
+    starts[_last_positive(chunk_cdf) + 1 :] = count
+    draws = np.empty(count, dtype=np.int64)
+    before = np.zeros(chunks, dtype=np.float64)
+    before[1:] = chunk_cdf[:-1]
+    kernels.walk(x, chunk, before, targets, starts, draws)
+    return _scatter(draws, shots)
 
 
 def _last_positive(cdf: np.ndarray) -> int:

@@ -32,7 +32,9 @@ product could have written -0.0).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -43,26 +45,68 @@ from qsim_topo.engines.base import MatmulEngine
 __all__ = [
     "LANE_BYTES",
     "MAX_TILE_BYTES",
+    "SINGLE_THREAD_AMPLITUDES",
     "TILE",
     "apply_block_numba",
     "apply_sequence_numba",
     "lane_bits",
     "numba_available",
+    "thread_limit",
     "tile_fits",
 ]
 
 TILE = 128
 """Consecutive groups per tile: the vectorised inner loop of the kernel."""
 
+SINGLE_THREAD_AMPLITUDES = 2**13
+"""Tensors of fewer entries run the tile kernel on the calling thread only (measured under
+load on 2 cores: 10 qubits, 90 gates, 0.25 ms on one thread, 0.31 ms on two)."""
+
 
 @lru_cache(maxsize=1)
 def numba_available() -> bool:
-    """True when numba imports (checked once; ``import qsim_topo`` never imports it)."""
+    """True when numba imports (checked once; ``import qsim_topo`` never imports it).
+
+    Before the import, ``OMP_WAIT_POLICY`` is set to ``passive`` unless the environment already
+    sets it: numba's OpenMP threading layer (GNU libgomp, loaded at the first parallel kernel)
+    otherwise spins its idle threads between parallel regions, and on a machine whose cores
+    are busy with other processes each of our passes then waited milliseconds for a thread to
+    be scheduled (a 14-qubit, 130-gate circuit on 2 threads took 233 ms instead of 3 ms:
+    benchmarks/RESULTS.md, issue 23). Set ``OMP_WAIT_POLICY=active`` to keep the spinning.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     try:
         import numba  # noqa: F401
     except Exception:  # ImportError, or a numba that fails against this numpy
         return False
     return True
+
+
+@contextmanager
+def thread_limit(max_threads: int | None) -> Iterator[int | None]:
+    """Run the compiled kernels of the calling thread on at most ``max_threads`` threads.
+
+    ``numba.set_num_threads`` for the duration of the ``with`` block (numba's setting is per
+    calling thread, so concurrent runs in other threads keep theirs), restored after. None or
+    0: no limit (numba's default: every core); a limit above numba's pool is capped to it.
+    Without numba, nothing to limit. The numpy fallback's BLAS threads are not limited here
+    (``OPENBLAS_NUM_THREADS`` and the like set them).
+
+    Yields:
+        The thread count in force, or None when unchanged.
+    """
+    if not max_threads or not numba_available():
+        yield None
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    count = min(int(max_threads), int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    numba.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        numba.set_num_threads(before)
 
 
 @lru_cache(maxsize=1)
@@ -286,20 +330,24 @@ def apply_sequence_numba(
     while wbits > 3 and total_bits - len(qubits) - wbits < (2 * threads).bit_length():
         wbits -= 1
     chunks = 8 * threads  # per-chunk scratch; 8 per thread for balance
-    apply_sequence(
-        tensor.reshape(-1).view(real),
-        pos,
-        wbits,
-        gk,
-        gbits,
-        goff,
-        mats,
-        gkind,
-        gsrc,
-        soff,
-        chunks,
-        zero_mask << shift,  # row bit q is bit q + shift of the flat index
-    )
+    # A small tensor runs on the calling thread alone: waking the pool costs more than the
+    # work (benchmarks/RESULTS.md, issue 23). The tiles and lanes are those of `threads`
+    # threads whatever runs them, so the arithmetic, and the result, are the same.
+    with thread_limit(1 if tensor.size < SINGLE_THREAD_AMPLITUDES else None):
+        apply_sequence(
+            tensor.reshape(-1).view(real),
+            pos,
+            wbits,
+            gk,
+            gbits,
+            goff,
+            mats,
+            gkind,
+            gsrc,
+            soff,
+            chunks,
+            zero_mask << shift,  # row bit q is bit q + shift of the flat index
+        )
     count = getattr(engine, "count_product", None)
     if count is not None:
         widths = gk.tolist()

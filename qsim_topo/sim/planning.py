@@ -247,6 +247,10 @@ def plan_tiles(
     # Qubits renumbered 0..m-1 in order of appearance; a tile is a bit mask of them.
     slot: dict[int, int] = {}
     gq = [tuple({slot.setdefault(q, len(slot)): None for q in qs}) for qs in qubit_sets]
+    if gq and len(slot) <= max_qubits and all(gq):
+        # Every gate fits in one tile of all the qubits (a circuit no wider than a tile): one
+        # pass in circuit order, which the search below would also find, at a cost per gate.
+        return [list(range(len(gq)))]
     masks = [sum(1 << q for q in qs) for qs in gq]
     # on[q]: the gates on qubit q in circuit order, -1 at the end; at[q]: the next one's slot.
     on: list[list[int]] = [[] for _ in slot]

@@ -452,3 +452,20 @@ def test_reset_and_measured_zero_put_a_qubit_back_in_the_mask(monkeypatch):
     after = calls[[i for i, (qubits, _) in enumerate(calls) if 13 in qubits][-1] + 1 :]
     assert after and all(mask >> 12 & 1 for _, mask in after)
     assert any(mask >> 13 & 1 for _, mask in after) and not all(mask >> 13 & 1 for _, mask in after)
+
+
+def test_max_parallel_threads_option():
+    """Aer's max_parallel_threads: validated, and the same results for 1 and 2 threads."""
+    qc = QuantumCircuit(15)
+    rng = np.random.default_rng(5)
+    for q in range(15):
+        qc.rx(float(rng.uniform(0, 6)), q)
+    for q in range(14):
+        qc.cx(q, q + 1)
+    backend = QsimTopoBackend(device="cpu")
+    states = [backend.run(qc, max_parallel_threads=t).result().get_statevector() for t in (1, 2)]
+    np.testing.assert_array_equal(states[0].data, states[1].data)
+    np.testing.assert_allclose(states[0].data, Statevector(qc).data, atol=1e-12)
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(QsimTopoOptionError, match="max_parallel_threads"):
+            backend.run(qc, max_parallel_threads=bad)

@@ -88,3 +88,56 @@ def test_numpy_kernels_when_numba_cannot_load():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["numpy", "['chunks']", "False"]
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_results_do_not_depend_on_the_thread_limit(dtype):
+    """max_threads 1 and 2: the same final state, bit for bit, and the same shots."""
+    rng = np.random.default_rng(21)
+    n = 16
+    ops = []
+    for layer in range(6):
+        for q in range(layer % 2, n - 1, 2):
+            ops.append(gate("u", q, *rng.uniform(0, 2 * np.pi, 3)))
+            ops.append(gate("cx", (q, q + 1)))
+    states = [
+        execute(Program("t", n, 0, ops), EXACT, dtype=dtype, max_threads=t).final
+        for t in (1, 2)
+    ]
+    np.testing.assert_array_equal(states[0], states[1])
+    measured = Program("m", n, n, ops, [(q, q) for q in range(0, n, 3)])
+    memories = [
+        execute(measured, EXACT, dtype=dtype, shots=3000, seed=9, max_threads=t).memory
+        for t in (1, 2, 0)
+    ]
+    assert memories[0] == memories[1] == memories[2]
+    assert len(set(memories[0])) > 10
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2"])
+def test_bad_thread_limits_are_refused(bad):
+    with pytest.raises(CircuitError, match="max_threads"):
+        execute(Program("h", 1, 0, [gate("h", 0)]), EXACT, max_threads=bad)
+
+
+def test_the_thread_limit_is_restored():
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    execute(Program("h", 12, 0, [gate("h", q) for q in range(12)]), EXACT, max_threads=1)
+    assert numba.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, complex(0, np.nan)])
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_a_final_state_with_nan_or_inf_is_refused(bad, dtype):
+    initial = np.full(8, 0.25, dtype=dtype)
+    initial[3] = bad
+    with pytest.raises(StateVanishedError, match="NaN or Inf"):
+        execute(Program("p", 3, 0, []), EXACT, initial=initial, dtype=dtype)
+
+
+def test_a_finite_state_whose_sum_overflows_is_accepted():
+    initial = np.full(4, 1e38, dtype=np.complex64)  # finite; their float32 sum is inf
+    run = execute(Program("p", 2, 0, [gate("z", 0)]), EXACT, initial=initial,
+                  dtype=np.complex64, fusion=False)
+    assert np.isfinite(run.final).all()

@@ -445,3 +445,25 @@ def test_zero_mask_must_be_a_mask_of_the_qubits(mask):
     with pytest.raises(QsimTopoError, match="zero_mask must be an integer bit mask of the 12"):
         apply_tile(EXACT, state, [(np.eye(2), (0,))], (0,), 12, zero_mask=mask)
     assert state[0] == 1 and not state[1:].any()
+
+
+@pytest.mark.parametrize("given", [None, "active"])
+def test_numba_threads_sleep_when_idle_unless_told(given):
+    """numba_available() sets OMP_WAIT_POLICY=passive before numba loads, unless it is set."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = (
+        "import os\n"
+        "from qsim_topo.sim.numba_kernels import numba_available\n"
+        "numba_available()\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == (given or "passive")
