@@ -14,6 +14,7 @@ back a chain at a time).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -33,6 +34,7 @@ from qsim_topo.experiments.chains import run_chain_to_list as run_chain_to_list
 from qsim_topo.experiments.executors import execute_dask, execute_local
 from qsim_topo.experiments.layer_stack import MODES, layer_stack_bytes
 from qsim_topo.experiments.progress import progress_printer as progress_printer
+from qsim_topo.experiments.state_chain import STATE_KINDS, state_chain_bytes
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.layers import LAYER_KINDS
 from qsim_topo.xp import check_memory, resolve_device
@@ -40,6 +42,7 @@ from qsim_topo.xp import check_memory, resolve_device
 __all__ = [
     "DEFAULT_ENGINES",
     "EXECUTORS",
+    "SWEEP_MODES",
     "ChainTask",
     "SweepOutcome",
     "SweepSpec",
@@ -51,6 +54,8 @@ __all__ = [
 ]
 
 EXECUTORS = ("local", "serial", "dask")
+#: The layer stack's modes and ``state`` (a circuit family's state, one chain of cycles).
+SWEEP_MODES = (*MODES, "state")
 #: The default grid: a few minutes on a laptop CPU, exact beside precision and approximate
 #: engines at a 20% budget.
 DEFAULT_QUBITS = (6, 8, 10)
@@ -81,6 +86,7 @@ class SweepSpec:
     device: str = "cpu"
     precision: str = "double"
     mode: str | None = None
+    circuit: str | None = None  # state mode: a QASM file whose unitary gates are the cycle
 
     def __post_init__(self) -> None:
         def tup(v: Iterable[Any]) -> tuple[Any, ...]:
@@ -98,9 +104,22 @@ class SweepSpec:
             problems.append(f"qubits must be >= 1, got {list(self.qubits)}")
         if not self.depths or self.depths[0] < 1:
             problems.append(f"depths must be >= 1, got {list(self.depths)}")
-        bad_kinds = [k for k in self.kinds if k not in LAYER_KINDS]
+        allowed = STATE_KINDS if self.mode == "state" else LAYER_KINDS
+        bad_kinds = [k for k in self.kinds if k not in allowed]
         if not self.kinds or bad_kinds:
-            problems.append(f"kinds must be among {', '.join(LAYER_KINDS)}, got {list(self.kinds)}")
+            problems.append(
+                f"kinds must be among {', '.join(allowed)} in mode {self.mode or 'dense/gate'}, "
+                f"got {list(self.kinds)}"
+            )
+        if self.circuit is not None and (self.mode != "state" or self.kinds != ("circuit",)):
+            problems.append(
+                f"a circuit file ({self.circuit}) needs mode state and the kind circuit alone, "
+                f"got mode {self.mode!r} and kinds {list(self.kinds)}"
+            )
+        if "circuit" in self.kinds and self.circuit is None:
+            problems.append("the kind circuit needs a circuit file (--circuit FILE.qasm)")
+        if self.circuit is not None and not os.path.isfile(self.circuit):
+            problems.append(f"the circuit file {self.circuit} does not exist")
         if not self.engines:
             problems.append("at least one engine is needed")
         if not self.seeds:
@@ -111,10 +130,10 @@ class SweepSpec:
             problems.append("samples and haar_states must be >= 1")
         if self.precision not in ("double", "single"):
             problems.append(f"precision must be double or single, got {self.precision!r}")
-        if self.mode is not None and self.mode not in MODES:
-            problems.append(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if "brickwork" in self.kinds and self.qubits[0] < 2:
-            problems.append("brickwork layers need at least 2 qubits")
+        if self.mode is not None and self.mode not in SWEEP_MODES:
+            problems.append(f"mode must be one of {', '.join(SWEEP_MODES)}, got {self.mode!r}")
+        if ("brickwork" in self.kinds or self.mode == "state") and self.qubits[0] < 2:
+            problems.append("brickwork layers and state-mode families need at least 2 qubits")
         if problems:
             raise QsimTopoError("invalid sweep: " + "; ".join(problems))
 
@@ -124,8 +143,18 @@ class SweepSpec:
         return "complex128" if self.precision == "double" else "complex64"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (without ``circuit`` when there is none, as sweeps before it)."""
+        data = asdict(self)
+        if data["circuit"] is None:
+            del data["circuit"]
+        return data
+
+    def circuit_sha256(self) -> str | None:
+        """The sha256 of the circuit file's bytes (None without one)."""
+        if self.circuit is None:
+            return None
+        with open(self.circuit, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepSpec:
@@ -152,6 +181,7 @@ def plan_chains(
     ``retry_failed``. A chain runs up to its deepest missing depth.
     """
     device = resolve_device(spec.device)
+    circuit = spec.circuit, spec.circuit_sha256()
     tasks: list[ChainTask] = []
     skipped = 0
     for qubits in spec.qubits:
@@ -170,6 +200,7 @@ def plan_chains(
                         spec.haar_states,
                         device,
                         spec.dtype,
+                        *circuit,
                     )
                     missing = []
                     for depth in spec.depths:
@@ -191,6 +222,7 @@ def plan_chains(
                                 spec.haar_states,
                                 device,
                                 spec.dtype,
+                                *circuit,
                             )
                         )
     return tasks, skipped
@@ -213,20 +245,23 @@ def _validate(spec: SweepSpec, concurrency: int) -> None:
         name, options = parse_engine_spec(engine)
         get_engine(name, **options)  # raises UnknownEngineError / EngineOptionError
     device = resolve_device(spec.device)
-    biggest = max(
+    if spec.mode == "state":
+        biggest = state_chain_bytes(spec.qubits[-1], np.dtype(spec.dtype))
+        what = f"{concurrency} concurrent {spec.qubits[-1]}-qubit state chains"
+    else:
+        biggest = max(_layer_stack_bytes(spec, kind) for kind in spec.kinds)
+        what = f"{concurrency} concurrent {spec.qubits[-1]}-qubit layer stacks"
+    check_memory(biggest * concurrency, device, what + " (use fewer --workers or fewer qubits)")
+
+
+def _layer_stack_bytes(spec: SweepSpec, kind: str) -> int:
+    return int(
         layer_stack_bytes(
             spec.qubits[-1],
             kind,
             spec.mode or ("dense" if kind == "dense" else "gate"),
             np.dtype(spec.dtype),
         )
-        for kind in spec.kinds
-    )
-    check_memory(
-        biggest * concurrency,
-        device,
-        f"{concurrency} concurrent {spec.qubits[-1]}-qubit layer stacks (use fewer --workers "
-        "or fewer qubits)",
     )
 
 
@@ -306,5 +341,3 @@ def run_sweep(
             execute_dask(tasks, workers, scheduler, on_row)
     outcome.seconds = time.perf_counter() - start
     return outcome
-
-
