@@ -34,7 +34,7 @@ from qsim_topo.experiments.chains import run_chain_to_list as run_chain_to_list
 from qsim_topo.experiments.executors import execute_dask, execute_local
 from qsim_topo.experiments.layer_stack import MODES, layer_stack_bytes
 from qsim_topo.experiments.progress import progress_printer as progress_printer
-from qsim_topo.experiments.state_chain import STATE_KINDS, state_chain_bytes
+from qsim_topo.experiments.state_chain import STATE_KINDS, circuit_width, state_chain_bytes
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.layers import LAYER_KINDS
 from qsim_topo.xp import check_memory, resolve_device
@@ -245,6 +245,12 @@ def _validate(spec: SweepSpec, concurrency: int) -> None:
         name, options = parse_engine_spec(engine)
         get_engine(name, **options)  # raises UnknownEngineError / EngineOptionError
     device = resolve_device(spec.device)
+    width = None if spec.circuit is None else circuit_width(spec.circuit)
+    if width is not None and spec.qubits != (width,):
+        raise QsimTopoError(
+            f"the circuit {spec.circuit} has {width} qubits; qubits must be [{width}], "
+            f"got {list(spec.qubits)}"
+        )
     if spec.mode == "state":
         biggest = state_chain_bytes(spec.qubits[-1], np.dtype(spec.dtype))
         what = f"{concurrency} concurrent {spec.qubits[-1]}-qubit state chains"
