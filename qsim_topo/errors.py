@@ -10,6 +10,7 @@ __all__ = [
     "CircuitError",
     "EngineError",
     "EngineOptionError",
+    "FamilyError",
     "InsufficientMemoryError",
     "NonFiniteResultError",
     "NotUnitaryError",
@@ -67,6 +68,13 @@ class CircuitError(QsimTopoError):
     Bad qubits or clbits, a matrix of the wrong shape or not unitary, a jump outside the
     program, an instruction the method cannot simulate, a width that does not fit in memory,
     a loop that never ends.
+    """
+
+
+class FamilyError(QsimTopoError, ValueError):
+    """Bad parameters of a circuit family (:mod:`qsim_topo.families`).
+
+    An unknown kind, too few qubits, a negative seed, depth or cycle index.
     """
 
 

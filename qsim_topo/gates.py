@@ -19,7 +19,7 @@ import numpy as np
 
 from qsim_topo.errors import CircuitError, UnknownGateError
 
-__all__ = ["GATES", "GateSpec", "controlled", "gate_matrix"]
+__all__ = ["GATES", "GateSpec", "controlled", "fsim", "gate_matrix", "sqrt_w", "sqrt_y"]
 
 _I2 = np.eye(2, dtype=np.complex128)
 _X = np.array([[0, 1], [1, 0]], dtype=np.complex128)
@@ -27,6 +27,43 @@ _Y = np.array([[0, -1j], [1j, 0]], dtype=np.complex128)
 _Z = np.array([[1, 0], [0, -1]], dtype=np.complex128)
 _H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2)
 _SX = 0.5 * np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]], dtype=np.complex128)
+
+
+def _sqrt_pauli(pauli: np.ndarray) -> np.ndarray:
+    """The principal square root of a Pauli-like ``P`` (P^2 = I, eigenvalues +-1).
+
+    ``((1+i) I + (1-i) P) / 2``: the convention of Cirq's ``X**0.5``, which for ``P = X`` is
+    Qiskit's ``sx``.
+    """
+    return ((1 + 1j) * _I2 + (1 - 1j) * pauli) / 2
+
+
+def sqrt_y() -> np.ndarray:
+    """sqrt(Y) = ((1+i) I + (1-i) Y) / 2, a new (2, 2) complex128 array (Cirq's ``Y**0.5``)."""
+    return _sqrt_pauli(_Y)
+
+
+def sqrt_w() -> np.ndarray:
+    """sqrt(W) with W = (X + Y)/sqrt(2), as ((1+i) I + (1-i) W) / 2; a new (2, 2) array.
+
+    Cirq's ``PhasedXPowGate(phase_exponent=0.25, exponent=0.5)``, the third single-qubit gate
+    of Google's random circuits (Arute et al., Nature 574, 505 (2019)).
+    """
+    return _sqrt_pauli((_X + _Y) / math.sqrt(2))
+
+
+def fsim(theta: float, phi: float) -> np.ndarray:
+    """The fSim(theta, phi) gate, a new (4, 4) complex128 array (Cirq's ``FSimGate``).
+
+    ``[[1, 0, 0, 0], [0, cos t, -i sin t, 0], [0, -i sin t, cos t, 0], [0, 0, 0, e^{-i phi}]]``:
+    an iSWAP-like rotation by ``theta`` in the one-excitation subspace and a conditional phase
+    ``-phi`` on |11>. Symmetric in its two qubits.
+    """
+    c, s = math.cos(theta), math.sin(theta)
+    return np.array(
+        [[1, 0, 0, 0], [0, c, -1j * s, 0], [0, -1j * s, c, 0], [0, 0, 0, _phase(-phi)]],
+        dtype=np.complex128,
+    )
 
 
 def _phase(t: float) -> complex:
