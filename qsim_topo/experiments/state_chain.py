@@ -32,7 +32,6 @@ Memory is checked before anything is allocated (:func:`state_chain_bytes`).
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,6 +49,7 @@ from qsim_topo.experiments.state_measure import REFERENCE_DTYPE as REFERENCE_DTY
 from qsim_topo.experiments.state_measure import STATE_CONVENTION as STATE_CONVENTION
 from qsim_topo.experiments.state_measure import StateReport as StateReport
 from qsim_topo.experiments.state_measure import Work, measure_states
+from qsim_topo.families import FAMILY_KINDS, circuit_family, make_family
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.executor import execute
 from qsim_topo.xp import array_namespace, check_memory, get_xp, resolve_device, synchronize
@@ -59,8 +59,8 @@ __all__ = [
     "REFERENCE_DTYPE",
     "STATE_CONVENTION",
     "STATE_KINDS",
-    "CircuitFamily",
     "StateChainConfig",
+    "StateFamily",
     "StateReport",
     "circuit_width",
     "iter_state_chain",
@@ -68,8 +68,8 @@ __all__ = [
     "state_chain_bytes",
 ]
 
-#: The families' kinds (qsim_topo.families.FAMILY_KINDS) and ``circuit`` (a QASM file's cycle).
-STATE_KINDS = ("rcs", "brickwork", "brickwork2d", "qv", "circuit")
+#: The families' kinds and ``circuit`` (an OpenQASM file's gates as one cycle, repeated).
+STATE_KINDS = (*FAMILY_KINDS, "circuit")
 #: The most state columns one engine call gets (see the module docstring).
 COLUMN_BLOCK = 2**20
 #: Bytes of the exact in-place path's fixed workspace (sim.memory's bound, with some margin).
@@ -79,11 +79,16 @@ _EXACT_WORKSPACE = 256 * 2**20
 _ENGINE_TEMPS = 8
 
 
-class CircuitFamily(Protocol):
+class StateFamily(Protocol):
     """What a chain needs of a family (:mod:`qsim_topo.families`)."""
 
-    kind: str
-    n_qubits: int
+    @property
+    def kind(self) -> str:
+        """The family's kind (for messages)."""
+
+    @property
+    def n_qubits(self) -> int:
+        """The width."""
 
     def cycle(self, index: int) -> list[GateOp]:
         """The ops of cycle ``index`` (0-based; the same ops whatever else was asked)."""
@@ -92,7 +97,7 @@ class CircuitFamily(Protocol):
         """The ops that finish a depth-``depth`` circuit after cycles 0..depth-1."""
 
 
-def make_state_family(kind: str, qubits: int, seed: int, circuit: str | None) -> CircuitFamily:
+def make_state_family(kind: str, qubits: int, seed: int, circuit: str | None) -> StateFamily:
     """The family of a state-mode chain: ``make_family`` or, for ``circuit``, ``circuit_family``.
 
     Raises:
@@ -103,21 +108,20 @@ def make_state_family(kind: str, qubits: int, seed: int, circuit: str | None) ->
         raise QsimTopoError(
             f"unknown state kind {kind!r}; expected one of {', '.join(STATE_KINDS)}"
         )
-    families: Any = importlib.import_module("qsim_topo.families")
     if kind == "circuit":
         if circuit is None:
             raise QsimTopoError("kind 'circuit' needs a circuit file (--circuit FILE.qasm)")
-        fam = families.circuit_family(circuit)
+        fam = circuit_family(circuit)
         if fam.n_qubits != qubits:
             raise QsimTopoError(
                 f"the circuit {circuit} has {fam.n_qubits} qubits, not qubits={qubits}"
             )
-        return fam  # type: ignore[no-any-return,unused-ignore]
+        return fam
     if kind not in STATE_KINDS:
         raise QsimTopoError(
             f"unknown state kind {kind!r}; expected one of {', '.join(STATE_KINDS)}"
         )
-    return families.make_family(kind, qubits, seed)  # type: ignore[no-any-return,unused-ignore]
+    return make_family(kind, qubits, seed)
 
 
 def circuit_width(path: str | os.PathLike[str]) -> int:
@@ -126,8 +130,7 @@ def circuit_width(path: str | os.PathLike[str]) -> int:
     Raises:
         QsimTopoError (and subclasses): the file cannot be read as a circuit family.
     """
-    families: Any = importlib.import_module("qsim_topo.families")
-    return int(families.circuit_family(str(path)).n_qubits)
+    return circuit_family(str(path)).n_qubits
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ def _apply_exact(
 
 
 def iter_state_chain(
-    config: StateChainConfig, depths: Sequence[int], family: CircuitFamily | None = None
+    config: StateChainConfig, depths: Sequence[int], family: StateFamily | None = None
 ) -> Iterator[StateReport]:
     """Yield one :class:`StateReport` per depth of ``depths`` (ascending), from one chain.
 
@@ -282,7 +285,7 @@ def iter_state_chain(
 
 
 def _run(
-    config: StateChainConfig, wanted: list[int], fam: CircuitFamily, under_test: CheckedEngine
+    config: StateChainConfig, wanted: list[int], fam: StateFamily, under_test: CheckedEngine
 ) -> Iterator[StateReport]:
     n = config.qubits
     xp = get_xp(config.device)
