@@ -2,8 +2,9 @@
 
 Target: 28 qubits in complex64 for every engine on a 24 GiB machine, with the peak a small
 multiple of the state. Each (qubits, engine) runs one RCS chain measured at the depths given
-(default 1 and 2) in a child process, through the sweep's own chain runner
-(:func:`qsim_topo.experiments.chains.run_chain`); the child's maximum resident set size comes
+(default 1 and 2) in a child process, after an untimed warm-up chain of at most 16 qubits,
+through the sweep's own chain runner (:func:`qsim_topo.experiments.chains.run_chain`); the
+child's maximum resident set size comes
 from its own ``getrusage(RUSAGE_SELF)`` and the baseline (the same imports, 4 qubits) is printed
 beside it. From the rows' cumulative times the script separates the cost of one cycle (engine
 products, reference) and of one measurement (closing, metrics, sampling), and extrapolates the
@@ -26,6 +27,9 @@ import time
 _CHILD = """
 import json, resource, time
 from qsim_topo.experiments.chains import ChainTask, run_chain
+# Warm up (imports, numba's cached kernels, first allocations) on a small chain, untimed.
+list(run_chain(ChainTask(min({n}, 16), "rcs", "state", {engine!r}, 1, (1,), 10, 1, "cpu",
+    "complex64")))
 task = ChainTask({n}, "rcs", "state", {engine!r}, 0, {depths!r}, 1000, 1, "cpu", "complex64")
 start = time.perf_counter()
 rows = []

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.state_chain import StateChainConfig, iter_state_chain
 from qsim_topo.families import make_family
 
@@ -91,9 +92,15 @@ def main() -> None:
                     n, kind="rcs", engine=name, engine_options=options, seed=seed,
                     samples=args.samples, dtype=np.complex64,
                 )  # fmt: skip
-                for r in iter_state_chain(config, depths):
-                    per_depth[r.depth].append((r.state_fidelity, r.xeb_normalized))
-                    rows.append({"engine": spec, **r.to_dict()})
+                try:
+                    for r in iter_state_chain(config, depths):
+                        per_depth[r.depth].append((r.state_fidelity, r.xeb_normalized))
+                        rows.append({"engine": spec, **r.to_dict()})
+                except QsimTopoError as exc:  # e.g. an engine's products overflowed: say so
+                    print(f"# {n} qubits, {spec}, seed {seed}: stopped: {exc}", flush=True)
+                    for d in depths:
+                        if len(per_depth[d]) <= seed:
+                            per_depth[d].append((float("nan"), float("nan")))
             results[(n, spec)] = per_depth
             print(f"# {n} qubits, {spec}: {time.perf_counter() - start:.0f} s", flush=True)
     print(
