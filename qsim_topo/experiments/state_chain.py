@@ -11,10 +11,10 @@ A chain is one (qubits, kind, engine, seed): the family's cycles 0, 1, ... are a
   in the circuit: :func:`qsim_topo.sim.apply.apply_operator`, the product the backend makes
   for approximate engines (every engine, the exact one included, goes through it here, so
   the exact engine's rows test the reference path). The state's columns go to the engine in
-  blocks of at most :data:`COLUMN_BLOCK` (one call each: a random engine draws afresh per
-  block; at most 2^20 amplitudes per call below 2^22 amplitudes, the whole state is one call
-  per gate for up to 2^(22+k) amplitudes of a k-qubit gate), recorded in every row as
-  ``column_block``.
+  blocks of at most :data:`COLUMN_BLOCK` columns, one engine call each, so the engine's own
+  temporaries are bounded by a block, not by the state; a random engine draws afresh per
+  block. A k-qubit gate's product is therefore one call up to 20 + k qubits and 2^(n-k-20)
+  calls above. The block is recorded in every row as ``column_block``.
 
 At each requested depth d the family's ``closing(d)`` ops (RCS: the final single-qubit
 layer; others: none) are applied to new arrays (never to the chain's states, which go on to
