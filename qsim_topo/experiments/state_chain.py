@@ -117,10 +117,6 @@ def make_state_family(kind: str, qubits: int, seed: int, circuit: str | None) ->
                 f"the circuit {circuit} has {fam.n_qubits} qubits, not qubits={qubits}"
             )
         return fam
-    if kind not in STATE_KINDS:
-        raise QsimTopoError(
-            f"unknown state kind {kind!r}; expected one of {', '.join(STATE_KINDS)}"
-        )
     return make_family(kind, qubits, seed)
 
 
@@ -142,8 +138,9 @@ class StateChainConfig:
         kind: the family's kind (for the rows).
         engine: name or instance of the engine under test.
         engine_options: options to build ``engine`` by name; a random engine (one with a
-            ``seed`` option) named without one gets ``derive_seed(seed, "engine")`` (and its
-            closing instances seeds derived from that and the depth).
+            ``seed`` option) named without one gets ``derive_seed(seed, "engine")``, and the
+            instance making depth d's closing products ``derive_seed(seed, "engine",
+            b"closing", d)``. An instance is shared by the chain and the closings.
         seed: the experiment seed (the family's, and the sampling's through a derived stream).
         samples: bitstrings drawn for the XEB.
         device: ``"cpu" | "gpu" | "auto"``.
@@ -188,8 +185,6 @@ class StateChainConfig:
             and "seed" in describe_engine(self.engine).options
         ):
             options["seed"] = seeds.derive_seed(self.seed, seeds.ENGINE, *commitments)
-        if not isinstance(self.engine, str) and commitments:
-            return self.engine  # an instance: the caller's, shared
         return resolve_engine(self.engine, **options)
 
 
