@@ -24,9 +24,11 @@ from qsim_topo.xp import SeedLike, array_namespace, as_generator, random_normal,
 
 __all__ = [
     "HaarProbes",
+    "StateComparison",
     "aligned_frobenius_error",
     "average_fidelity_from_process",
     "column_fidelities",
+    "compare_states",
     "expected_haar_overlap",
     "frobenius_error",
     "haar_input_fidelity",
@@ -34,7 +36,9 @@ __all__ = [
     "ideal_xeb_band",
     "linear_xeb",
     "linear_xeb_from_probs",
+    "linear_xeb_of_probs",
     "log_xeb",
+    "log_xeb_of_probs",
     "norm",
     "overlap",
     "probabilities",
@@ -345,3 +349,112 @@ def ideal_xeb_band(ideal_probs: Any, shots: int) -> tuple[float, float]:
     s2 = float(np.dot(p, p))
     s3 = float(np.dot(p * p, p))
     return p.size * s2 - 1.0, float(p.size * np.sqrt(max(s3 - s2 * s2, 0.0) / shots))
+
+
+#: Amplitudes per chunk of :func:`compare_states` (a few MiB of float64 temporaries).
+COMPARE_CHUNK = 2**18
+
+
+@dataclass(frozen=True)
+class StateComparison:
+    """Whole-vector statistics of an approximate state against the exact one (one pass).
+
+    With p = |ref|^2 / ||ref||^2 and q = |approx|^2 / ||approx||^2 (q = 0 when approx is 0):
+
+    Attributes:
+        inner: <ref|approx> (complex).
+        ref_norm2, approx_norm2: ||ref||^2 and ||approx||^2.
+        tvd: 0.5 * sum |p - q| (1.0 when approx is zero).
+        collision: sum p^2 (D * collision - 1 is an ideal sampler's expected linear XEB).
+        cube: sum p^3 (for the ideal sampler's XEB spread, :func:`ideal_xeb_band`).
+        cross: sum p q (D * cross - 1 is the approximate sampler's infinite-sample XEB).
+    """
+
+    inner: complex
+    ref_norm2: float
+    approx_norm2: float
+    tvd: float
+    collision: float
+    cube: float
+    cross: float
+
+    @property
+    def fidelity(self) -> float:
+        """|<ref|approx>|^2 / (||ref||^2 ||approx||^2), in [0, 1]; 0.0 for a zero state."""
+        if self.ref_norm2 == 0.0 or self.approx_norm2 == 0.0:
+            return 0.0
+        return min(abs(self.inner) ** 2 / (self.ref_norm2 * self.approx_norm2), 1.0)
+
+
+def compare_states(ref: Any, approx: Any, *, chunk: int = COMPARE_CHUNK) -> StateComparison:
+    """:class:`StateComparison` of two (d,) states, computed ``chunk`` amplitudes at a time.
+
+    Never builds a full-size temporary (no (d,) probability array, no widened copy of a
+    complex64 state): each chunk is widened to complex128/float64 on its own, so the peak is a
+    few chunks. Two passes: the norms, then everything normalised. numpy or cupy.
+
+    Raises:
+        ValueError: shapes differ, ``chunk`` < 1, or ``ref`` is zero or not finite.
+    """
+    _same_shape(ref, approx)
+    if chunk < 1:
+        raise ValueError(f"chunk must be >= 1, got {chunk}")
+    xp = array_namespace(ref, approx)
+    r_flat, a_flat = ref.reshape(-1), approx.reshape(-1)
+    spans = [(s, min(s + chunk, r_flat.size)) for s in range(0, r_flat.size, chunk)]
+
+    def pieces(lo: int, hi: int) -> tuple[Any, Any]:
+        r = r_flat[lo:hi].astype(xp.complex128)
+        a = a_flat[lo:hi].astype(xp.complex128)
+        return r, a
+
+    inner = 0j
+    nr2 = na2 = 0.0
+    for lo, hi in spans:
+        r, a = pieces(lo, hi)
+        inner += complex(xp.vdot(r, a))
+        nr2 += float(xp.sum(r.real**2 + r.imag**2))
+        na2 += float(xp.sum(a.real**2 + a.imag**2))
+    if not math.isfinite(nr2) or nr2 <= 0.0:
+        raise ValueError(f"the reference state has squared norm {nr2}")
+    if not math.isfinite(na2):
+        nan = float("nan")
+        return StateComparison(complex(nan, nan), nr2, na2, nan, nan, nan, nan)
+    tvd = collision = cube = cross = 0.0
+    for lo, hi in spans:
+        r, a = pieces(lo, hi)
+        p = (r.real**2 + r.imag**2) / nr2
+        q = (a.real**2 + a.imag**2) / na2 if na2 > 0 else xp.zeros_like(p)
+        tvd += float(xp.sum(xp.abs(p - q)))
+        collision += float(xp.sum(p * p))
+        cube += float(xp.sum(p * p * p))
+        cross += float(xp.sum(p * q))
+    return StateComparison(inner, nr2, na2, 0.5 * tvd if na2 > 0 else 1.0, collision, cube, cross)
+
+
+def linear_xeb_of_probs(sample_probs: Any, dim: int) -> float:
+    """Linear XEB D * mean(p_ideal(x)) - 1 from the ideal probabilities of the drawn samples.
+
+    What :func:`linear_xeb` computes, given p_ideal(x) of each sample x instead of the whole
+    distribution (so a 2^n state needs no 2^n probability array).
+    """
+    ps = np.asarray(to_numpy(sample_probs), dtype=np.float64)
+    if ps.size == 0:
+        raise ValueError("XEB needs at least one sample")
+    return float(dim * ps.mean() - 1.0)
+
+
+def log_xeb_of_probs(sample_probs: Any, dim: int) -> float:
+    """Logarithmic XEB log(D) + gamma + mean(log p_ideal(x)), from the samples' probabilities.
+
+    The convention of :func:`log_xeb` (Boixo et al. 2018, Nature Physics 14, 595: the
+    cross-entropy difference with the uniform distribution, about 1 for an ideal sampler of a
+    Porter-Thomas distribution and 0 for a uniform one); ``-inf`` when a sample has ideal
+    probability 0.
+    """
+    ps = np.asarray(to_numpy(sample_probs), dtype=np.float64)
+    if ps.size == 0:
+        raise ValueError("XEB needs at least one sample")
+    if np.any(ps <= 0.0):
+        return float("-inf")
+    return float(np.log(dim) + _EULER_GAMMA + np.mean(np.log(ps)))

@@ -150,3 +150,37 @@ def test_bad_inputs_raise_instead_of_returning_numbers():
     assert np.isnan(metrics.haar_input_fidelity(u, bad, n_states=4, seed=0))
     real = np.eye(4)
     assert metrics.haar_input_fidelity(real, real, n_states=4, seed=0) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_compare_states_matches_numpy_closed_forms(rng, chunk, dtype):
+    ref = _haar_state(rng, 64)
+    approx = (1.7 * ref + 0.3 * _haar_state(rng, 64)).astype(dtype)
+    c = metrics.compare_states(ref, approx, chunk=chunk)
+    a = approx.astype(np.complex128)
+    p = np.abs(ref) ** 2
+    q = np.abs(a) ** 2 / np.sum(np.abs(a) ** 2)
+    assert c.inner == pytest.approx(np.vdot(ref, a), rel=1e-12)
+    assert c.approx_norm2 == pytest.approx(np.sum(np.abs(a) ** 2), rel=1e-12)
+    assert c.tvd == pytest.approx(0.5 * np.abs(p - q).sum(), rel=1e-12)
+    assert c.collision == pytest.approx(np.sum(p * p), rel=1e-12)
+    assert c.cube == pytest.approx(np.sum(p**3), rel=1e-12)
+    assert c.cross == pytest.approx(np.dot(p, q), rel=1e-12)
+    assert c.fidelity == pytest.approx(metrics.state_fidelity(ref, a), rel=1e-12)
+    zero = metrics.compare_states(ref, np.zeros(64, dtype=dtype), chunk=chunk)
+    assert zero.fidelity == 0.0 and zero.tvd == 1.0
+    with pytest.raises(ValueError, match="reference"):
+        metrics.compare_states(np.zeros(4), np.ones(4))
+
+
+def test_xeb_of_sample_probabilities_matches_the_full_distribution_forms(rng):
+    p = np.abs(_haar_state(rng, 32)) ** 2
+    drawn = rng.choice(32, size=500, p=p)
+    assert metrics.linear_xeb_of_probs(p[drawn], 32) == pytest.approx(
+        metrics.linear_xeb(drawn, p), rel=1e-12
+    )
+    assert metrics.log_xeb_of_probs(p[drawn], 32) == pytest.approx(
+        metrics.log_xeb(drawn, p), rel=1e-12
+    )
+    assert metrics.log_xeb_of_probs(np.array([0.0, 0.1]), 32) == float("-inf")

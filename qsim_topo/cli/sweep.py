@@ -14,8 +14,8 @@ from qsim_topo.cli.args import int_list
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.fit import fit_rows
 from qsim_topo.experiments.fit_report import format_fits
-from qsim_topo.experiments.layer_stack import MODES
 from qsim_topo.experiments.limits import DEFAULT_TIME_LIMIT
+from qsim_topo.experiments.state_chain import STATE_KINDS, circuit_width
 from qsim_topo.experiments.store import RESULTS_FILE, ResultStore, dumps_json
 from qsim_topo.experiments.summary import format_summary, summarize, write_csv
 from qsim_topo.experiments.sweep import (
@@ -24,6 +24,7 @@ from qsim_topo.experiments.sweep import (
     DEFAULT_QUBITS,
     DEFAULT_SEEDS,
     EXECUTORS,
+    SWEEP_MODES,
     SweepSpec,
     progress_printer,
     run_sweep,
@@ -33,6 +34,8 @@ from qsim_topo.layers import LAYER_KINDS
 __all__ = ["add_parsers", "run_report", "run_sweep_command"]
 
 SUMMARY_CSV = "summary.csv"
+#: --kind's choices: the layer stack's kinds and the state mode's families.
+KIND_CHOICES = tuple(dict.fromkeys((*LAYER_KINDS, *(k for k in STATE_KINDS if k != "circuit"))))
 
 
 def _csv(values: tuple[Any, ...]) -> str:
@@ -46,7 +49,10 @@ def add_parsers(sub: Any) -> None:
         help="run a fidelity-vs-depth sweep into a resumable result store",
         description=(
             "Run the grid qubits x kinds x engines x seeds x depths of layer-stack "
-            "experiments. Each finished experiment is stored at once in OUT/results.jsonl; "
+            "experiments (modes dense, gate), or, with --mode state, of circuit families' "
+            "states (kinds rcs, brickwork, brickwork2d, qv, or --circuit FILE.qasm) against "
+            "the exact state, one engine product per gate. Each finished experiment is stored "
+            "at once in OUT/results.jsonl; "
             "re-running the same command resumes. Ends with the summary, "
             "OUT/summary.csv and PNG plots."
         ),
@@ -55,8 +61,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--qubits",
         type=int_list,
-        default=list(DEFAULT_QUBITS),
-        help=f"comma-separated qubit counts (default {_csv(DEFAULT_QUBITS)})",
+        default=None,
+        help=f"comma-separated qubit counts (default {_csv(DEFAULT_QUBITS)}; with --circuit: "
+        "the file's width)",
     )
     p.add_argument(
         "--depth",
@@ -67,15 +74,24 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--kind",
         action="append",
-        choices=LAYER_KINDS,
+        choices=KIND_CHOICES,
         default=None,
-        help="layer kind, repeatable (default dense)",
+        help="layer kind (modes dense, gate: dense, brickwork) or circuit family (mode state: "
+        "rcs, brickwork, brickwork2d, qv), repeatable (default dense; rcs in mode state)",
     )
     p.add_argument(
         "--mode",
-        choices=MODES,
+        choices=SWEEP_MODES,
         default=None,
-        help="dense or gate products (default: dense for dense, gate for brickwork)",
+        help="dense or gate products of a layer stack (default: dense for dense, gate for "
+        "brickwork), or state: a circuit family's state, measured at every depth",
+    )
+    p.add_argument(
+        "--circuit",
+        type=Path,
+        default=None,
+        metavar="FILE.qasm",
+        help="mode state: the unitary gates of this OpenQASM file are one cycle, repeated",
     )
     p.add_argument(
         "--engine",
@@ -192,17 +208,28 @@ def run_sweep_command(args: argparse.Namespace) -> int:
             f"--seeds must be at least 1 and --first-seed non-negative, got {args.seeds} and "
             f"{args.first_seed}"
         )
+    mode = args.mode or ("state" if args.circuit is not None else None)
+    if args.circuit is not None:
+        if args.kind:
+            raise QsimTopoError(f"--circuit {args.circuit} takes no --kind, got {args.kind}")
+        kinds = ["circuit"]
+    else:
+        kinds = args.kind or ["rcs" if mode == "state" else "dense"]
+    qubits = args.qubits
+    if qubits is None:
+        qubits = list(DEFAULT_QUBITS) if args.circuit is None else [circuit_width(args.circuit)]
     spec = SweepSpec(
-        qubits=tuple(args.qubits),
+        qubits=tuple(qubits),
         depths=tuple(args.depth),
-        kinds=tuple(args.kind or ["dense"]),
+        kinds=tuple(kinds),
         engines=tuple(args.engine or DEFAULT_ENGINES),
         seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
         samples=args.samples,
         haar_states=args.haar_states,
         device=args.device,
         precision=args.precision,
-        mode=args.mode,
+        mode=mode,
+        circuit=None if args.circuit is None else str(args.circuit),
     )
 
     def announce(to_run: int, stored: int) -> None:

@@ -19,6 +19,13 @@ from qsim_topo.experiments.layer_stack import (
     LayerStackConfig,
     run_layer_stack_config,
 )
+from qsim_topo.experiments.state_chain import (
+    COLUMN_BLOCK,
+    STATE_CONVENTION,
+    StateChainConfig,
+    iter_state_chain,
+    make_state_family,
+)
 
 __all__ = ["ChainTask", "experiment_key", "failed_row", "run_chain", "run_chain_to_list"]
 
@@ -37,14 +44,23 @@ class ChainTask:
     haar_states: int
     device: str  # resolved: "cpu" or "gpu"
     dtype: str
+    circuit: str | None = None  # state mode, kind "circuit": the QASM file
+    circuit_sha256: str | None = None  # of its bytes (in the key: an edited file is new)
 
     def config(self, depth: int) -> dict[str, Any]:
         """The full configuration of the experiment at ``depth`` (what its key hashes).
 
         It includes the layer-stack convention, so rows measured under another convention
-        (such as the former P_0 = I) are not taken for this one's.
+        (such as the former P_0 = I) are not taken for this one's. State-mode rows carry the
+        state convention, the column block and, for a circuit file, its sha256 (the keys of
+        the other modes are unchanged).
         """
         name, options = parse_engine_spec(self.engine)
+        extra: dict[str, Any] = {}
+        if self.mode == "state":
+            extra = {"convention": STATE_CONVENTION, "column_block": COLUMN_BLOCK}
+            if self.circuit_sha256 is not None:
+                extra["circuit_sha256"] = self.circuit_sha256
         return {
             "convention": CONVENTION,
             "qubits": self.qubits,
@@ -59,6 +75,7 @@ class ChainTask:
             "haar_states": self.haar_states,
             "device": self.device,
             "dtype": self.dtype,
+            **extra,
         }
 
 
@@ -83,6 +100,9 @@ def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
     name, options = parse_engine_spec(task.engine)
     done: set[int] = set()
     try:
+        if task.mode == "state":
+            yield from _state_rows(task, name, options, done)
+            return
         config = LayerStackConfig(
             task.qubits,
             kind=task.kind,
@@ -113,6 +133,37 @@ def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
         for depth in task.depths:
             if depth not in done:
                 yield failed_row(task, depth, message)
+
+
+def _state_rows(
+    task: ChainTask, name: str, options: dict[str, Any], done: set[int]
+) -> Iterator[dict[str, Any]]:
+    """The rows of a state-mode chain (:mod:`qsim_topo.experiments.state_chain`)."""
+    config = StateChainConfig(
+        task.qubits,
+        kind=task.kind,
+        engine=name,
+        engine_options=options,
+        seed=task.seed,
+        samples=task.samples,
+        device=task.device,
+        dtype=task.dtype,
+    )
+    family = make_state_family(task.kind, task.qubits, task.seed, task.circuit)
+    for report in iter_state_chain(config, task.depths, family):
+        done.add(report.depth)
+        result = report.to_dict()
+        result["engine_options_resolved"] = result.pop("engine_options")
+        row_config = task.config(report.depth)
+        yield {
+            "key": experiment_key(row_config),
+            "status": "ok",
+            "error": None,
+            "finished_at": _now(),
+            "circuit": task.circuit,
+            **result,
+            **row_config,
+        }
 
 
 def failed_row(task: ChainTask, depth: int, message: str) -> dict[str, Any]:

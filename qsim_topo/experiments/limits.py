@@ -27,6 +27,7 @@ __all__ = [
     "call_with_time_limit",
     "check_estimate",
     "layer_stack_seconds",
+    "state_chain_seconds",
 ]
 
 #: The default limit, in seconds, of one experiment of a sweep (and the ceiling that
@@ -55,6 +56,19 @@ def layer_stack_seconds(qubits: int, depth: int, kind: str, mode: str) -> float:
         products = 2.0 * depth * gates
         flops = products * 8.0 * 4.0 * dim * dim
     return flops / OPTIMISTIC_FLOPS_PER_S + products * OPTIMISTIC_SECONDS_PER_PRODUCT
+
+
+def state_chain_seconds(qubits: int, cycles: int) -> float:
+    """An optimistic estimate of the seconds ``cycles`` cycles of a state chain take.
+
+    A cycle of the families has at most about ``1.5 n`` gates (a single-qubit layer and a
+    two-qubit pattern); each is applied twice (the engine's product and the exact reference),
+    at most 4 complex multiply-adds (8 real flops each) per amplitude. The measurements are
+    not counted.
+    """
+    gates = 2.0 * cycles * 1.5 * qubits
+    flops = gates * 8.0 * 4.0 * float(2**qubits)
+    return flops / OPTIMISTIC_FLOPS_PER_S + gates * OPTIMISTIC_SECONDS_PER_PRODUCT
 
 
 def check_estimate(estimate: float, limit: float, what: str, hint: str = "") -> None:

@@ -139,12 +139,17 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
     color: Callable[[str], str] = lambda s: colors[specs.index(s) % len(colors)]  # noqa: E731
 
     # Fidelity: linear on top, infidelity on a log scale below (1.000000 hides everything).
+    # State-mode rows measure the |0...0> input's state alone (no product, no Haar inputs).
+    has_haar = any(np.isfinite(e.get("haar_input_fidelity_mean", np.nan)) for e in summary)
+    fidelity_lines = [("haar_input_fidelity", "-"), ("state_fidelity", "--")]
+    if not has_haar:
+        fidelity_lines = [("state_fidelity", "-")]
     fig, axes = _figure(plt, len(panels), rows=2)
     for col, (q, kind) in enumerate(panels):
         top, bottom = axes[0][col], axes[1][col]
-        for metric, style in (("haar_input_fidelity", "-"), ("state_fidelity", "--")):
+        for metric, style in fidelity_lines:
             for spec, (d, m, c) in _series(summary, q, kind, metric).items():
-                lab = spec if metric == "haar_input_fidelity" else None
+                lab = spec if metric == fidelity_lines[0][0] else None
                 top.errorbar(
                     d, m, yerr=c, fmt="o" + style, color=color(spec), label=lab, capsize=3, ms=4
                 )
@@ -159,44 +164,18 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
             ax.set_xlabel("depth D (layers)")
             ax.grid(True, alpha=0.3)
         _mark_flagged(top, summary, q, kind, lambda _d: 0.0)
-    axes[0][0].plot([], [], "k-", label="solid: Haar-random inputs")
-    axes[0][0].plot([], [], "k--", label="dashed: |0...0> input")
+    if has_haar:
+        axes[0][0].plot([], [], "k-", label="solid: Haar-random inputs")
+        axes[0][0].plot([], [], "k--", label="dashed: |0...0> input")
     if any(flagged_cell(e) for e in summary):
         axes[0][0].plot([], [], "x", color="red", ms=11, mew=2.5, label=FLAG_LABEL)
     _finish(fig, axes, out / PLOT_FILES[0], "State fidelity vs depth (mean, 95% CI over seeds)")
     plt.close(fig)
     paths.append(out / PLOT_FILES[0])
 
-    fig, axes = _figure(plt, len(panels))
-    for col, (q, kind) in enumerate(panels):
-        ax = axes[0][col]
-        for metric, style in (("frobenius_error", "-"), ("aligned_frobenius_error", ":")):
-            for spec, (d, m, c) in _series(summary, q, kind, metric).items():
-                lab = spec if metric == "frobenius_error" else None
-                ax.errorbar(
-                    d,
-                    np.clip(m, 1e-17, None),
-                    yerr=c,
-                    fmt="o" + style,
-                    color=color(spec),
-                    label=lab,
-                    capsize=3,
-                    ms=4,
-                )
-        ax.set_yscale("log")
-        ax.set_xscale("log", base=2)
-        _mark_flagged(ax, summary, q, kind, functools.partial(_constant, ax.get_ylim()[1]))
-        ax.set_title(f"{q} qubits, {kind} layers")
-        ax.set_xlabel("depth D")
-        ax.set_ylabel("||P_approx - P_exact||_F / ||P_exact||_F")
-        ax.grid(True, alpha=0.3)
-    axes[0][0].plot([], [], "k-", label="solid: raw")
-    axes[0][0].plot([], [], "k:", label="dotted: scale/phase aligned")
-    if any(flagged_cell(e) for e in summary):
-        axes[0][0].plot([], [], "x", color="red", ms=11, mew=2.5, label=FLAG_LABEL)
-    _finish(fig, axes, out / PLOT_FILES[1], "Relative Frobenius error of the product vs depth")
-    plt.close(fig)
-    paths.append(out / PLOT_FILES[1])
+    # State-mode rows have no product, hence no Frobenius error: no such plot for them.
+    if any(np.isfinite(e.get("frobenius_error_mean", np.nan)) for e in summary):
+        paths.append(_frobenius_plot(plt, summary, panels, color, out))
 
     fig, axes = _figure(plt, len(panels))
     for col, (q, kind) in enumerate(panels):
@@ -230,3 +209,43 @@ def write_plots(summary: list[dict[str, Any]], out_dir: str | os.PathLike[str]) 
     plt.close(fig)
     paths.append(out / PLOT_FILES[2])
     return paths
+
+
+def _frobenius_plot(
+    plt: Any,
+    summary: list[dict[str, Any]],
+    panels: list[tuple[int, str]],
+    color: Callable[[str], str],
+    out: Path,
+) -> Path:
+    """The Frobenius-error PNG (raw and aligned, per panel); returns its path."""
+    fig, axes = _figure(plt, len(panels))
+    for col, (q, kind) in enumerate(panels):
+        ax = axes[0][col]
+        for metric, style in (("frobenius_error", "-"), ("aligned_frobenius_error", ":")):
+            for spec, (d, m, c) in _series(summary, q, kind, metric).items():
+                lab = spec if metric == "frobenius_error" else None
+                ax.errorbar(
+                    d,
+                    np.clip(m, 1e-17, None),
+                    yerr=c,
+                    fmt="o" + style,
+                    color=color(spec),
+                    label=lab,
+                    capsize=3,
+                    ms=4,
+                )
+        ax.set_yscale("log")
+        ax.set_xscale("log", base=2)
+        _mark_flagged(ax, summary, q, kind, functools.partial(_constant, ax.get_ylim()[1]))
+        ax.set_title(f"{q} qubits, {kind} layers")
+        ax.set_xlabel("depth D")
+        ax.set_ylabel("||P_approx - P_exact||_F / ||P_exact||_F")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].plot([], [], "k-", label="solid: raw")
+    axes[0][0].plot([], [], "k:", label="dotted: scale/phase aligned")
+    if any(flagged_cell(e) for e in summary):
+        axes[0][0].plot([], [], "x", color="red", ms=11, mew=2.5, label=FLAG_LABEL)
+    _finish(fig, axes, out / PLOT_FILES[1], "Relative Frobenius error of the product vs depth")
+    plt.close(fig)
+    return out / PLOT_FILES[1]

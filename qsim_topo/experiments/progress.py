@@ -50,6 +50,11 @@ def _describe(row: dict[str, Any]) -> str:
     )
     if row["status"] != "ok":
         return f"{head} {str(row['status']).upper().replace('_', ' ')}: {row['error']}"
+    if row.get("mode") == "state":
+        return (
+            f"{head} F={row['state_fidelity']:.6f} XEB/ideal={row['xeb_normalized']:.4g} "
+            f"TVD={row['tvd']:.4g} norm={row['norm']:.4g}"
+        )
     return (
         f"{head} F={row['state_fidelity']:.6f} F_haar={row['haar_input_fidelity']:.6f} "
         f"F_pro={row['process_fidelity']:.4g} norm={row['norm']:.4g}"

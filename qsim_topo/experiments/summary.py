@@ -51,6 +51,8 @@ SUMMARY_METRICS = (
     "xeb_infinite",
     "xeb_ideal_mean",
     "xeb_ideal_std",
+    "xeb_normalized",
+    "log_xeb",
     "tvd",
     "flops_fraction",
     "wall_time_s",

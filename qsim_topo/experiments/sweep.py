@@ -15,6 +15,7 @@ back a chain at a time).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -46,8 +47,10 @@ from qsim_topo.experiments.limits import (
     check_estimate,
     check_time_limit,
     layer_stack_seconds,
+    state_chain_seconds,
 )
 from qsim_topo.experiments.progress import progress_printer as progress_printer
+from qsim_topo.experiments.state_chain import STATE_KINDS, circuit_width, state_chain_bytes
 from qsim_topo.experiments.store import ResultStore
 from qsim_topo.layers import LAYER_KINDS
 from qsim_topo.validation import (
@@ -62,6 +65,7 @@ from qsim_topo.xp import check_memory, resolve_device
 __all__ = [
     "DEFAULT_ENGINES",
     "EXECUTORS",
+    "SWEEP_MODES",
     "ChainTask",
     "SweepOutcome",
     "SweepSpec",
@@ -75,6 +79,8 @@ __all__ = [
 EXECUTORS = ("local", "serial", "dask")
 #: Row statuses that ``retry_failed`` runs again.
 RETRIED = ("failed", TIMED_OUT)
+#: The layer stack's modes and ``state`` (a circuit family's state, one chain of cycles).
+SWEEP_MODES = (*MODES, "state")
 #: The default grid: a few minutes on a laptop CPU, exact beside precision and approximate
 #: engines at a 20% budget.
 DEFAULT_QUBITS = (6, 8, 10)
@@ -125,13 +131,17 @@ class SweepSpec:
     device: str = "cpu"
     precision: str = "double"
     mode: str | None = None
+    circuit: str | None = None  # state mode: a QASM file whose unitary gates are the cycle
 
     def __post_init__(self) -> None:
         qubits = check_int_sequence("qubits", self.qubits, min=1, max=MAX_QUBITS)
         object.__setattr__(self, "qubits", tuple(sorted(set(qubits))))
         depths = check_int_sequence("depths", self.depths, min=1, max=MAX_DEPTH)
         object.__setattr__(self, "depths", tuple(sorted(set(depths))))
-        kinds = [check_choice(f"kinds[{i}]", k, LAYER_KINDS)
+        if self.mode is not None:
+            check_choice("mode", self.mode, SWEEP_MODES)
+        allowed = STATE_KINDS if self.mode == "state" else LAYER_KINDS
+        kinds = [check_choice(f"kinds[{i}]", k, allowed)
                  for i, k in enumerate(_strings("kinds", self.kinds))]
         object.__setattr__(self, "kinds", tuple(dict.fromkeys(kinds)))
         engines = [canonical_engine_spec(e) for e in _strings("engines", self.engines)]
@@ -148,11 +158,25 @@ class SweepSpec:
         )
         check_choice("device", self.device, ("cpu", "gpu", "auto"))
         check_choice("precision", self.precision, ("double", "single"))
-        if self.mode is not None:
-            check_choice("mode", self.mode, MODES)
-        if "brickwork" in self.kinds and self.qubits[0] < 2:
+        if self.circuit is not None and not isinstance(self.circuit, str):
+            raise ArgumentTypeError(
+                f"circuit must be a path string or None, got {describe(self.circuit)}"
+            )
+        if self.circuit is not None and (self.mode != "state" or self.kinds != ("circuit",)):
             raise InvalidArgumentError(
-                f"brickwork layers need at least 2 qubits, got qubits={list(self.qubits)}"
+                f"a circuit file ({self.circuit}) needs mode state and the kind circuit alone, "
+                f"got mode {self.mode!r} and kinds {list(self.kinds)}"
+            )
+        if "circuit" in self.kinds and self.circuit is None:
+            raise InvalidArgumentError(
+                "the kind circuit needs a circuit file (--circuit FILE.qasm)"
+            )
+        if self.circuit is not None and not os.path.isfile(self.circuit):
+            raise InvalidArgumentError(f"the circuit file {self.circuit} does not exist")
+        if ("brickwork" in self.kinds or self.mode == "state") and self.qubits[0] < 2:
+            raise InvalidArgumentError(
+                "brickwork layers and state-mode families need at least 2 qubits, got "
+                f"qubits={list(self.qubits)}"
             )
 
     @property
@@ -161,8 +185,18 @@ class SweepSpec:
         return "complex128" if self.precision == "double" else "complex64"
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return asdict(self)
+        """A JSON-ready dict (without ``circuit`` when there is none, as sweeps before it)."""
+        data = asdict(self)
+        if data["circuit"] is None:
+            del data["circuit"]
+        return data
+
+    def circuit_sha256(self) -> str | None:
+        """The sha256 of the circuit file's bytes (None without one)."""
+        if self.circuit is None:
+            return None
+        with open(self.circuit, "rb") as fh:
+            return hashlib.sha256(fh.read()).hexdigest()
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SweepSpec:
@@ -201,6 +235,7 @@ def plan_chains(
     without ``retry_failed``. A chain runs up to its deepest missing depth.
     """
     device = resolve_device(spec.device)
+    circuit = spec.circuit, spec.circuit_sha256()
     tasks: list[ChainTask] = []
     skipped = 0
     for qubits in spec.qubits:
@@ -219,6 +254,7 @@ def plan_chains(
                         spec.haar_states,
                         device,
                         spec.dtype,
+                        *circuit,
                     )
                     missing = []
                     for depth in spec.depths:
@@ -240,6 +276,7 @@ def plan_chains(
                                 spec.haar_states,
                                 device,
                                 spec.dtype,
+                                *circuit,
                             )
                         )
     return tasks, skipped
@@ -272,34 +309,52 @@ def _validate(spec: SweepSpec, concurrency: int, time_limit: float | None) -> No
             # record it in failed rows and the other engines' chains run.
             pass
     device = resolve_device(spec.device)
-    biggest = max(
+    width = None if spec.circuit is None else circuit_width(spec.circuit)
+    if width is not None and spec.qubits != (width,):
+        raise InvalidArgumentError(
+            f"the circuit {spec.circuit} has {width} qubits; qubits must be [{width}], "
+            f"got {list(spec.qubits)}"
+        )
+    qubits = spec.qubits[-1]
+    if spec.mode == "state":
+        biggest = state_chain_bytes(qubits, np.dtype(spec.dtype))
+        biggest += measurement_bytes(qubits, spec.samples, 0)
+        what = f"{concurrency} concurrent {qubits}-qubit state chains"
+    else:
+        biggest = max(_layer_stack_bytes(spec, kind) for kind in spec.kinds)
+        biggest += measurement_bytes(qubits, spec.samples, spec.haar_states)
+        what = f"{concurrency} concurrent {qubits}-qubit layer stacks"
+    if time_limit is not None:
+        # One experiment is the work from the chain's start or its previous depth to the next.
+        step = max(b - a for a, b in zip((0, *spec.depths), spec.depths, strict=False))
+        hint = "give a larger --time-limit, or more depths in between"
+        if spec.mode == "state":
+            check_estimate(
+                state_chain_seconds(qubits, step),
+                time_limit,
+                f"a {qubits}-qubit state chain of {step} more cycles (between two depths)",
+                hint,
+            )
+        for kind in () if spec.mode == "state" else spec.kinds:
+            mode = spec.mode or ("dense" if kind == "dense" else "gate")
+            check_estimate(
+                layer_stack_seconds(qubits, step, kind, mode),
+                time_limit,
+                f"a {qubits}-qubit {kind} experiment of {step} more layers (between two "
+                "depths of the sweep)",
+                hint,
+            )
+    check_memory(biggest * concurrency, device, what + " (use fewer --workers or fewer qubits)")
+
+
+def _layer_stack_bytes(spec: SweepSpec, kind: str) -> int:
+    return int(
         layer_stack_bytes(
             spec.qubits[-1],
             kind,
             spec.mode or ("dense" if kind == "dense" else "gate"),
             np.dtype(spec.dtype),
         )
-        for kind in spec.kinds
-    )
-    if time_limit is not None:
-        # One experiment is the work from the chain's start or its previous depth to the next.
-        steps = [b - a for a, b in zip((0, *spec.depths), spec.depths, strict=False)]
-        step = max(steps)
-        for kind in spec.kinds:
-            mode = spec.mode or ("dense" if kind == "dense" else "gate")
-            check_estimate(
-                layer_stack_seconds(spec.qubits[-1], step, kind, mode),
-                time_limit,
-                f"a {spec.qubits[-1]}-qubit {kind} experiment of {step} more layers (between "
-                "two depths of the sweep)",
-                "give a larger --time-limit, or more depths in between",
-            )
-    biggest += measurement_bytes(spec.qubits[-1], spec.samples, spec.haar_states)
-    check_memory(
-        biggest * concurrency,
-        device,
-        f"{concurrency} concurrent {spec.qubits[-1]}-qubit layer stacks (use fewer --workers "
-        "or fewer qubits)",
     )
 
 
@@ -391,5 +446,3 @@ def run_sweep(
             execute_dask(tasks, workers, scheduler, on_row)
     outcome.seconds = time.perf_counter() - start
     return outcome
-
-

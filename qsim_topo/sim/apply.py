@@ -71,6 +71,8 @@ def apply_operator(
     matrix: Any,
     qubits: Sequence[int],
     n_qubits: int,
+    *,
+    max_columns: int | None = None,
 ) -> Any:
     """Return ``(matrix on qubits) @ tensor`` computed by ``engine.matmul``.
 
@@ -82,9 +84,15 @@ def apply_operator(
             (Qiskit's convention). Cast to ``tensor``'s dtype and device.
         qubits: k distinct target qubits in 0..n-1, qubit 0 = least significant bit.
         n_qubits: n.
+        max_columns: None: one product ``(2^k, 2^k) @ (2^k, rest)``. Else the ``rest``
+            columns go to the engine in blocks of at most this many, one call each (a random
+            engine draws afresh per call), so the engine's own temporaries are bounded by a
+            block, not by the state.
 
     Returns:
-        A new C-contiguous array of ``tensor``'s shape, dtype and device.
+        A new C-contiguous array of ``tensor``'s shape, dtype and device. Peak memory besides
+        ``tensor``: the moved copy and the product (the copy is released before the result is
+        written), plus the engine's temporaries.
 
     """
     xp = array_namespace(tensor)
@@ -107,7 +115,18 @@ def apply_operator(
     rest = [a for a in range(t.ndim) if a not in front]
     perm = front + rest
     moved = xp.transpose(t, perm).reshape(2**k, -1)
-    out = engine.matmul(mat, moved)
+    cols = moved.shape[1]
+    if max_columns is not None and max_columns < 1:
+        raise QsimTopoError(f"max_columns must be >= 1 or None, got {max_columns}")
+    if max_columns is None or cols <= max_columns:
+        out = engine.matmul(mat, moved)
+    else:
+        out = xp.empty_like(moved)
+        for start in range(0, cols, max_columns):
+            out[:, start : start + max_columns] = engine.matmul(
+                mat, moved[:, start : start + max_columns]
+            )
+    del moved  # the gathered copy: not alive beside the result below
     out = out.reshape((2,) * k + tuple(t.shape[a] for a in rest))
     inverse = np.argsort(perm).tolist()
     return xp.ascontiguousarray(xp.transpose(out, inverse)).reshape(tensor.shape)

@@ -96,3 +96,18 @@ def test_check_unitary_matrix():
         check_unitary_matrix(np.ones((2, 3)))
     with pytest.raises(NotUnitaryError, match="NaN"):
         check_unitary_matrix(np.array([[np.nan, 0], [0, 1]]))
+
+
+@pytest.mark.parametrize("block", [1, 3, 8, 64])
+def test_column_blocks_are_one_product_each_and_give_the_same_result(rng, block):
+    n, k = 6, 2
+    matrix, qubits = _random_case(rng, n, k)
+    psi = rng.standard_normal((2**n, 2)) @ np.array([1, 1j])
+    whole = apply_operator(get_engine("exact"), psi, matrix, qubits, n)
+    checked = CheckedEngine(get_engine("exact"))
+    blocked = apply_operator(checked, psi, matrix, qubits, n, max_columns=block)
+    np.testing.assert_allclose(blocked, whole, atol=1e-13)
+    assert checked.calls == -(-(2 ** (n - k)) // block)
+    assert checked.exact_flops == 4 * 4 * 2 ** (n - k)
+    with pytest.raises(QsimTopoError, match="max_columns"):
+        apply_operator(checked, psi, matrix, qubits, n, max_columns=0)
