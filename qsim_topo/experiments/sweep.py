@@ -81,6 +81,9 @@ EXECUTORS = ("local", "serial", "dask")
 RETRIED = ("failed", TIMED_OUT)
 #: The layer stack's modes and ``state`` (a circuit family's state, one chain of cycles).
 SWEEP_MODES = (*MODES, "state")
+#: The largest qubit count a state-mode grid may name (the memory check refuses what does not
+#: fit on the machine at hand).
+MAX_STATE_QUBITS = 50
 #: The default grid: a few minutes on a laptop CPU, exact beside precision and approximate
 #: engines at a 20% budget.
 DEFAULT_QUBITS = (6, 8, 10)
@@ -134,14 +137,22 @@ class SweepSpec:
     circuit: str | None = None  # state mode: a QASM file whose unitary gates are the cycle
 
     def __post_init__(self) -> None:
-        qubits = check_int_sequence("qubits", self.qubits, min=1, max=MAX_QUBITS)
+        if self.mode is not None:
+            check_choice("mode", self.mode, SWEEP_MODES)
+        # A state chain holds states, not 2^n x 2^n products: its size is bounded by the
+        # memory check, not by the layer stack's cap.
+        max_qubits = MAX_STATE_QUBITS if self.mode == "state" else MAX_QUBITS
+        qubits = check_int_sequence("qubits", self.qubits, min=1, max=max_qubits)
         object.__setattr__(self, "qubits", tuple(sorted(set(qubits))))
         depths = check_int_sequence("depths", self.depths, min=1, max=MAX_DEPTH)
         object.__setattr__(self, "depths", tuple(sorted(set(depths))))
-        if self.mode is not None:
-            check_choice("mode", self.mode, SWEEP_MODES)
+        if self.circuit is not None and self.mode != "state":
+            raise InvalidArgumentError(
+                f"a circuit file ({self.circuit}) needs mode state, got mode {self.mode!r}"
+            )
         allowed = STATE_KINDS if self.mode == "state" else LAYER_KINDS
-        kinds = [check_choice(f"kinds[{i}]", k, allowed)
+        where = f"in mode {self.mode or 'dense/gate'}"
+        kinds = [check_choice(f"kinds[{i}] {where}", k, allowed)
                  for i, k in enumerate(_strings("kinds", self.kinds))]
         object.__setattr__(self, "kinds", tuple(dict.fromkeys(kinds)))
         engines = [canonical_engine_spec(e) for e in _strings("engines", self.engines)]

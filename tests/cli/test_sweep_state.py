@@ -48,7 +48,7 @@ def test_bad_state_arguments_are_named(tmp_path, capsys):
     assert main(argv) != 0
     assert "has 4 qubits; qubits must be [4], got [5]" in capsys.readouterr().err
     assert main(["sweep", "--mode", "state", "--kind", "dense", "--out", str(tmp_path / "b")])
-    assert "kinds must be among rcs" in capsys.readouterr().err
+    assert "in mode state must be one of 'rcs'" in capsys.readouterr().err
     assert main(["sweep", "--mode", "gate", "--circuit", "circuits/qft.qasm", "--out",
                  str(tmp_path / "c")])  # fmt: skip
     assert "needs mode state" in capsys.readouterr().err

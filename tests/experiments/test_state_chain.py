@@ -25,7 +25,9 @@ class BrickFamily:
         self.n_qubits, self.seed, self.with_closing = n, seed, closing
 
     def cycle(self, index: int) -> list[GateOp]:
-        return brickwork_layer(self.n_qubits, index % 2, seed=[self.seed, index])
+        return brickwork_layer(
+            self.n_qubits, index % 2, seed=np.random.SeedSequence([self.seed, index])
+        )
 
     def closing(self, depth: int) -> list[GateOp]:
         if not self.with_closing:

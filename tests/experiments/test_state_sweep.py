@@ -87,11 +87,11 @@ def test_other_modes_keep_their_keys():
 
 
 def test_state_mode_refusals(tmp_path):
-    with pytest.raises(QsimTopoError, match="kinds must be among rcs"):
+    with pytest.raises(QsimTopoError, match="in mode state must be one of 'rcs'"):
         SweepSpec(mode="state", kinds=("dense",))
     with pytest.raises(QsimTopoError, match="circuit file"):
         SweepSpec(mode="state", kinds=("circuit",))
-    with pytest.raises(QsimTopoError, match="kinds must be among dense"):
+    with pytest.raises(QsimTopoError, match="in mode dense/gate must be one of 'dense'"):
         SweepSpec(kinds=("rcs",))
     with pytest.raises(
         InsufficientMemoryError, match=r"40-qubit state chains .* needs about .* but only"
