@@ -1,9 +1,10 @@
 """Where the fixed cost of one small circuit goes: the stages of `backend.run(qc).result()`
 and of `StatevectorSimulator().run(...)`, timed one by one in this process (issue 23).
 
-For a brickwork circuit of vs_peers.py (Haar-random 2-qubit `UnitaryGate`s, --depth layers)
-at each --qubits, complex128, on the CPU, defaults otherwise; each figure is the median and
-the minimum of --repeats calls after one warm-up, in milliseconds:
+For each --families circuit of vs_peers.py (default brickwork: Haar-random 2-qubit
+`UnitaryGate`s, --depth layers), transpiled as vs_peers.py transpiles it, at each --qubits,
+complex128, on the CPU, defaults otherwise; each figure is the median and the minimum of
+--repeats calls after one warm-up, in milliseconds:
 
 - e2e: `QsimTopoBackend(device="cpu").run(qc, shots=1).result()`, end to end;
 - convert: `circuit_to_program(qc)` (the Qiskit circuit to our Program);
@@ -16,7 +17,7 @@ the minimum of --repeats calls after one warm-up, in milliseconds:
 - api ops / api program: `StatevectorSimulator().run(pairs, n)` from `(matrix, qubits)` pairs
   and `.run(program)` (both check every gate's unitarity first).
 
-    python benchmarks/overhead.py --qubits 10 12 --repeats 40
+    python benchmarks/overhead.py --qubits 10 12 --repeats 40 --families brickwork qft
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vs_peers import brickwork
+from qiskit import transpile
+from qiskit_aer import AerSimulator
+from vs_peers import FAMILIES, build, common_target
 
 from qsim_topo.engines.base import CheckedEngine, get_engine
 from qsim_topo.qiskit import QsimTopoBackend
@@ -50,9 +53,10 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float]:
     return statistics.median(times) * 1e3, min(times) * 1e3
 
 
-def row(n: int, depth: int, seed: int, repeats: int) -> str:
-    """The table row of an n-qubit brickwork circuit."""
-    qc = brickwork(n, depth, seed)
+def row(family: str, n: int, depth: int, seed: int, repeats: int) -> str:
+    """The table row of an n-qubit circuit of ``family``, transpiled as vs_peers.py does."""
+    target = common_target(AerSimulator(method="statevector"))
+    qc = transpile(build(family, n, depth, seed), target=target, optimization_level=0)
     backend = QsimTopoBackend(device="cpu")
     config = backend.run_config(shots=1)
     options = config.execute_options()
@@ -63,7 +67,8 @@ def row(n: int, depth: int, seed: int, repeats: int) -> str:
     prepare = timed(
         lambda: prepare_program(
             program,
-            CheckedEngine(exact),
+            # as the executor wraps its own exact engine: no input or finiteness checks
+            CheckedEngine(exact, check_inputs=False, check_finite=False),
             fusion=options["fusion"],
             fusion_max_qubits=options["fusion_max_qubits"],
             fusion_threshold=options["fusion_threshold"],
@@ -97,7 +102,7 @@ def row(n: int, depth: int, seed: int, repeats: int) -> str:
         return f"{t[0]:.3f} / {t[1]:.3f}"
 
     return (
-        f"| {n} | {cell(e2e)} | {cell(convert)} | {cell(executed)} | {cell(prepare)} | "
+        f"| {family} | {n} | {cell(e2e)} | {cell(convert)} | {cell(executed)} | {cell(prepare)} | "
         f"{statistics.median(walls):.3f} | {cell(result)} | {rest:.3f} | "
         f"{cell(api_ops)} | {cell(api_program)} |"
     )
@@ -106,16 +111,18 @@ def row(n: int, depth: int, seed: int, repeats: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qubits", type=int, nargs="+", default=[10, 12])
+    parser.add_argument("--families", nargs="+", choices=FAMILIES, default=["brickwork"])
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     print(f"# python {' '.join(sys.argv)}")
-    print("| qubits | e2e | convert | execute | prepare | sim wall | result | rest (min) "
+    print("| family | qubits | e2e | convert | execute | prepare | sim wall | result | rest (min) "
           "| api ops | api program |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for n in args.qubits:
-        print(row(n, args.depth, args.seed, args.repeats))
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for family in args.families:
+        for n in args.qubits:
+            print(row(family, n, args.depth, args.seed, args.repeats))
     print("(milliseconds, median / minimum; sim wall: median)")
     return 0
 
