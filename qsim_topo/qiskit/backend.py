@@ -73,6 +73,7 @@ from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
 from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
+from qsim_topo.sim.kernels import DEFAULT_KERNELS
 from qsim_topo.sim.memory import check_shots_memory, shots_bytes, simulation_bytes
 from qsim_topo.validation import check_mapping, describe
 
@@ -90,6 +91,11 @@ __all__ = [
 INLINE_MAX_QUBITS = 12  # state width (method="unitary" counts 2n); below the numba threshold
 INLINE_MAX_OPS = 256  # ops over all circuits of the job
 INLINE_MAX_WORK = 2**18  # complex multiply-adds of its gates over all circuits (~1 ms)
+# The same bound where every circuit runs through the tile kernel (numba, fusion and blocking
+# on, at least fusion_threshold qubits), which does ~4 G multiply-adds/s: 12-qubit brickwork,
+# depth 20 (2^20.8) executes in ~1 ms, and a thread's start and hand-back cost 0.2 ms at
+# best, a few ms on a loaded machine (benchmarks/RESULTS.md, issue 23, overhead pass).
+INLINE_MAX_TILED_WORK = 2**21
 INLINE_MAX_SHOTS = 2**14
 _CONTROL_FLOW = (BranchOp, JumpOp, SwitchOp)
 
@@ -106,7 +112,8 @@ def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     """Whether a job is small enough to simulate in the caller's thread.
 
     True for the CPU with an exact engine, at most ``INLINE_MAX_SHOTS`` shots, and circuits
-    totalling at most ``INLINE_MAX_OPS`` ops and ``INLINE_MAX_WORK`` multiply-adds on states
+    totalling at most ``INLINE_MAX_OPS`` ops and ``INLINE_MAX_WORK`` multiply-adds
+    (``INLINE_MAX_TILED_WORK`` when every circuit runs through the tile kernel) on states
     of at most ``INLINE_MAX_QUBITS`` qubits, none with mid-circuit measurement or reset (whose
     branches multiply the work) or control flow (a while loop may not end): those always go to
     the job threads. Even then the job runs inline only when its engine is not in use by
@@ -123,7 +130,15 @@ def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
         for p in programs
     ):
         return False
-    return sum(_work(p, unitary) for p in programs) <= INLINE_MAX_WORK
+    tiled = (
+        not unitary
+        and config.fusion_enable
+        and config.blocking_enable
+        and DEFAULT_KERNELS.tiles_available("cpu")
+        and all(p.n_qubits >= config.fusion_threshold for p in programs)
+    )
+    limit = INLINE_MAX_TILED_WORK if tiled else INLINE_MAX_WORK
+    return sum(_work(p, unitary) for p in programs) <= limit
 
 
 def _job_bytes(programs: Sequence[Program], config: RunConfig) -> int:

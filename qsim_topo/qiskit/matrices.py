@@ -105,9 +105,7 @@ class GateMatrices:
         # matrix, across conversions. Any other gate (to_gate() circuits, controlled custom
         # gates, PauliEvolutionGate...) is cached by object only, within this conversion.
         if getattr(op, "_standard_gate", None) is not None or isinstance(op, UnitaryGate):
-            return self.shared(
-                op.to_matrix(), op.name, op.num_qubits, unitary_atol(op.params)
-            )
+            return self.shared(op.to_matrix(), op.name, op.num_qubits, params=op.params)
         key = _Identity(op)
         cached = self._local_cache.get(key)
         if cached is not None:
@@ -146,20 +144,30 @@ class GateMatrices:
         matrix = instr.matrix
         if matrix is None:
             return None
-        return self.shared(matrix, name, len(instr.qubits), unitary_atol(instr.params))
+        # The tolerance only matters to a matrix not checked before: computed on a miss.
+        return self.shared(matrix, name, len(instr.qubits), params=instr.params)
 
     def shared(
-        self, matrix: Any, name: str, num_qubits: int, atol: float = UNITARY_ATOL
+        self,
+        matrix: Any,
+        name: str,
+        num_qubits: int,
+        atol: float = UNITARY_ATOL,
+        *,
+        params: Any = None,
     ) -> np.ndarray:
         """``matrix`` checked, from the shared cache when the same matrix was checked before.
 
-        ``atol``: the unitarity tolerance (:func:`unitary_atol` of the gate's parameters).
+        ``atol``: the unitarity tolerance; with ``params`` (the gate's parameters), it is
+        :func:`unitary_atol` of them instead, computed only when the matrix is not cached.
         """
         matrix = np.asarray(matrix, dtype=np.complex128)
         key = (num_qubits, matrix.shape, matrix.tobytes())
         cached = _MATRIX_CACHE.get(key)
         if cached is not None:
             return cached
+        if params is not None:
+            atol = unitary_atol(params)
         self.check(matrix, name, num_qubits, atol)
         if len(_MATRIX_CACHE) >= _MATRIX_CACHE_SIZE:
             _MATRIX_CACHE.clear()  # bounded; refilled by the circuits that follow

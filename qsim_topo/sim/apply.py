@@ -21,6 +21,7 @@ from qsim_topo.xp import array_namespace, to_numpy
 __all__ = [
     "apply_operator",
     "check_qubits",
+    "check_unitary_matrices",
     "check_unitary_matrix",
     "n_qubits_of",
     "sort_gate_qubits",
@@ -63,6 +64,48 @@ def check_unitary_matrix(matrix: Any, *, atol: float = 1e-8, what: str = "operat
         raise NotUnitaryError(
             f"{what} of shape {m.shape} is not unitary: max |U^dagger U - I| = {dev:.3g} > {atol:g}"
         )
+
+
+# Matrices up to this dimension are checked in stacks by check_unitary_matrices.
+_BATCH_MAX_DIM = 32
+
+
+def check_unitary_matrices(
+    matrices: Sequence[Any], whats: Sequence[str], *, atol: float = 1e-8
+) -> None:
+    """:func:`check_unitary_matrix` of each matrix in order (``whats[i]`` names matrix i).
+
+    The same decisions and the same first error: matrices of one small shape are screened
+    together (one stacked ``U^dagger U`` instead of a numpy call chain per matrix, ~8 us each
+    for a 4x4), and only those whose screened deviation is not clearly within ``atol`` (above
+    ``atol / 2``, NaN or Inf, or any other shape) go through :func:`check_unitary_matrix`,
+    in order, which decides. A rounding difference between the stacked and the single product
+    is ~1e-16, far below the ``atol / 2`` margin.
+    """
+    if len(matrices) != len(whats):
+        raise QsimTopoError(f"{len(matrices)} matrices but {len(whats)} names")
+    arrays = [to_numpy(m) for m in matrices]
+    suspect = [True] * len(arrays)
+    by_dim: dict[int, list[int]] = {}
+    for i, m in enumerate(arrays):
+        shape = m.shape
+        if len(shape) == 2 and shape[0] == shape[1] and 0 < shape[0] <= _BATCH_MAX_DIM:
+            by_dim.setdefault(shape[0], []).append(i)
+    for dim, index in by_dim.items():
+        try:
+            stack = np.array([arrays[i] for i in index], dtype=np.complex128)
+        except (TypeError, ValueError):  # entries that are no numbers: each decides alone
+            continue
+        with np.errstate(all="ignore"):  # NaN or Inf: suspect, decided one by one below
+            product = np.matmul(stack.conj().transpose(0, 2, 1), stack)
+            product[:, np.arange(dim), np.arange(dim)] -= 1
+            dev = np.abs(product).max(axis=(1, 2))
+        clear = np.isfinite(stack).all(axis=(1, 2)) & (dev <= atol / 2)
+        for i, ok in zip(index, clear.tolist(), strict=True):
+            suspect[i] = not ok
+    for i, m in enumerate(arrays):
+        if suspect[i]:
+            check_unitary_matrix(m, atol=atol, what=whats[i])
 
 
 def apply_operator(

@@ -19,7 +19,7 @@ import numpy as np
 from qsim_topo.circuit import GateOp, MeasureOp, Op, Program, check_program
 from qsim_topo.engines.base import MatmulEngine, resolve_engine
 from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
-from qsim_topo.sim.apply import check_unitary_matrix
+from qsim_topo.sim.apply import check_unitary_matrices
 from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS, execute
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy
@@ -233,9 +233,11 @@ class _Simulator:
                 f"initial must be a numeric array (numpy or cupy) or None, got {describe(initial)}"
             )
         if self.check_unitary:  # before the clock starts: timing covers the run only
-            for op in program.ops:
-                if isinstance(op, GateOp):
-                    check_unitary_matrix(op.matrix, what=f"the operator on qubits {op.qubits}")
+            gates = [op for op in program.ops if isinstance(op, GateOp)]
+            check_unitary_matrices(
+                [op.matrix for op in gates],
+                [f"the operator on qubits {op.qubits}" for op in gates],
+            )
         check_program(program, check_unitary=False)
         run = execute(
             program,

@@ -270,6 +270,41 @@ def test_small_job_runs_in_the_callers_thread(backend, monkeypatch):
     assert not runs_inline([circuit_to_program(heavy, "statevector")], config)
 
 
+
+def test_tiled_circuits_run_inline_up_to_their_own_work_bound(monkeypatch, fusion_mode):
+    """Through the tile kernel a job runs inline up to INLINE_MAX_TILED_WORK multiply-adds;
+    gate by gate (blocking or fusion off, or no numba) the bound stays INLINE_MAX_WORK."""
+    import qsim_topo.qiskit.backend as backend_module
+    from qsim_topo.sim.kernels import DEFAULT_KERNELS
+
+    n = backend_module.INLINE_MAX_QUBITS
+    qc = QuantumCircuit(n)
+    rng = np.random.default_rng(5)
+    for layer in range(12):  # 12 layers of 2-qubit unitaries: 2^n * 4 * 66 multiply-adds
+        for a in range(layer % 2, n - 1, 2):
+            qc.append(UnitaryGate(random_unitary(4, seed=int(rng.integers(2**31)))), [a, a + 1])
+    program = circuit_to_program(qc, "statevector")
+    work = backend_module._work(program, unitary=False)
+    assert backend_module.INLINE_MAX_WORK < work <= backend_module.INLINE_MAX_TILED_WORK
+    backend = QsimTopoBackend(device="cpu")
+    tiled = fusion_mode and DEFAULT_KERNELS.tiles_available("cpu")
+    assert runs_inline([program], backend.run_config()) is tiled
+    assert not runs_inline([program], backend.run_config(blocking_enable=False))
+    assert not runs_inline([program], backend.run_config(fusion_enable=False))
+    assert not runs_inline([program], backend.run_config(fusion_threshold=n + 1))
+    threads = []
+    real_execute = backend_module.execute
+
+    def recording_execute(*args, **kwargs) -> ExecutionResult:
+        threads.append(threading.current_thread())
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(backend_module, "execute", recording_execute)
+    state = backend.run(qc).result().get_statevector()
+    assert (threads == [threading.current_thread()]) is tiled
+    np.testing.assert_allclose(state.data, Statevector(qc).data, atol=1e-12)
+
+
 def test_jobs_of_one_engine_instance_run_in_order_and_queued_ones_cancel(monkeypatch):
     """Jobs sharing an engine instance never run at once and keep submission order; a small
     job of that engine is queued behind the others (not run inline); a queued job cancels."""

@@ -6,7 +6,12 @@ import pytest
 from qsim_topo.engines import CheckedEngine, get_engine
 from qsim_topo.errors import NotUnitaryError, QsimTopoError
 from qsim_topo.layers import haar_unitary
-from qsim_topo.sim.apply import apply_operator, check_unitary_matrix, n_qubits_of
+from qsim_topo.sim.apply import (
+    apply_operator,
+    check_unitary_matrices,
+    check_unitary_matrix,
+    n_qubits_of,
+)
 from qsim_topo.xp import get_xp, to_numpy
 from tests.conftest import devices, embed
 
@@ -111,3 +116,52 @@ def test_column_blocks_are_one_product_each_and_give_the_same_result(rng, block)
     assert checked.exact_flops == 4 * 4 * 2 ** (n - k)
     with pytest.raises(QsimTopoError, match="max_columns"):
         apply_operator(checked, psi, matrix, qubits, n, max_columns=0)
+
+
+def _single_verdict(matrix, what, atol):
+    try:
+        check_unitary_matrix(matrix, atol=atol, what=what)
+    except NotUnitaryError as exc:
+        return str(exc)
+    return None
+
+
+def test_check_unitary_matrices_decides_as_one_by_one():
+    """The stacked screen raises what the first failing single check raises, for every mix
+    of good matrices, near-threshold ones, NaN, non-square and large ones."""
+    rng = np.random.default_rng(11)
+    atol = 1e-8
+    good = [haar_unitary(2**k, seed=rng) for k in (1, 2, 2, 3, 6)]
+    near = haar_unitary(4, seed=rng) * (1 + 0.6 * atol / 2)  # within atol, above atol / 2
+    past = haar_unitary(4, seed=rng) * (1 + 0.8 * atol)  # just past atol
+    nan = np.array([[np.nan, 0], [0, 1]])
+    shear = np.array([[1, 1], [0, 1]])
+    wide = np.ones((2, 3))
+    big = np.eye(64) * 2
+    strings = np.array([["a", "b"], ["c", "d"]], dtype=object)
+    bad = [near, past, nan, shear, wide, big, strings]
+    assert _single_verdict(near, "x", atol) is None and _single_verdict(past, "x", atol)
+    check_unitary_matrices([*good, near], [f"m{i}" for i in range(len(good) + 1)], atol=atol)
+    for j in range(len(bad)):
+        for position in (0, 3, len(good)):
+            mats = good[:position] + bad[j:] + good[position:]
+            whats = [f"m{i}" for i in range(len(mats))]
+            first = None
+            for m, w in zip(mats, whats, strict=True):
+                try:
+                    first = _single_verdict(m, w, atol)
+                except Exception as exc:  # the single check's own error on entries
+                    first = type(exc)
+                if first is not None:
+                    break
+            if first is None:
+                check_unitary_matrices(mats, whats, atol=atol)
+            elif isinstance(first, str):
+                with pytest.raises(NotUnitaryError) as info:
+                    check_unitary_matrices(mats, whats, atol=atol)
+                assert str(info.value) == first
+            else:
+                with pytest.raises(first):
+                    check_unitary_matrices(mats, whats, atol=atol)
+    with pytest.raises(QsimTopoError, match="names"):
+        check_unitary_matrices([good[0]], [])

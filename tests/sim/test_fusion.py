@@ -103,6 +103,12 @@ def test_single_gate_block_keeps_matrix_with_sorted_qubits():
         apply_operator(EXACT, psi, cx, (3, 1), 4),
     )
 
+    # Ascending qubits: the gate's own complex128 matrix, not a copy; a wrong shape is refused
+    (same,) = fuse_gates([(cx, (1, 3))], EXACT, max_qubits=5)
+    assert same.qubits == (1, 3) and same.matrix is cx
+    with pytest.raises(ValueError, match="needs a"):
+        fuse_gates([(np.eye(2, dtype=complex), (1, 3))], EXACT, max_qubits=5)
+
 
 def _width(block, sets):
     return len({q for i in block for q in sets[i]})

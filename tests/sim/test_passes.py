@@ -131,3 +131,50 @@ def test_prepare_program_reports_why_it_did_nothing():
         tile_qubits=10,
     )
     assert report["blocking"] is True and report["blocking_qubits"] == 3
+
+
+@pytest.mark.parametrize("tiles", [False, True])
+def test_straight_line_program_rewritten_as_with_a_trailing_op(rng, tiles):
+    """A program of gates and phases only (one run, rewritten without the per-op scan) gives
+    the ops that the same program followed by a measurement gives before it; a gate fused
+    with nothing is kept as the same op, a gate on descending qubits gets its sorted copy."""
+    ops = [
+        GateOp(haar_unitary(4, seed=rng), (0, 1), "a"),
+        PhaseOp(0.25),
+        GateOp(haar_unitary(4, seed=rng), (3, 2), "b"),
+        PhaseOp(-1.0),
+        GateOp(haar_unitary(4, seed=rng), (1, 2), "c"),
+        gate("h", 2),  # joins "c"
+    ]
+    straight = Program("s", 4, 1, list(ops))
+    measured = Program("m", 4, 1, [*ops, MeasureOp(0, 0)])
+
+    def run(program):
+        fused, report = fuse_program(program, EXACT, 2, plan=plan_tile_blocks)
+        if tiles:
+            fused, _ = tile_program(fused, 3)
+        return fused, report
+
+    (fast, fast_report), (slow, slow_report) = run(straight), run(measured)
+    assert fast_report == slow_report
+    assert len(fast.ops) + 1 == len(slow.ops) and isinstance(slow.ops[-1], MeasureOp)
+    assert (fast.name, fast.n_qubits, fast.n_clbits) == ("s", 4, 1)
+    for a, b in zip(fast.ops, slow.ops[:-1], strict=False):
+        assert type(a) is type(b)
+        if isinstance(a, TileOp):
+            assert a.qubits == b.qubits
+            assert [g.qubits for g in a.gates] == [g.qubits for g in b.gates]
+            for x, y in zip(a.gates, b.gates, strict=True):
+                np.testing.assert_array_equal(x.matrix, y.matrix)  # bit for bit
+        elif isinstance(a, GateOp):
+            assert a.qubits == b.qubits
+            np.testing.assert_array_equal(a.matrix, b.matrix)
+        else:
+            assert a == b
+    if not tiles:
+        assert fast.ops[1] is ops[0]  # after the summed phase: "a", fused with nothing
+        by_name = {op.name: op for op in fast.ops if isinstance(op, GateOp)}
+        assert by_name["b"].qubits == (2, 3) and by_name["b"] is not ops[2]
+    want = execute(straight, EXACT, fusion=False).final
+    got = execute(straight, EXACT, fusion=True, fusion_threshold=1, tiles=tiles).final
+    np.testing.assert_allclose(got, want, atol=1e-12)
