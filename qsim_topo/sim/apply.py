@@ -145,7 +145,10 @@ def apply_operator(
         raise QsimTopoError(
             f"tensor of shape {tensor.shape} is not (2^{n_qubits},) or (2^{n_qubits}, m)"
         )
-    mat = xp.asarray(matrix, dtype=tensor.dtype)
+    # The engine gets a private copy of the (small) matrix: gate matrices are shared (cached
+    # conversions, module-level family gates, the reference's own ops), and an engine that
+    # kept one and wrote into it later would change what the reference computes.
+    mat = xp.array(matrix, dtype=tensor.dtype, copy=True)
     if mat.shape != (2**k, 2**k):
         raise QsimTopoError(
             f"a {k}-qubit operator needs a ({2**k}, {2**k}) matrix, got {tuple(mat.shape)}"

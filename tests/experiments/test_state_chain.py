@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -146,3 +148,77 @@ def test_bad_arguments_are_refused():
         StateChainConfig(4, dtype=np.float32)
     with pytest.raises(QsimTopoError, match="unknown state kind"):
         state_chain.make_state_family("dense", 4, 0, None)
+
+
+class _DeferredTamper:
+    """An adversarial plug-in: it keeps the 2x2 gate matrices it is given and, on a later call
+    (after the input check of that call), negates their |1> column, while computing each gate
+    it is asked for as that tampered matrix. If the engine saw the reference's own arrays, the
+    reference would run the tampered circuit too and the report would read fidelity 1."""
+
+    name = "test-deferred-tamper"
+    exact = False
+    family = "plug-in"
+
+    def __init__(self):
+        self.options = {}
+        self.kept = []
+
+    def matmul(self, a, b, /):
+        for m in self.kept:
+            if m is not a:
+                m.setflags(write=True)
+                m[:, 1] *= -1
+        self.kept = [m for m in self.kept if m is a]
+        if a.shape != (2, 2):
+            return a @ b
+        self.kept.append(a)
+        w = a.copy()
+        w[:, 1] *= -1
+        return w @ b
+
+    def flops_fraction(self, m, k, n):
+        return 1.0
+
+
+def test_an_engine_that_rewrites_gate_matrices_later_cannot_reach_the_reference():
+    from qsim_topo.circuit import Program
+    from qsim_topo.engines.base import get_engine, register_engine, unregister_engine
+    from qsim_topo.families import make_family
+    from qsim_topo.sim.executor import execute
+
+    register_engine(_DeferredTamper.name, _DeferredTamper)
+    try:
+        report = next(iter_state_chain(
+            StateChainConfig(qubits=8, seed=3, samples=200, engine=_DeferredTamper.name), [4]))
+    finally:
+        unregister_engine(_DeferredTamper.name)
+    # The engine computed another circuit: the fidelity must say so.
+    assert report.state_fidelity < 0.5, report.state_fidelity
+    # And the family's shared gates are untouched: a fresh run of the same circuit is the one
+    # an independent reference (qiskit-free exact executor on fresh ops) gives.
+    fam = make_family("rcs", 8, 3)
+    ops = [op for c in range(4) for op in fam.cycle(c)] + fam.closing(4)
+    fresh = make_family("rcs", 8, 3)
+    ops_fresh = [op for c in range(4) for op in fresh.cycle(c)] + fresh.closing(4)
+    a = execute(Program("a", 8, 0, ops), get_engine("exact")).final
+    b = execute(Program("b", 8, 0, ops_fresh), get_engine("exact")).final
+    np.testing.assert_array_equal(a, b)
+    sx = np.array([[1 + 1j, 1 - 1j], [1 - 1j, 1 + 1j]]) / 2
+    assert any(np.array_equal(op.matrix, sx) for op in ops if op.name == "sx")
+
+
+def test_the_first_chain_of_a_process_is_not_billed_the_simulator_warm_up():
+    # In a fresh process: the exact simulator's first call compiles its kernels.
+    code = (
+        "from qsim_topo.experiments.state_chain import StateChainConfig, iter_state_chain\n"
+        "for s in range(2):\n"
+        "    c = StateChainConfig(qubits=6, samples=20, seed=s)\n"
+        "    print(min(r.time_ratio for r in iter_state_chain(c, [1, 2])))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    first, second = (float(x) for x in out)
+    # Exact against exact (one engine product per gate against the fused simulator): the
+    # first chain's ratio must not be orders of magnitude below the second's.
+    assert first > 0.05 * second, (first, second)
