@@ -61,7 +61,7 @@ class ChainTask:
             extra = {"convention": STATE_CONVENTION, "column_block": COLUMN_BLOCK}
             if self.circuit_sha256 is not None:
                 extra["circuit_sha256"] = self.circuit_sha256
-        return {
+        config = {
             "convention": CONVENTION,
             "qubits": self.qubits,
             "depth": depth,
@@ -77,6 +77,10 @@ class ChainTask:
             "dtype": self.dtype,
             **extra,
         }
+        if self.mode == "state":
+            # State chains draw no Haar probe states: the option must not split their keys.
+            del config["haar_states"]
+        return config
 
 
 def experiment_key(config: dict[str, Any]) -> str:

@@ -99,3 +99,15 @@ def test_state_mode_refusals(tmp_path):
         run_sweep(
             SweepSpec(mode="state", kinds=("rcs",), qubits=(40,)), tmp_path, executor="serial"
         )
+
+
+def test_state_keys_do_not_depend_on_the_unused_haar_states():
+    def keys(haar_states):
+        spec = SweepSpec(mode="state", kinds=("rcs",), qubits=(4,), depths=(1, 2),
+                         engines=("exact",), seeds=(0,), samples=20, haar_states=haar_states)
+        tasks, _ = plan_chains(spec, {})
+        return [chains.experiment_key(t.config(d)) for t in tasks for d in t.depths]
+
+    assert keys(4) == keys(16)
+    layer = SweepSpec(qubits=(3,), depths=(1,), engines=("exact",), seeds=(0,), haar_states=4)
+    assert "haar_states" in plan_chains(layer, {})[0][0].config(1)
