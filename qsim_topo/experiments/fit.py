@@ -378,7 +378,9 @@ def fit_rows(
         cf = ConfigFit(
             config=config,
             dim=dim,
-            gates=gates_per_layer(qubits, str(config.get("kind", "dense")), dmax),
+            gates=gates_per_layer(
+                qubits, str(config.get("kind", "dense")), dmax, mode=config.get("mode")
+            ),
             metrics=fits,
             rows=members,
         )

@@ -84,12 +84,24 @@ def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float
     return mean, mean - half, mean + half
 
 
-def gates_per_layer(qubits: int, kind: str, depth: int) -> float | None:
-    """Mean number of two-qubit gates per layer over ``depth`` layers, or None.
+def gates_per_layer(qubits: int, kind: str, depth: int, mode: str | None = None) -> float | None:
+    """Mean number of two-qubit gates per layer (per cycle in state mode) over ``depth``, or None.
 
     None for dense layers (one 2^n unitary: no gate decomposition to count) and for kinds the
-    layer generator does not know. Counted on generated layers, so it follows the generator.
+    layer generator (the circuit families, in mode ``"state"``) does not know, such as a
+    QASM circuit's. Counted on generated layers (the family's own gate counts), so it follows
+    the generator.
     """
+    if mode == "state":
+        from qsim_topo.errors import FamilyError
+        from qsim_topo.families import make_family
+
+        cycles = max(depth, 1)
+        try:
+            two = make_family(kind, qubits, 0).gate_counts(cycles)["2q"]
+        except FamilyError:
+            return None
+        return two / cycles if two > 0 else None
     if kind == "dense":
         return 1.0 if qubits == 2 else None  # one 4x4 unitary is one two-qubit gate
     from qsim_topo.layers import layer_stack

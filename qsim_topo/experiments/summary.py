@@ -10,7 +10,7 @@ import contextlib
 import csv
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -174,20 +174,101 @@ def flagged_cell(e: dict[str, Any]) -> bool:
     return bool(e.get("n_zero_state") or e.get("n_nonfinite_state"))
 
 
-def format_summary(summary: list[dict[str, Any]]) -> str:
-    """A readable table: mean ± 95% CI over seeds, one line per configuration.
+#: A printed column: its title, width, the summary keys whose means it shows (a column is left
+#: out when every one of them is nan on every line of its table) and how a line's cell reads.
+_Column = tuple[str, int, tuple[str, ...], Callable[[dict[str, Any]], str]]
 
-    The norm column shows the mean with [min, max] over seeds and, when any seed's state was
-    zero or not finite, how many: a mean of 2 and 0 reads 1 otherwise.
-    """
-    if not summary:
-        return "no results stored"
-    header = (
-        f"{'engine':<26} {'q':>3} {'kind':<9} {'D':>3} {'seeds':>5} "
-        f"{'F |0..0>':>22} {'F Haar-in':>22} {'F process':>10} {'err/layer':>9} "
-        f"{'Frob raw':>19} {'Frob aligned':>19} {'norm mean [min, max]':>28} {'XEB':>18} "
-        f"{'ideal XEB':>15} {'time s':>8} {'t/t_exact':>9} {'flops':>6}"
-    )
+
+def _pm_of(metric: str, fmt: str) -> Callable[[dict[str, Any]], str]:
+    return lambda e: _pm(e[f"{metric}_mean"], e[f"{metric}_ci95"], fmt)
+
+
+def _num_of(key: str, fmt: str) -> Callable[[dict[str, Any]], str]:
+    return lambda e: format(e.get(key, math.nan), fmt)
+
+
+def _ideal_xeb_cell(e: dict[str, Any]) -> str:
+    return f"{e['xeb_ideal_mean_mean']:>7.3f}±{2 * e['xeb_ideal_std_mean']:<7.3f}"
+
+
+_KEY_COLUMNS: tuple[_Column, ...] = (
+    ("engine", -26, (), lambda e: format(e["engine_spec"], "<26.26")),
+    ("q", 3, (), lambda e: str(e["qubits"])),
+    ("kind", -9, (), lambda e: str(e["kind"])),
+    ("D", 3, (), lambda e: str(e["depth"])),
+    ("seeds", 5, (), lambda e: str(e["n_seeds"])),
+)
+_TAIL_COLUMNS: tuple[_Column, ...] = (
+    ("time s", 8, ("wall_time_s_mean",), _num_of("wall_time_s_mean", ".3f")),
+    ("t/t_exact", 9, ("time_ratio_mean",), _num_of("time_ratio_mean", ".3g")),
+    ("flops", 6, ("flops_fraction_mean",), _num_of("flops_fraction_mean", ".3g")),
+)
+_NORM_COLUMN: _Column = ("norm mean [min, max]", 28, ("norm_mean",), _norm_cell)
+#: The layer stack's table (dense and gate modes).
+_LAYER_COLUMNS: tuple[_Column, ...] = (
+    *_KEY_COLUMNS,
+    ("F |0..0>", 22, ("state_fidelity_mean",), _pm_of("state_fidelity", ".6f")),
+    ("F Haar-in", 22, ("haar_input_fidelity_mean",), _pm_of("haar_input_fidelity", ".6f")),
+    ("F process", 10, ("process_fidelity_mean",), _num_of("process_fidelity_mean", ".4g")),
+    (
+        "err/layer",
+        9,
+        ("haar_input_fidelity_error_per_layer",),
+        _num_of("haar_input_fidelity_error_per_layer", ".2e"),
+    ),
+    ("Frob raw", 19, ("frobenius_error_mean",), _pm_of("frobenius_error", ".3e")),
+    (
+        "Frob aligned",
+        19,
+        ("aligned_frobenius_error_mean",),
+        _pm_of("aligned_frobenius_error", ".3e"),
+    ),
+    _NORM_COLUMN,
+    ("XEB", 18, ("xeb_mean",), _pm_of("xeb", ".3f")),
+    ("ideal XEB", 15, ("xeb_ideal_mean_mean", "xeb_ideal_std_mean"), _ideal_xeb_cell),
+    *_TAIL_COLUMNS,
+)
+_LAYER_LEGEND = (
+    "mean ± 95% CI half-width over seeds; err/layer = 1 - F_Haar^(1/D); ideal XEB = an exact "
+    "sampler's mean ± 2 std for the same number of samples; t/t_exact = measured time over "
+    "the exact engine's (median over layers) beside the declared flops fraction; depth D = "
+    "D layers on a Haar-random P_0 (D engine products in dense mode)"
+)
+#: A circuit family's state (state mode).
+_STATE_COLUMNS: tuple[_Column, ...] = (
+    *_KEY_COLUMNS,
+    ("F", 22, ("state_fidelity_mean",), _pm_of("state_fidelity", ".6f")),
+    _NORM_COLUMN,
+    ("XEB/ideal", 18, ("xeb_normalized_mean",), _pm_of("xeb_normalized", ".4f")),
+    ("log-XEB", 18, ("log_xeb_mean",), _pm_of("log_xeb", ".4f")),
+    ("TVD", 18, ("tvd_mean",), _pm_of("tvd", ".3e")),
+    *_TAIL_COLUMNS,
+)
+_STATE_LEGEND = (
+    "state mode, mean ± 95% CI half-width over seeds: F = |<psi_exact|psi_engine>|^2 over "
+    "both norms; XEB/ideal = linear XEB of samples drawn from the engine's state, scored with "
+    "the exact probabilities, over the exact state's own D sum p^2 - 1; log-XEB = log D + "
+    "gamma + mean log p_exact(sample) (Boixo et al. 2018); TVD = total variation distance "
+    "between the exact and engine output distributions over all outcomes; t/t_exact = measured "
+    "time over the exact engine's beside the declared flops fraction; depth D = D cycles of "
+    "the family, closed by its final layer"
+)
+
+
+def _shown(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def _table(summary: list[dict[str, Any]], columns: tuple[_Column, ...], legend: str) -> list[str]:
+    """Header, rule, one line per configuration, blank, legend; all-nan columns left out."""
+    kept = [
+        c for c in columns if not c[2] or any(_shown(e.get(k)) for e in summary for k in c[2])
+    ]
+
+    def cell(text: str, width: int) -> str:
+        return format(text, f"<{-width}") if width < 0 else format(text, f">{width}")
+
+    header = " ".join(cell(title, width) for title, width, _, _ in kept)
     lines = [header, "-" * len(header)]
     for e in summary:
         timed_out = f", {e['n_timed_out']} timed out" if e.get("n_timed_out") else ""
@@ -197,27 +278,29 @@ def format_summary(summary: list[dict[str, Any]]) -> str:
             if e.get("n_diagnosed")
             else ""
         )
+        line = " ".join(cell(show(e), width) for _, width, _, show in kept)
+        lines.append(f"{line}{failed}{diagnosed}")
+    return [*lines, "", legend]
 
-        def pm(metric: str, fmt: str, e: dict[str, Any] = e) -> str:
-            return _pm(e[f"{metric}_mean"], e[f"{metric}_ci95"], fmt)
 
-        lines.append(
-            f"{e['engine_spec']:<26.26} {e['qubits']:>3} {e['kind']:<9} {e['depth']:>3} "
-            f"{e['n_seeds']:>5} {pm('state_fidelity', '.6f'):>22} "
-            f"{pm('haar_input_fidelity', '.6f'):>22} "
-            f"{e['process_fidelity_mean']:>10.4g} "
-            f"{e['haar_input_fidelity_error_per_layer']:>9.2e} "
-            f"{pm('frobenius_error', '.3e'):>19} {pm('aligned_frobenius_error', '.3e'):>19} "
-            f"{_norm_cell(e):>28} {pm('xeb', '.3f'):>18} "
-            f"{e['xeb_ideal_mean_mean']:>7.3f}±{2 * e['xeb_ideal_std_mean']:<7.3f} "
-            f"{e['wall_time_s_mean']:>8.3f} {e.get('time_ratio_mean', math.nan):>9.3g} "
-            f"{e['flops_fraction_mean']:>6.3g}{failed}{diagnosed}"
-        )
-    lines.append("")
-    lines.append(
-        "mean ± 95% CI half-width over seeds; err/layer = 1 - F_Haar^(1/D); ideal XEB = an exact "
-        "sampler's mean ± 2 std for the same number of samples; t/t_exact = measured time over "
-        "the exact engine's (median over layers) beside the declared flops fraction; depth D = "
-        "D layers on a Haar-random P_0 (D engine products in dense mode)"
-    )
+def format_summary(summary: list[dict[str, Any]]) -> str:
+    """A readable table: mean ± 95% CI over seeds, one line per configuration.
+
+    Layer-stack configurations (dense and gate modes) and state-mode ones (a circuit family's
+    state) measure different things, so each gets its own table, columns and legend; a sweep
+    holding both prints the layer-stack table first. A column whose value is nan on every
+    line of its table is left out. The norm column shows the mean with [min, max] over seeds
+    and, when any seed's state was zero or not finite, how many: a mean of 2 and 0 reads 1
+    otherwise.
+    """
+    if not summary:
+        return "no results stored"
+    layer = [e for e in summary if e.get("mode") != "state"]
+    state = [e for e in summary if e.get("mode") == "state"]
+    lines: list[str] = []
+    if layer:
+        lines += _table(layer, _LAYER_COLUMNS, _LAYER_LEGEND)
+    if state:
+        lines += [""] if lines else []
+        lines += _table(state, _STATE_COLUMNS, _STATE_LEGEND)
     return "\n".join(lines)

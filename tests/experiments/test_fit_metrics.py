@@ -49,3 +49,17 @@ def test_gates_per_layer():
     assert gates_per_layer(6, "dense", 8) is None
     assert gates_per_layer(2, "dense", 8) == 1.0
     assert gates_per_layer(6, "no-such-kind", 8) is None
+
+
+def test_gates_per_cycle_of_a_state_mode_family():
+    """State mode counts the family's two-qubit gates per cycle, checked on its drawn circuit."""
+    from qsim_topo.families import make_family
+
+    for n, depth in ((4, 8), (6, 3), (9, 5)):
+        ops = make_family("rcs", n, 0).circuit(depth)
+        two = sum(1 for op in ops if len(op.qubits) == 2)
+        assert two > 0
+        assert gates_per_layer(n, "rcs", depth, mode="state") == pytest.approx(two / depth)
+    assert gates_per_layer(6, "brickwork", 8, mode="state") == pytest.approx(2.5)
+    assert gates_per_layer(6, "rcs", 8) is None  # not a layer-stack kind
+    assert gates_per_layer(4, "circuit", 8, mode="state") is None  # a QASM file: unknown

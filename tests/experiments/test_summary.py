@@ -107,3 +107,84 @@ def test_plots_mark_cells_with_a_zero_state(tmp_path):
         plots._mark_flagged = real
     assert len(paths) == 3 and marked == [True, True, True]
     assert list(plots._flagged(summary, 4, "dense", "e")) == [2.0]
+
+
+@pytest.fixture(scope="module")
+def state_rows(tmp_path_factory):
+    """Rows of a tiny real state-mode sweep (RCS on 4 qubits, exact and bf16)."""
+    from qsim_topo.experiments.store import ResultStore
+    from qsim_topo.experiments.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec(mode="state", kinds=("rcs",), qubits=(4,), depths=(1, 2),
+                     engines=("exact", "bf16"), seeds=(0,), samples=50)
+    out_dir = tmp_path_factory.mktemp("state")
+    run_sweep(spec, out_dir, executor="serial")
+    rows = ResultStore(out_dir).rows()
+    assert len(rows) == 4 and all(r["mode"] == "state" and r["status"] == "ok" for r in rows)
+    return rows
+
+
+def _columns(header):
+    """Column titles of a table header (titles are separated by two or more spaces)."""
+    return [t.strip() for t in header.strip().split("  ") if t.strip()]
+
+
+def test_state_rows_get_the_state_table(state_rows):
+    summary = summarize(state_rows)
+    text = format_summary(summary)
+    lines = text.splitlines()
+    titles = _columns(lines[0])
+    for title in ("F", "XEB/ideal", "log-XEB", "TVD", "norm mean [min, max]", "flops"):
+        assert title in titles
+    assert not any("Haar" in t or "Frob" in t or "process" in t for t in titles)
+    body = lines[2:6]
+    assert len(body) == 4 and lines[6] == ""
+    assert not any("nan" in line for line in body)
+    legend = lines[7]
+    assert "cycles" in legend and "XEB/ideal" in legend and "Haar" not in legend
+    # The printed XEB/ideal and TVD are the rows' own (one seed: the mean is the value).
+    bf16_d2 = next(r for r in state_rows if r["engine_spec"] == "bf16" and r["depth"] == 2)
+    line = next(x for x in body if x.split()[:4] == ["bf16", "4", "rcs", "2"])
+    assert f"{bf16_d2['xeb_normalized']:.4f}" in line
+    assert f"{bf16_d2['tvd']:.3e}" in line
+    assert f"{bf16_d2['state_fidelity']:.6f}" in line
+    # The CSV summary keeps the state-mode metrics.
+    e = next(x for x in summary if x["engine_spec"] == "bf16" and x["depth"] == 2)
+    assert e["xeb_normalized_mean"] == pytest.approx(bf16_d2["xeb_normalized"])
+    assert e["log_xeb_mean"] == pytest.approx(bf16_d2["log_xeb"])
+    assert e["tvd_mean"] == pytest.approx(bf16_d2["tvd"])
+
+
+def test_state_csv_has_the_state_columns(state_rows, tmp_path):
+    import csv
+
+    from qsim_topo.experiments.summary import write_csv
+
+    write_csv(summarize(state_rows), tmp_path / "s.csv")
+    with open(tmp_path / "s.csv", newline="", encoding="utf-8") as fh:
+        got = list(csv.DictReader(fh))
+    assert len(got) == 4 and all(g["mode"] == "state" for g in got)
+    for g in got:
+        for col in ("state_fidelity_mean", "xeb_normalized_mean", "log_xeb_mean", "tvd_mean"):
+            assert math.isfinite(float(g[col]))
+
+
+def test_a_mixed_sweep_prints_both_tables(state_rows):
+    rows = [*state_rows, _row("a", 0, 2, 0.5), _row("b", 1, 2, 0.6)]
+    lines = format_summary(summarize(rows)).splitlines()
+    headers = [i for i, x in enumerate(lines) if x.startswith("engine ")]
+    assert len(headers) == 2
+    layer, state = _columns(lines[headers[0]]), _columns(lines[headers[1]])
+    assert "F Haar-in" in layer and "XEB/ideal" not in layer
+    assert "XEB/ideal" in state and "F Haar-in" not in state
+    assert lines[headers[0] + 2].split()[:4] == ["e", "4", "dense", "2"]
+    assert sum("cycles" in x for x in lines) == 1
+    assert sum("Haar-random P_0" in x for x in lines) == 1
+
+
+def test_a_column_nan_on_every_line_is_left_out():
+    rows = [_row("a", 0, 2, 0.5)]
+    del rows[0]["process_fidelity"]
+    lines = format_summary(summarize(rows)).splitlines()
+    assert "F process" not in lines[0] and "t/t_exact" not in lines[0]
+    assert "F Haar-in" in lines[0] and "nan" not in lines[2]
