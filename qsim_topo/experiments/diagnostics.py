@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-__all__ = ["diagnose", "norm_drift", "time_claim"]
+__all__ = ["diagnose", "norm_drift", "time_claim", "xeb_band_warning"]
 
 #: Raw Frobenius error this many times the aligned error (and above MIN_ERROR) means a scale
 #: or phase factor dominates the error.
@@ -64,6 +64,21 @@ def _in_se(gap: float, se: float) -> float:
     if se > 0:
         return gap / se
     return math.inf if gap > 0 else 0.0
+
+
+def xeb_band_warning(xeb: float, mean: float, std: float, fidelity: float) -> str | None:
+    """The warning that XEB does not certify fidelity (None when it does not apply).
+
+    It applies when ``xeb`` lies within 2 standard deviations of an ideal sampler's mean
+    (``mean``, ``std``: the closed-form band) while the state fidelity is under XEB_FIDELITY.
+    """
+    in_band = math.isfinite(xeb) and std > 0 and abs(xeb - mean) <= 2.0 * std
+    if not in_band or fidelity >= XEB_FIDELITY:
+        return None
+    return (
+        f"XEB {xeb:.3f} is inside the ideal-sampler band ({mean:.3f} +/- {2 * std:.3f}) "
+        f"although the state fidelity is {fidelity:.4f}: XEB does not certify fidelity here"
+    )
 
 
 def norm_drift(norm: float) -> str | None:
@@ -127,17 +142,9 @@ def diagnose(r: _Report | Any) -> list[str]:
     drift = norm_drift(r.norm)
     if drift is not None:
         out.append(drift)
-    in_band = (
-        math.isfinite(r.xeb)
-        and r.xeb_ideal_std > 0
-        and abs(r.xeb - r.xeb_ideal_mean) <= 2.0 * r.xeb_ideal_std
-    )
-    if in_band and r.state_fidelity < XEB_FIDELITY:
-        out.append(
-            f"XEB {r.xeb:.3f} is inside the ideal-sampler band "
-            f"({r.xeb_ideal_mean:.3f} +/- {2 * r.xeb_ideal_std:.3f}) although the state "
-            f"fidelity is {r.state_fidelity:.4f}: XEB does not certify fidelity here"
-        )
+    band = xeb_band_warning(r.xeb, r.xeb_ideal_mean, r.xeb_ideal_std, r.state_fidelity)
+    if band is not None:
+        out.append(band)
     claim = time_claim(r.time_ratio, r.flops_fraction, r.exact_layer_time_s)
     if claim is not None:
         out.append(claim)

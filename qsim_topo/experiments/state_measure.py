@@ -22,7 +22,7 @@ from qsim_topo.engines.base import options_for_report
 from qsim_topo.engines.checked import CheckedEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments import seeds
-from qsim_topo.experiments.diagnostics import XEB_FIDELITY, norm_drift
+from qsim_topo.experiments.diagnostics import norm_drift, xeb_band_warning
 from qsim_topo.sim.measure import sample_outcomes
 from qsim_topo.sim.paths import execution_path
 from qsim_topo.xp import array_namespace, to_numpy
@@ -197,15 +197,7 @@ def diagnose_state(r: StateReport) -> list[str]:
     drift = norm_drift(r.norm)
     if drift is not None:
         out.append(drift)
-    in_band = (
-        math.isfinite(r.xeb)
-        and r.xeb_ideal_std > 0
-        and abs(r.xeb - r.xeb_ideal_mean) <= 2.0 * r.xeb_ideal_std
-    )
-    if in_band and r.state_fidelity < XEB_FIDELITY:
-        out.append(
-            f"XEB {r.xeb:.3f} is inside the ideal-sampler band "
-            f"({r.xeb_ideal_mean:.3f} +/- {2 * r.xeb_ideal_std:.3f}) although the state "
-            f"fidelity is {r.state_fidelity:.4f}: XEB does not certify fidelity here"
-        )
+    band = xeb_band_warning(r.xeb, r.xeb_ideal_mean, r.xeb_ideal_std, r.state_fidelity)
+    if band is not None:
+        out.append(band)
     return out
