@@ -34,6 +34,7 @@ from qsim_topo.qiskit.qasm_scan import (
     DEFAULT_LIMITS,
     QasmLimits,
     QasmStats,
+    _strip_comments,
     qasm_version,
     read_qasm_text,
     scan_qasm,
@@ -198,6 +199,9 @@ def load_qasm(
     if not isinstance(limits, QasmLimits):
         raise QasmLoadError(f"limits must be a QasmLimits, got {type(limits).__name__}")
     text = read_qasm_text(p, limits)
+    if not _strip_comments(text).strip():
+        # The OpenQASM 3 importer fails on an empty program with an AttributeError.
+        raise QasmLoadError(f"{p}: the file holds no OpenQASM statement (empty program)")
     version = qasm_version(text)
     scan_qasm(text, path=p, limits=limits)
     try:

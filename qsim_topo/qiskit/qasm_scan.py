@@ -382,7 +382,16 @@ def read_qasm_text(path: Path, limits: QasmLimits) -> str:
             raise QasmLoadError(
                 f"{path}: {size} bytes, over the limit of {limits.max_bytes} (max_bytes)"
             )
-        return path.read_text(encoding="utf-8")
+        # At most one byte past the limit: a device such as /dev/zero reports size 0 and never
+        # ends, so the size alone cannot bound the read.
+        with path.open("rb") as f:
+            data = f.read(limits.max_bytes + 1)
+        if len(data) > limits.max_bytes:
+            raise QasmLoadError(
+                f"{path}: more than {limits.max_bytes} bytes, over the limit (max_bytes)"
+            )
+        # Newlines as read_text gives them (universal newlines): the scan counts lines by \n.
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise QasmLoadError(f"cannot read {path}: {exc}") from exc
 
