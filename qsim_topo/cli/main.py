@@ -38,7 +38,13 @@ from qsim_topo.engines.base import (
     parse_engine_spec,
 )
 from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
-from qsim_topo.experiments.layer_stack import MODES, LayerStackReport, run_layer_stack
+from qsim_topo.experiments.layer_stack import (
+    MAX_DEPTH,
+    MAX_QUBITS,
+    MODES,
+    LayerStackReport,
+    run_layer_stack,
+)
 from qsim_topo.experiments.limits import (
     DEFAULT_TIME_LIMIT,
     call_with_time_limit,
@@ -48,6 +54,7 @@ from qsim_topo.experiments.limits import (
 )
 from qsim_topo.experiments.store import dumps_json
 from qsim_topo.layers import LAYER_KINDS
+from qsim_topo.validation import check_int
 
 __all__ = ["build_parser", "main"]
 
@@ -194,6 +201,9 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     name, options = parse_engine_spec(args.engine)
     options.update(dict(args.engine_option))
     limit = check_time_limit(args.time_limit, "--time-limit")
+    # The range before the estimate: 2**qubits of a huge --qubits never finishes.
+    check_int("qubits", args.qubits, min=1, max=MAX_QUBITS)
+    check_int("depth", args.depth, min=1, max=MAX_DEPTH)
     mode = args.mode or ("dense" if args.kind == "dense" else "gate")
     check_estimate(
         layer_stack_seconds(args.qubits, args.depth, args.kind, mode),

@@ -56,6 +56,11 @@ def test_engine_spec_and_options_reach_the_engine(capsys):
         (["layers", "--qubits", "3", "--depth", "1", "--seed", "-1"], "non-negative"),
         (["sweep", "--out", "/dev/null", "--engine", "exact"], "cannot use"),
         (["sweep", "--out", "/dev/null/x", "--engine", "nope"], "unknown engine 'nope'"),
+        # The range is checked before the time estimate: 2**qubits of a 20-digit --qubits
+        # never finished, and a 2000-qubit or a 10**23-layer estimate was an OverflowError.
+        (["layers", "--qubits", "9" * 20, "--depth", "1"], "qubits must be an integer in 1..30"),
+        (["layers", "--qubits", "2000", "--depth", "1"], "qubits must be an integer in 1..30"),
+        (["layers", "--qubits", "2", "--depth", "1" + "0" * 23], "depth must be an integer"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(capsys, monkeypatch, argv, message):
