@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,8 @@ def load_qasm(
     """
     from qiskit import qasm2, qasm3
 
+    if not isinstance(path, (str, os.PathLike)):  # Path() raised a bare TypeError
+        raise QasmLoadError(f"path must be a file path (str or os.PathLike), got {path!r:.60}")
     p = Path(path)
     if not isinstance(limits, QasmLimits):
         raise QasmLoadError(f"limits must be a QasmLimits, got {type(limits).__name__}")

@@ -287,3 +287,9 @@ def test_an_empty_program_is_refused_with_a_clear_message(tmp_path, body):
     path.write_text(body)
     with pytest.raises(QasmLoadError, match=r"empty\.qasm: the file holds no OpenQASM statement"):
         load_qasm(path)
+
+
+@pytest.mark.parametrize("path", [1.5, None, b"x.qasm", ["a.qasm"]])
+def test_a_path_that_is_not_a_path_is_a_qasm_load_error(path):
+    with pytest.raises(QasmLoadError, match="path must be a file path"):
+        load_qasm(path)
