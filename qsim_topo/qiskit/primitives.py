@@ -120,7 +120,9 @@ def _coerce_pubs(pubs: Any, coerce: Any, default: Any, what: str, form: str) -> 
     for i, pub in enumerate(pubs):
         try:
             coerced.append(coerce(pub, default))
-        except (TypeError, ValueError, IndexError, KeyError, OverflowError, QiskitError) as exc:
+        except (
+            AttributeError, TypeError, ValueError, IndexError, KeyError, OverflowError, QiskitError
+        ) as exc:
             if isinstance(exc, QsimTopoOptionError):
                 raise
             raise QsimTopoOptionError(

@@ -298,6 +298,7 @@ def _bell(measure: bool) -> QuantumCircuit:
         [(_bell(True), [1.0, 2.0])],  # values for a circuit without parameters (ValueError)
         [(_bell(True), None, "many")],  # Qiskit: "shots must be an integer" (TypeError)
         [(_bell(True), None, -3)],
+        [(3, None)],  # Qiskit: "'int' object has no attribute 'parameters'" (AttributeError)
     ],
 )
 def test_sampler_refuses_bad_pubs_with_an_option_error(pubs):
