@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -385,7 +386,7 @@ def read_qasm_text(path: Path, limits: QasmLimits) -> str:
         # At most one byte past the limit: a device such as /dev/zero reports size 0 and never
         # ends, so the size alone cannot bound the read.
         with path.open("rb") as f:
-            data = f.read(limits.max_bytes + 1)
+            data = f.read(min(limits.max_bytes + 1, sys.maxsize))  # read() takes a C ssize_t
         if len(data) > limits.max_bytes:
             raise QasmLoadError(
                 f"{path}: more than {limits.max_bytes} bytes, over the limit (max_bytes)"

@@ -293,3 +293,11 @@ def test_an_empty_program_is_refused_with_a_clear_message(tmp_path, body):
 def test_a_path_that_is_not_a_path_is_a_qasm_load_error(path):
     with pytest.raises(QasmLoadError, match="path must be a file path"):
         load_qasm(path)
+
+
+def test_a_max_bytes_past_the_c_size_range_still_reads_the_file(tmp_path):
+    # f.read(max_bytes + 1) raised OverflowError for max_bytes >= 2**63 - 1.
+    path = tmp_path / "bell.qasm"
+    path.write_text(HEAD + "qreg q[2];\nh q[0];\ncx q[0],q[1];\n")
+    circuit, _ = load_qasm(path, limits=QasmLimits(max_bytes=2**64))
+    assert circuit.num_qubits == 2
