@@ -113,11 +113,16 @@ def _coerce_pubs(pubs: Any, coerce: Any, default: Any, what: str, form: str) -> 
     """
     from qiskit.exceptions import QiskitError
 
-    if isinstance(pubs, (str, bytes, QuantumCircuit)) or not isinstance(pubs, Iterable):
-        raise QsimTopoOptionError(f"pubs must be a list of {what} pubs ({form}), got "
+    refused = QsimTopoOptionError(f"pubs must be a list of {what} pubs ({form}), got "
                                   f"{describe(pubs)}")
+    if isinstance(pubs, (str, bytes, QuantumCircuit)) or not isinstance(pubs, Iterable):
+        raise refused
+    try:
+        items = list(pubs)
+    except TypeError:  # an Iterable that does not iterate: a 0-d numpy array
+        raise refused from None
     coerced = []
-    for i, pub in enumerate(pubs):
+    for i, pub in enumerate(items):
         try:
             coerced.append(coerce(pub, default))
         except (

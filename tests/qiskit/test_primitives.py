@@ -293,6 +293,7 @@ def _bell(measure: bool) -> QuantumCircuit:
     [
         2.5,  # not a list
         "pub",
+        np.array(2),  # iterable by type, not by value: "iteration over a 0-d array"
         [2.5],  # Qiskit: "object of type 'float' has no len()" (TypeError)
         [(None,)],
         [(_bell(True), [1.0, 2.0])],  # values for a circuit without parameters (ValueError)
