@@ -39,7 +39,6 @@ from qsim_topo.engines.base import (
 )
 from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
 from qsim_topo.experiments.layer_stack import (
-    MAX_DEPTH,
     MAX_QUBITS,
     MODES,
     LayerStackReport,
@@ -201,9 +200,9 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     name, options = parse_engine_spec(args.engine)
     options.update(dict(args.engine_option))
     limit = check_time_limit(args.time_limit, "--time-limit")
-    # The range before the estimate: 2**qubits of a huge --qubits never finishes.
+    # The width before the estimate: 2**qubits of a huge --qubits never finishes. A huge
+    # --depth is left to the estimate (it saturates), which says what it would take.
     check_int("qubits", args.qubits, min=1, max=MAX_QUBITS)
-    check_int("depth", args.depth, min=1, max=MAX_DEPTH)
     mode = args.mode or ("dense" if args.kind == "dense" else "gate")
     check_estimate(
         layer_stack_seconds(args.qubits, args.depth, args.kind, mode),
