@@ -74,6 +74,16 @@ def test_errors_are_one_line_and_exit_2(capsys, monkeypatch, argv, message):
     assert err.startswith("qsim-topo: error:") and message in err and err.count("\n") == 1
 
 
+def test_an_empty_sweep_out_is_refused_not_the_current_directory(capsys, tmp_path, monkeypatch):
+    # Path("") is ".": --out '' wrote results.jsonl into the working directory.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", "--out", "", "--qubits", "2", "--depth", "1"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "is not a path" in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_argument_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         main(["layers", "--qubits", "0", "--depth", "1"])
