@@ -54,6 +54,8 @@ from qsim_topo.openqasm import read_qasm_ops, to_qasm
 __all__ = [
     "ALIGNED_PATTERNS",
     "FAMILY_KINDS",
+    "MAX_FAMILY_DEPTH",
+    "MAX_FAMILY_QUBITS",
     "RCS_SEQUENCE",
     "STAGGERED_PATTERNS",
     "CircuitFamily",
@@ -101,9 +103,22 @@ def _rcs_matrices() -> tuple[np.ndarray, ...]:
 _RCS_1Q = _rcs_matrices()
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise FamilyError(f"{name} must be an integer >= {minimum}, got {value!r}")
+# Bounds that keep every call fast to refuse: grid_shape of a 30-digit width, or the gate list
+# of a 30-digit depth, never finished.
+MAX_FAMILY_QUBITS = 1024
+MAX_FAMILY_DEPTH = 10**6
+
+
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, np.integer))
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        want = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise FamilyError(f"{name} must be an integer {want}, got {shown}")
     return int(value)
 
 
@@ -123,7 +138,7 @@ def grid_shape(n_qubits: int) -> tuple[int, int]:
     Raises:
         FamilyError: ``n_qubits`` is not an integer >= 1.
     """
-    n = _check_int("n_qubits", n_qubits, 1)
+    n = _check_int("n_qubits", n_qubits, 1, MAX_FAMILY_QUBITS)
     rows = max(r for r in range(1, math.isqrt(n) + 1) if n % r == 0)
     return rows, n // rows
 
@@ -181,13 +196,21 @@ class Family:
     )
 
     def __post_init__(self) -> None:
-        if self.kind not in FAMILY_KINDS:
+        # isinstance first: `in` and `!=` on a numpy array are elementwise (ambiguous truth).
+        if not isinstance(self.kind, str) or self.kind not in FAMILY_KINDS:
             raise FamilyError(
                 f"unknown family kind {self.kind!r}; expected one of {', '.join(FAMILY_KINDS)} "
                 "(or circuit_family() for an OpenQASM file)"
             )
-        _check_int("n_qubits", self.n_qubits, 2)
+        _check_int("n_qubits", self.n_qubits, 2, MAX_FAMILY_QUBITS)
         _check_int("seed", self.seed, 0)
+        for label in ("fsim_theta", "fsim_phi"):
+            value = getattr(self, label)
+            if not isinstance(value, dict) and not _is_finite_real(value):
+                raise FamilyError(
+                    f"{label} must be a finite real number or a mapping of couplers to them, "
+                    f"got {value!r}"
+                )
         if self.kind != "rcs" and (self.fsim_theta, self.fsim_phi) != (math.pi / 2, math.pi / 6):
             raise FamilyError(f"fsim_theta and fsim_phi are RCS options; {self.kind!r} has no fSim")
         if self.kind == "rcs":
@@ -198,7 +221,7 @@ class Family:
                 if isinstance(value, dict) and set(value) != couplers:
                     raise FamilyError(
                         f"{label} as a mapping must give exactly the grid's couplers "
-                        f"{sorted(couplers)}, got {sorted(value)}"
+                        f"{sorted(couplers)}, got {sorted(value, key=repr)}"
                     )
                 if not all(_is_finite_real(v) for v in values):
                     raise FamilyError(f"{label} must be finite numbers, got {value!r}")
@@ -238,7 +261,7 @@ class Family:
 
         For ``"qv"`` this draws the cycle's permutation (no matrix is drawn).
         """
-        index = _check_int("index", index, 0)
+        index = _check_int("index", index, 0, MAX_FAMILY_DEPTH)
         if self.kind == "rcs":
             pattern = STAGGERED_PATTERNS[RCS_SEQUENCE[index % len(RCS_SEQUENCE)]]
             return pattern_couplers(self.shape, pattern)
@@ -259,7 +282,7 @@ class Family:
         Raises:
             FamilyError: ``index`` is not an integer >= 0.
         """
-        index = _check_int("index", index, 0)
+        index = _check_int("index", index, 0, MAX_FAMILY_DEPTH)
         if self.kind == "rcs":
             return self._one_qubit_layer(index) + [self._fsim(p) for p in self.pairs(index)]
         if self.kind == "brickwork":
@@ -277,12 +300,12 @@ class Family:
         RCS: the single-qubit layer of cycle ``depth`` (it obeys the never-repeat rule);
         every other kind: none.
         """
-        depth = _check_int("depth", depth, 0)
+        depth = _check_int("depth", depth, 0, MAX_FAMILY_DEPTH)
         return self._one_qubit_layer(depth) if self.kind == "rcs" else []
 
     def circuit(self, depth: int) -> list[GateOp]:
         """Cycles ``0..depth-1`` then :meth:`closing` ``(depth)``, as one op list."""
-        depth = _check_int("depth", depth, 0)
+        depth = _check_int("depth", depth, 0, MAX_FAMILY_DEPTH)
         ops: list[GateOp] = []
         for k in range(depth):
             ops.extend(self.cycle(k))
@@ -290,7 +313,7 @@ class Family:
 
     def gate_counts(self, depth: int) -> dict[str, int]:
         """``{"1q": ..., "2q": ...}`` gates of :meth:`circuit` ``(depth)``, drawing no matrix."""
-        depth = _check_int("depth", depth, 0)
+        depth = _check_int("depth", depth, 0, MAX_FAMILY_DEPTH)
         if self.kind == "rcs":
             per = [len(pattern_couplers(self.shape, STAGGERED_PATTERNS[p])) for p in RCS_SEQUENCE]
             two = sum(per[k % len(per)] for k in range(depth))
@@ -356,22 +379,22 @@ class CircuitFamily:
 
     def cycle(self, index: int) -> list[GateOp]:
         """The ops, whatever ``index`` (>= 0)."""
-        _check_int("index", index, 0)
+        _check_int("index", index, 0, MAX_FAMILY_DEPTH)
         return list(self.ops)
 
     def closing(self, depth: int) -> list[GateOp]:
         """Nothing: a repeated circuit has no closing layer."""
-        _check_int("depth", depth, 0)
+        _check_int("depth", depth, 0, MAX_FAMILY_DEPTH)
         return []
 
     def circuit(self, depth: int) -> list[GateOp]:
         """The ops repeated ``depth`` times."""
-        depth = _check_int("depth", depth, 0)
+        depth = _check_int("depth", depth, 0, MAX_FAMILY_DEPTH)
         return list(self.ops) * depth
 
     def gate_counts(self, depth: int) -> dict[str, int]:
         """``{"1q": ..., "2q": ..., "wide": ...}`` (``wide``: gates on 3+ qubits) at ``depth``."""
-        depth = _check_int("depth", depth, 0)
+        depth = _check_int("depth", depth, 0, MAX_FAMILY_DEPTH)
         widths = [len(op.qubits) for op in self.ops]
         return {
             "1q": depth * widths.count(1),
@@ -412,7 +435,7 @@ def circuit_family(
     else:
         if n_qubits is None:
             raise FamilyError("circuit_family needs n_qubits when given ops")
-        width = _check_int("n_qubits", n_qubits, 1)
+        width = _check_int("n_qubits", n_qubits, 1, MAX_FAMILY_QUBITS)
         ops = list(source)
         for op in ops:
             if not isinstance(op, GateOp) or any(q < 0 or q >= width for q in op.qubits):

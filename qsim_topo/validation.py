@@ -28,6 +28,7 @@ __all__ = [
     "check_int",
     "check_int_sequence",
     "check_mapping",
+    "check_matmul_operands",
     "check_real",
     "check_seed",
     "describe",
@@ -212,3 +213,32 @@ def check_int_sequence(
     if nonempty and not items:
         raise InvalidArgumentError(f"{name} must hold at least one integer, got []")
     return [check_int(f"{name}[{i}]", v, min=min, max=max) for i, v in enumerate(items)]
+
+
+def check_matmul_operands(where: str, a: Any, b: Any) -> None:
+    """Refuse operands of ``a @ b`` that are not numeric arrays of matching inner size.
+
+    ``a`` and ``b`` must be arrays (numpy or cupy: ``shape``, ``ndim`` and ``dtype``) of at
+    least one dimension with a boolean, integer, real or complex dtype, and ``a``'s last axis
+    as long as ``b``'s contracted one. ``where`` names the call in the message.
+
+    Raises:
+        ArgumentTypeError: not an array, or an object/string/other dtype.
+        InvalidArgumentError: a 0-d array or mismatched inner sizes.
+    """
+    for label, x in (("a", a), ("b", b)):
+        dtype = getattr(x, "dtype", None)
+        if getattr(x, "shape", None) is None or dtype is None or not hasattr(x, "ndim"):
+            raise ArgumentTypeError(f"{where}: {label} must be an array, got {describe(x)}")
+        if getattr(dtype, "kind", None) not in ("b", "i", "u", "f", "c"):
+            raise ArgumentTypeError(
+                f"{where}: {label} must have a numeric dtype, got dtype {dtype}"
+            )
+        if x.ndim < 1:
+            raise InvalidArgumentError(f"{where}: {label} must have at least 1 axis, got 0-d")
+    inner = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+    if a.shape[-1] != inner:
+        raise InvalidArgumentError(
+            f"{where}: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match for a @ b "
+            f"({a.shape[-1]} != {inner})"
+        )

@@ -329,3 +329,29 @@ def test_exported_family_files_are_their_families(name, kind, n, depth):
     np.testing.assert_allclose(
         np.exp(1j * qasm_global_phase(text)) * apply_ops(ops, n), want, atol=1e-10
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        # numpy arrays: `in` / `!=` were elementwise ("truth value of an empty array").
+        ((np.array([]), 4, 0), {}, "unknown family kind"),
+        ((["rcs"], 4, 0), {}, "unknown family kind"),
+        (("rcs", 4, 0), {"fsim_theta": np.array([])}, "fsim_theta must be a finite real"),
+        (("brickwork", 4, 0), {"fsim_phi": np.array([1.0])}, "fsim_phi must be a finite real"),
+        (("rcs", 4, 0), {"fsim_theta": 1j}, "fsim_theta must be a finite real"),
+        # mixed keys: sorting them for the message was a TypeError.
+        (("rcs", 4, 0), {"fsim_theta": {"a": 1.0, (0, 1): 2.0}}, "exactly the grid's couplers"),
+        # a 30-digit width never finished (grid_shape's divisor search).
+        (("rcs", 10**30, 0), {}, r"n_qubits must be an integer in 2\.\.1024"),
+    ],
+)
+def test_odd_family_arguments_are_family_errors(args, kwargs, match):
+    with pytest.raises(FamilyError, match=match):
+        make_family(*args, **kwargs)
+
+
+def test_a_huge_depth_is_refused_before_building_gates():
+    family = make_family("brickwork", 4, 0)
+    with pytest.raises(FamilyError, match=r"depth must be an integer in 0\.\.1000000"):
+        family.circuit(10**30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any, NoReturn
 
 from qsim_topo.engines.base import parse_option_value
@@ -51,6 +52,13 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+def directory_path(text: str) -> Path:
+    """A non-empty path (argparse type): ``Path("")`` is ``.``, and --out '' wrote there."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a path (empty)")
+    return Path(text)
 
 
 def engine_option(text: str) -> tuple[str, Any]:

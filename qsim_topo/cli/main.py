@@ -38,7 +38,12 @@ from qsim_topo.engines.base import (
     parse_engine_spec,
 )
 from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
-from qsim_topo.experiments.layer_stack import MODES, LayerStackReport, run_layer_stack
+from qsim_topo.experiments.layer_stack import (
+    MAX_QUBITS,
+    MODES,
+    LayerStackReport,
+    run_layer_stack,
+)
 from qsim_topo.experiments.limits import (
     DEFAULT_TIME_LIMIT,
     call_with_time_limit,
@@ -48,6 +53,7 @@ from qsim_topo.experiments.limits import (
 )
 from qsim_topo.experiments.store import dumps_json
 from qsim_topo.layers import LAYER_KINDS
+from qsim_topo.validation import check_int
 
 __all__ = ["build_parser", "main"]
 
@@ -194,6 +200,9 @@ def _cmd_layers(args: argparse.Namespace) -> int:
     name, options = parse_engine_spec(args.engine)
     options.update(dict(args.engine_option))
     limit = check_time_limit(args.time_limit, "--time-limit")
+    # The width before the estimate: 2**qubits of a huge --qubits never finishes. A huge
+    # --depth is left to the estimate (it saturates), which says what it would take.
+    check_int("qubits", args.qubits, min=1, max=MAX_QUBITS)
     mode = args.mode or ("dense" if args.kind == "dense" else "gate")
     check_estimate(
         layer_stack_seconds(args.qubits, args.depth, args.kind, mode),

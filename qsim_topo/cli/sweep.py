@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from qsim_topo.cli.args import int_list
+from qsim_topo.cli.args import directory_path, int_list
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments.fit import fit_rows
 from qsim_topo.experiments.fit_report import format_fits
@@ -57,7 +57,9 @@ def add_parsers(sub: Any) -> None:
             "OUT/summary.csv and PNG plots."
         ),
     )
-    p.add_argument("--out", required=True, type=Path, help="result directory (created)")
+    p.add_argument(
+        "--out", required=True, type=directory_path, help="result directory (created)"
+    )
     p.add_argument(
         "--qubits",
         type=int_list,

@@ -18,6 +18,7 @@ the list of engines is asked for.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import threading
 import warnings
@@ -35,7 +36,7 @@ from qsim_topo.errors import (
     EngineOptionError,
     UnknownEngineError,
 )
-from qsim_topo.validation import describe
+from qsim_topo.validation import check_int, check_matmul_operands, describe
 
 __all__ = [
     "BUILTIN_ENGINES",
@@ -137,6 +138,18 @@ class EngineBase:
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = dict(options)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every subclass's own matmul and flops_fraction check their arguments first: a float,
+        # a list, an object array or mismatched shapes raised AttributeError, IndexError or
+        # numpy's ValueError deep inside the engine, a zero size a ZeroDivisionError.
+        super().__init_subclass__(**kwargs)
+        if "matmul" in cls.__dict__:
+            cls.matmul = _checked_matmul(cls.__dict__["matmul"])  # type: ignore[method-assign]
+        if "flops_fraction" in cls.__dict__:
+            cls.flops_fraction = _checked_fraction(  # type: ignore[method-assign]
+                cls.__dict__["flops_fraction"]
+            )
+
     def matmul(self, a: Any, b: Any, /) -> Any:  # pragma: no cover - abstract
         """See :meth:`MatmulEngine.matmul`."""
         raise NotImplementedError
@@ -148,6 +161,28 @@ class EngineBase:
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({opts})"
+
+
+def _checked_matmul(matmul: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(matmul)
+    def checked(self: EngineBase, a: Any, b: Any, /) -> Any:
+        check_matmul_operands(f"{self.name or type(self).__name__}.matmul", a, b)
+        return matmul(self, a, b)
+
+    return checked
+
+
+def _checked_fraction(fraction: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fraction)
+    def checked(self: EngineBase, m: Any, k: Any, n: Any) -> float:
+        where = f"{self.name or type(self).__name__}.flops_fraction"
+        dims = [
+            check_int(f"{where}: {label}", v, min=1)
+            for label, v in zip("mkn", (m, k, n), strict=True)
+        ]
+        return fraction(self, *dims)
+
+    return checked
 
 
 # --------------------------------------------------------------------------- registry

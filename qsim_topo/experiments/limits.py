@@ -47,13 +47,16 @@ def layer_stack_seconds(qubits: int, depth: int, kind: str, mode: str) -> float:
     gates per layer, each a (4 x 4) @ (4 x 4^n / 4) product, twice. The measurement (a few
     more products) is not counted.
     """
-    dim = float(2**qubits)
+    # Saturating float arithmetic (inf, never OverflowError or a 2**huge integer): callers
+    # may estimate before they check the range.
+    dim = 2.0**qubits if qubits < 1024 else math.inf
+    layers = float(depth) if depth < 10**300 else math.inf
     if kind == "dense" or mode == "dense":
-        products = 2.0 * depth
-        flops = products * 8.0 * dim**3
+        products = 2.0 * layers
+        flops = products * 8.0 * dim * dim * dim
     else:
-        gates = max(1, qubits // 2)
-        products = 2.0 * depth * gates
+        gates = float(max(1, qubits // 2)) if qubits < 10**300 else math.inf
+        products = 2.0 * layers * gates
         flops = products * 8.0 * 4.0 * dim * dim
     return flops / OPTIMISTIC_FLOPS_PER_S + products * OPTIMISTIC_SECONDS_PER_PRODUCT
 

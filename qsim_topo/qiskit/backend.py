@@ -39,7 +39,7 @@ from __future__ import annotations
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -293,7 +293,15 @@ class QsimTopoBackend(BackendV2):
     def _prepare(
         self, run_input: QuantumCircuit | Sequence[QuantumCircuit], config: RunConfig
     ) -> tuple[list[QuantumCircuit], list[Program]]:
-        circuits = [run_input] if isinstance(run_input, QuantumCircuit) else list(run_input)
+        if isinstance(run_input, QuantumCircuit):
+            circuits = [run_input]
+        elif isinstance(run_input, (str, bytes)) or not isinstance(run_input, Iterable):
+            raise QsimTopoCircuitError(  # list() raised "... object is not iterable"
+                "run_input must be a QuantumCircuit or a list of them, got "
+                f"{type(run_input).__name__}"
+            )
+        else:
+            circuits = list(run_input)
         for c in circuits:
             if not isinstance(c, QuantumCircuit):
                 raise QsimTopoCircuitError(

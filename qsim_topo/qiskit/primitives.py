@@ -104,6 +104,39 @@ def _make_backend(
     return QsimTopoBackend(engine=engine or "exact", **dict(engine_options or {}))
 
 
+def _coerce_pubs(pubs: Any, coerce: Any, default: Any, what: str, form: str) -> list[Any]:
+    """``pubs`` coerced one by one with Qiskit's ``coerce``; a bad one is an option error.
+
+    Qiskit's coercion raises bare ``TypeError``/``ValueError`` (``object of type 'float' has
+    no len()``, ``The length of pub must be 2, 3 or 4``, a complex parameter value) or its own
+    ``ValueError`` subclasses: each becomes a :class:`QsimTopoOptionError` naming the pub.
+    """
+    from qiskit.exceptions import QiskitError
+
+    refused = QsimTopoOptionError(f"pubs must be a list of {what} pubs ({form}), got "
+                                  f"{describe(pubs)}")
+    if isinstance(pubs, (str, bytes, QuantumCircuit)) or not isinstance(pubs, Iterable):
+        raise refused
+    try:
+        items = list(pubs)
+    except TypeError:  # an Iterable that does not iterate: a 0-d numpy array
+        raise refused from None
+    coerced = []
+    for i, pub in enumerate(items):
+        try:
+            coerced.append(coerce(pub, default))
+        except (
+            AttributeError, TypeError, ValueError, IndexError, KeyError, OverflowError, QiskitError
+        ) as exc:
+            if isinstance(exc, QsimTopoOptionError):
+                raise
+            raise QsimTopoOptionError(
+                f"pubs[{i}] is not a valid {what} pub ({form}): {describe(pub)}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    return coerced
+
+
 def _seeds(seed: SeedLike, count: int) -> list[int]:
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     return [int(s) for s in rng.integers(0, 2**63 - 1, size=count)]
@@ -161,7 +194,9 @@ class SamplerV2(BaseSamplerV2):
             shots = self._default_shots
         with option_errors():
             shots = check_int("shots", shots, min=1, max=MAX_SHOTS)
-        coerced = [SamplerPub.coerce(pub, shots) for pub in pubs]
+        coerced = _coerce_pubs(
+            pubs, SamplerPub.coerce, shots, "sampler", "circuit[, parameter values[, shots]]"
+        )
         config = self._backend.run_config(
             shots=max((p.shots for p in coerced), default=1), method="statevector"
         )
@@ -295,7 +330,13 @@ class EstimatorV2(BaseEstimatorV2):
             precision = self._default_precision
         with option_errors():
             precision = check_real("precision", precision, min=0)
-        coerced = [EstimatorPub.coerce(pub, precision) for pub in pubs]
+        coerced = _coerce_pubs(
+            pubs,
+            EstimatorPub.coerce,
+            precision,
+            "estimator",
+            "(circuit, observables[, parameter values[, precision]])",
+        )
         config = self._backend.run_config(shots=1, method="statevector")
         for pub in coerced:
             _state_program(_first_bound(pub.circuit, pub.parameter_values), config)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from qsim_topo.qiskit.qasm_scan import (
     DEFAULT_LIMITS,
     QasmLimits,
     QasmStats,
+    _strip_comments,
     qasm_version,
     read_qasm_text,
     scan_qasm,
@@ -194,10 +196,15 @@ def load_qasm(
     """
     from qiskit import qasm2, qasm3
 
+    if not isinstance(path, (str, os.PathLike)):  # Path() raised a bare TypeError
+        raise QasmLoadError(f"path must be a file path (str or os.PathLike), got {path!r:.60}")
     p = Path(path)
     if not isinstance(limits, QasmLimits):
         raise QasmLoadError(f"limits must be a QasmLimits, got {type(limits).__name__}")
     text = read_qasm_text(p, limits)
+    if not _strip_comments(text).strip():
+        # The OpenQASM 3 importer fails on an empty program with an AttributeError.
+        raise QasmLoadError(f"{p}: the file holds no OpenQASM statement (empty program)")
     version = qasm_version(text)
     scan_qasm(text, path=p, limits=limits)
     try:

@@ -38,6 +38,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from qsim_topo.qiskit.errors import QasmLoadError
 
@@ -374,6 +375,22 @@ class _Scanner:
         self.scan(_strip_comments(text), str(target))
 
 
+def _read_at_most(f: BinaryIO, count: int) -> bytes:
+    """Up to ``count`` bytes of ``f``, read in chunks of 1 MiB.
+
+    ``f.read(count)`` allocates ``count`` bytes up front: a huge ``max_bytes`` overflowed.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while size < count:
+        chunk = f.read(min(1 << 20, count - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def read_qasm_text(path: Path, limits: QasmLimits) -> str:
     """The UTF-8 text of ``path``, refused with a :class:`QasmLoadError` past ``max_bytes``."""
     try:
@@ -382,7 +399,16 @@ def read_qasm_text(path: Path, limits: QasmLimits) -> str:
             raise QasmLoadError(
                 f"{path}: {size} bytes, over the limit of {limits.max_bytes} (max_bytes)"
             )
-        return path.read_text(encoding="utf-8")
+        # At most one byte past the limit: a device such as /dev/zero reports size 0 and never
+        # ends, so the size alone cannot bound the read.
+        with path.open("rb") as f:
+            data = _read_at_most(f, limits.max_bytes + 1)
+        if len(data) > limits.max_bytes:
+            raise QasmLoadError(
+                f"{path}: more than {limits.max_bytes} bytes, over the limit (max_bytes)"
+            )
+        # Newlines as read_text gives them (universal newlines): the scan counts lines by \n.
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise QasmLoadError(f"cannot read {path}: {exc}") from exc
 

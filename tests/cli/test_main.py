@@ -56,6 +56,11 @@ def test_engine_spec_and_options_reach_the_engine(capsys):
         (["layers", "--qubits", "3", "--depth", "1", "--seed", "-1"], "non-negative"),
         (["sweep", "--out", "/dev/null", "--engine", "exact"], "cannot use"),
         (["sweep", "--out", "/dev/null/x", "--engine", "nope"], "unknown engine 'nope'"),
+        # The range is checked before the time estimate: 2**qubits of a 20-digit --qubits
+        # never finished, and a 2000-qubit or a 10**23-layer estimate was an OverflowError.
+        (["layers", "--qubits", "9" * 20, "--depth", "1"], "qubits must be an integer in 1..30"),
+        (["layers", "--qubits", "2000", "--depth", "1"], "qubits must be an integer in 1..30"),
+        (["layers", "--qubits", "2", "--depth", "1" + "0" * 23], "estimated"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(capsys, monkeypatch, argv, message):
@@ -67,6 +72,16 @@ def test_errors_are_one_line_and_exit_2(capsys, monkeypatch, argv, message):
     code, out, err = _run(capsys, argv)
     assert code == 2 and out == ""
     assert err.startswith("qsim-topo: error:") and message in err and err.count("\n") == 1
+
+
+def test_an_empty_sweep_out_is_refused_not_the_current_directory(capsys, tmp_path, monkeypatch):
+    # Path("") is ".": --out '' wrote results.jsonl into the working directory.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", "--out", "", "--qubits", "2", "--depth", "1"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1 and "is not a path" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_argument_errors_exit_2(capsys):

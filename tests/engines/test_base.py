@@ -18,6 +18,7 @@ from qsim_topo.errors import (
     ArgumentTypeError,
     EngineError,
     EngineOptionError,
+    InvalidArgumentError,
     UnknownEngineError,
 )
 
@@ -134,3 +135,38 @@ def test_engine_names_and_instances_of_the_wrong_type_are_argument_errors():
             call()
     with pytest.raises(ArgumentTypeError, match="engine must be an engine name or a MatmulEngine"):
         resolve_engine(None)
+
+
+_ODD_OPERANDS = [
+    (2.5, "must be an array"),
+    ([[1.0]], "must be an array"),
+    (np.ones((4, 4), dtype=object), "numeric dtype"),
+    (np.array(["ab"] * 4), "numeric dtype"),
+    (np.array(1.0), "at least 1 axis"),
+    (np.ones((3, 3), dtype=complex), "do not match"),
+]
+
+
+@pytest.mark.parametrize("name", ["exact", "bf16", "fp32", "cr-sampling", "topology", "lowrank"])
+@pytest.mark.parametrize(("operand", "match"), _ODD_OPERANDS)
+def test_every_engine_refuses_odd_operands_by_name(name, operand, match):
+    # Were AttributeError ('float' has no 'shape'), IndexError or numpy's gufunc ValueError
+    # from inside the engine.
+    engine = get_engine(name)
+    good = np.eye(4, dtype=complex)
+    with pytest.raises(InvalidArgumentError, match=match) as info:
+        engine.matmul(good, operand)
+    assert f"{name}.matmul" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["exact", "bf16", "cr-sampling", "pq"])
+@pytest.mark.parametrize("dims", [(0, 4, 4), (4, 4.0, 4), (4, 4, "4"), (4, 4, -1)])
+def test_flops_fraction_refuses_odd_sizes(name, dims):
+    with pytest.raises(InvalidArgumentError, match="flops_fraction"):
+        get_engine(name).flops_fraction(*dims)
+
+
+def test_engines_take_float16_and_non_contiguous_operands():
+    a = np.eye(4, dtype=np.float16)
+    b = np.arange(32, dtype=complex).reshape(4, 8)[:, ::2]
+    np.testing.assert_allclose(get_engine("exact").matmul(a, b), a.astype(complex) @ b)

@@ -487,6 +487,10 @@ def test_zero_qubit_and_non_circuit_inputs_are_refused(backend):
         backend.run(QuantumCircuit(0, 1))
     with pytest.raises(QsimTopoCircuitError, match="runs QuantumCircuits"):
         backend.run(["not a circuit"])
+    # A single non-circuit: list() of it was a raw "object is not iterable" TypeError.
+    for odd in (np.complex64(1), 3, None, "qc"):
+        with pytest.raises(QsimTopoCircuitError, match="run_input must be a QuantumCircuit"):
+            backend.run(odd)
 
 
 def test_single_precision_final_state_is_widened_in_place():

@@ -277,3 +277,49 @@ def test_primitive_arguments_are_checked_up_front(monkeypatch):
         SamplerV2().run([qc], shots=10**9)
     counts = SamplerV2(seed=np.int64(3)).run([qc], shots=np.int64(10)).result()[0]
     assert counts.data.meas.num_shots == 10
+
+
+def _bell(measure: bool) -> QuantumCircuit:
+    qc = QuantumCircuit(2)
+    qc.h(0)
+    qc.cx(0, 1)
+    if measure:
+        qc.measure_all()
+    return qc
+
+
+@pytest.mark.parametrize(
+    "pubs",
+    [
+        2.5,  # not a list
+        "pub",
+        np.array(2),  # iterable by type, not by value: "iteration over a 0-d array"
+        [2.5],  # Qiskit: "object of type 'float' has no len()" (TypeError)
+        [(None,)],
+        [(_bell(True), [1.0, 2.0])],  # values for a circuit without parameters (ValueError)
+        [(_bell(True), None, "many")],  # Qiskit: "shots must be an integer" (TypeError)
+        [(_bell(True), None, -3)],
+        [(3, None)],  # Qiskit: "'int' object has no attribute 'parameters'" (AttributeError)
+    ],
+)
+def test_sampler_refuses_bad_pubs_with_an_option_error(pubs):
+    with pytest.raises(QsimTopoOptionError, match="pub") as info:
+        SamplerV2(seed=1).run(pubs)
+    assert isinstance(info.value, QiskitError)
+
+
+@pytest.mark.parametrize(
+    "pubs",
+    [
+        3,
+        [1.5],
+        [(_bell(False),)],  # "The length of pub must be 2, 3 or 4" (ValueError)
+        [(_bell(False), SparsePauliOp("ZZ"), [1.0, 2.0])],  # values, no parameters
+        [(_bell(False), SparsePauliOp("ZZ"), None, "x")],
+        [(_bell(False), "not a pauli")],
+    ],
+)
+def test_estimator_refuses_bad_pubs_with_an_option_error(pubs):
+    with pytest.raises(QsimTopoOptionError, match="pub") as info:
+        EstimatorV2(seed=1).run(pubs)
+    assert isinstance(info.value, QiskitError)

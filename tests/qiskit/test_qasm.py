@@ -256,3 +256,48 @@ def test_cli_verify_prints_one_line_on_an_openqasm3_syntax_error(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     where = tmp_path / "f.qasm"
     assert err == [f"qsim-topo: error: {where}: line 4, column 7: syntax error near '-'"]
+
+
+def test_a_file_without_end_is_read_only_up_to_max_bytes():
+    # /dev/zero reports size 0 and never ends: reading it whole hung `verify /dev/zero`.
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero")
+    with pytest.raises(QasmLoadError, match=r"/dev/zero: more than 1000 bytes.*max_bytes"):
+        load_qasm("/dev/zero", limits=QasmLimits(max_bytes=1000))
+
+
+def test_a_file_past_max_bytes_is_refused_with_its_size(tmp_path):
+    path = tmp_path / "big.qasm"
+    path.write_text(HEAD + "qreg q[1];\n" + "x q[0];\n" * 200)
+    with pytest.raises(QasmLoadError, match=r"big.qasm: \d+ bytes, over the limit of 100"):
+        load_qasm(path, limits=QasmLimits(max_bytes=100))
+
+
+def test_crlf_files_load_like_lf_files(tmp_path):
+    path = tmp_path / "crlf.qasm"
+    path.write_bytes((HEAD + "qreg q[2];\nh q[0];\ncx q[0],q[1];\n").replace("\n", "\r\n").encode())
+    circuit, version = load_qasm(path)
+    assert version == 2 and [i.operation.name for i in circuit.data] == ["h", "cx"]
+
+
+@pytest.mark.parametrize("body", ["", "   \n\n", "// only a comment\n", "/* block */\n"])
+def test_an_empty_program_is_refused_with_a_clear_message(tmp_path, body):
+    # Was "'NoneType' object has no attribute 'line'" from the OpenQASM 3 importer.
+    path = tmp_path / "empty.qasm"
+    path.write_text(body)
+    with pytest.raises(QasmLoadError, match=r"empty\.qasm: the file holds no OpenQASM statement"):
+        load_qasm(path)
+
+
+@pytest.mark.parametrize("path", [1.5, None, b"x.qasm", ["a.qasm"]])
+def test_a_path_that_is_not_a_path_is_a_qasm_load_error(path):
+    with pytest.raises(QasmLoadError, match="path must be a file path"):
+        load_qasm(path)
+
+
+def test_a_max_bytes_past_the_c_size_range_still_reads_the_file(tmp_path):
+    # f.read(max_bytes + 1) raised OverflowError for max_bytes >= 2**63 - 1.
+    path = tmp_path / "bell.qasm"
+    path.write_text(HEAD + "qreg q[2];\nh q[0];\ncx q[0],q[1];\n")
+    circuit, _ = load_qasm(path, limits=QasmLimits(max_bytes=2**64))
+    assert circuit.num_qubits == 2
