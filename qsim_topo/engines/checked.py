@@ -122,17 +122,7 @@ class CheckedEngine:
         m, k = a.shape
         n = b.shape[1]
         what = f"matmul call {self.calls + 1} ({m}, {k}) @ ({k}, {n})"
-        before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
-        out = self._call(what, self.engine.matmul, a, b)
-        if before is not None and not (
-            _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
-        ):
-            raise EngineError(
-                f"engine {self.name!r} modified its input operands in {what}, which the "
-                "MatmulEngine contract forbids (the caller's arrays, e.g. a shared layer, would "
-                "be corrupted)"
-            )
-        self._check_array(out, a, b, what)
+        out = self._call_unmodified(xp, what, a, b)
         want_dtype = xp.result_type(a, b)
         if out.shape != (m, n) or out.dtype != want_dtype:
             raise EngineError(
@@ -146,6 +136,21 @@ class CheckedEngine:
         if self.check_finite and not bool(xp.isfinite(out.sum())):
             self._raise_non_finite(xp, a, b, out, what)
         self.count_product(m, k, n)
+        return out
+
+    def _call_unmodified(self, xp: Any, what: str, a: Any, b: Any) -> Any:
+        """The wrapped engine's ``matmul(a, b)``, refused if it wrote into ``a`` or ``b``."""
+        before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
+        out = self._call(what, self.engine.matmul, a, b)
+        if before is not None and not (
+            _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
+        ):
+            raise EngineError(
+                f"engine {self.name!r} modified its input operands in {what}, which the "
+                "MatmulEngine contract forbids (the caller's arrays, e.g. a shared layer, would "
+                "be corrupted)"
+            )
+        self._check_array(out, a, b, what)
         return out
 
     def matmul_stack(self, a: Any, b: Any, /) -> Any:
@@ -162,16 +167,7 @@ class CheckedEngine:
         batch, k, n = b.shape
         m = a.shape[0]
         what = f"matmul call {self.calls + 1} ({m}, {k}) @ ({batch}, {k}, {n})"
-        before = (_fingerprint(a), _fingerprint(b)) if self.check_inputs else None
-        out = self._call(what, self.engine.matmul, a, b)
-        if before is not None and not (
-            _same(xp, before[0], _fingerprint(a)) and _same(xp, before[1], _fingerprint(b))
-        ):
-            raise EngineError(
-                f"engine {self.name!r} modified its input operands in {what}, which the "
-                "MatmulEngine contract forbids"
-            )
-        self._check_array(out, a, b, what)
+        out = self._call_unmodified(xp, what, a, b)
         want_dtype = xp.result_type(a, b)
         if out.shape != (batch, m, n) or out.dtype != want_dtype:
             raise EngineError(

@@ -121,17 +121,7 @@ def run_chain(task: ChainTask) -> Iterator[dict[str, Any]]:
         )
         for report in run_layer_stack_config(config, task.depths):
             done.add(report.depth)
-            result = report.to_dict()
-            result["engine_options_resolved"] = result.pop("engine_options")
-            row_config = task.config(report.depth)
-            yield {
-                "key": experiment_key(row_config),
-                "status": "ok",
-                "error": None,
-                "finished_at": _now(),
-                **result,
-                **row_config,
-            }
+            yield _ok_row(task, report.depth, report.to_dict())
     except Exception as exc:  # recorded, never lost: the sweep goes on
         message = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
         for depth in task.depths:
@@ -156,18 +146,22 @@ def _state_rows(
     family = make_state_family(task.kind, task.qubits, task.seed, task.circuit)
     for report in iter_state_chain(config, task.depths, family):
         done.add(report.depth)
-        result = report.to_dict()
-        result["engine_options_resolved"] = result.pop("engine_options")
-        row_config = task.config(report.depth)
-        yield {
-            "key": experiment_key(row_config),
-            "status": "ok",
-            "error": None,
-            "finished_at": _now(),
-            "circuit": task.circuit,
-            **result,
-            **row_config,
-        }
+        yield _ok_row(task, report.depth, report.to_dict(), circuit=task.circuit)
+
+
+def _ok_row(task: ChainTask, depth: int, result: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The ``ok`` store row of ``task`` at ``depth`` from a report's ``to_dict()``."""
+    result["engine_options_resolved"] = result.pop("engine_options")
+    row_config = task.config(depth)
+    return {
+        "key": experiment_key(row_config),
+        "status": "ok",
+        "error": None,
+        "finished_at": _now(),
+        **extra,
+        **result,
+        **row_config,
+    }
 
 
 def failed_row(task: ChainTask, depth: int, message: str) -> dict[str, Any]:
