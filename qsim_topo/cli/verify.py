@@ -98,8 +98,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    from qiskit.exceptions import QiskitError
-
     from qsim_topo.qiskit.verify import verify_qasm
 
     try:
@@ -119,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             report = verify_qasm(**kwargs)
         else:  # in a child process, killed at the limit even if the engine never returns
             report = call_with_time_limit(verify_qasm, kwargs, limit, f"verify {args.file}")
-    except (QsimTopoError, QiskitError) as exc:
+    except QsimTopoError as exc:  # Qiskit's errors arrive wrapped as QsimTopoErrors
         message = " ".join(str(exc).split("\n")[0:1]) or type(exc).__name__
         print(f"qsim-topo: error: {message}", file=sys.stderr)
         # An engine's fault (also when a Qiskit error carries it) or a time-out: exit 1.

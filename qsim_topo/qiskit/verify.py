@@ -44,11 +44,12 @@ from typing import Any
 
 import numpy as np
 from qiskit import QuantumCircuit
+from qiskit.exceptions import QiskitError
 
 from qsim_topo.circuit import Program
 from qsim_topo.engines.base import describe_engine
 from qsim_topo.engines.exact import ExactEngine
-from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
+from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError, QsimTopoError
 from qsim_topo.experiments import seeds
 from qsim_topo.experiments.diagnostics import norm_drift, time_claim
 from qsim_topo.metrics import (
@@ -61,6 +62,7 @@ from qsim_topo.metrics import (
 from qsim_topo.qiskit.backend import QsimTopoBackend
 from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import (
+    QsimTopoBackendError,
     QsimTopoJobError,
     QsimTopoStateVanishedError,
     option_errors,
@@ -356,9 +358,15 @@ def verify_qasm(path: str | Path, **kwargs: Any) -> VerifyReport:
     Raises:
         QsimTopoOptionTypeError: ``path`` is not a str or path.
         QasmLoadError: the file cannot be read or loaded.
+        QsimTopoBackendError: any other error Qiskit raised (also a QsimTopoError).
     """
     if not isinstance(path, (str, os.PathLike)):
         with option_errors():
             raise ArgumentTypeError(f"path must be a file path, got {describe(path)}")
-    circuit, version = load_qasm(path)
-    return verify_circuit(circuit, path=str(path), version=version, **kwargs)
+    try:
+        circuit, version = load_qasm(path)
+        return verify_circuit(circuit, path=str(path), version=version, **kwargs)
+    except QsimTopoError:
+        raise
+    except QiskitError as exc:  # Qiskit's own, unwrapped: callers catch QsimTopoError alone
+        raise QsimTopoBackendError(str(exc)) from exc
