@@ -12,7 +12,14 @@ import importlib.util
 import sys
 from typing import Any
 
-from qsim_topo.cli.args import EXIT_FAILURE, EXIT_USAGE, engine_option, format_value, positive_int
+from qsim_topo.cli.args import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    engine_option,
+    error_line,
+    format_value,
+    positive_int,
+)
 from qsim_topo.engines.base import parse_engine_spec
 from qsim_topo.errors import EngineError, ExperimentTimeoutError, QsimTopoError
 from qsim_topo.experiments.limits import call_with_time_limit, check_time_limit
@@ -118,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
         else:  # in a child process, killed at the limit even if the engine never returns
             report = call_with_time_limit(verify_qasm, kwargs, limit, f"verify {args.file}")
     except QsimTopoError as exc:  # Qiskit's errors arrive wrapped as QsimTopoErrors
-        message = " ".join(str(exc).split("\n")[0:1]) or type(exc).__name__
-        print(f"qsim-topo: error: {message}", file=sys.stderr)
+        # The first line only: Qiskit's parser messages go on with context lines.
+        print(error_line(str(exc).split("\n")[0] or type(exc).__name__), file=sys.stderr)
         # An engine's fault (also when a Qiskit error carries it) or a time-out: exit 1.
         failed = (EngineError, ExperimentTimeoutError)
         if isinstance(exc, failed) or isinstance(exc.__cause__, failed):
