@@ -46,10 +46,11 @@ from typing import Any
 import numpy as np
 
 from qsim_topo.circuit import GateOp
-from qsim_topo.errors import FamilyError
+from qsim_topo.errors import FamilyError, QsimTopoError
 from qsim_topo.gates import fsim, gate_matrix, sqrt_w, sqrt_y
 from qsim_topo.layers import brickwork_layer, haar_unitary
 from qsim_topo.openqasm import read_qasm_ops, to_qasm
+from qsim_topo.validation import check_int
 
 __all__ = [
     "ALIGNED_PATTERNS",
@@ -110,16 +111,10 @@ MAX_FAMILY_DEPTH = 10**6
 
 
 def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        want = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise FamilyError(f"{name} must be an integer {want}, got {shown}")
-    return int(value)
+    try:
+        return check_int(name, value, min=minimum, max=maximum)
+    except QsimTopoError as exc:
+        raise FamilyError(str(exc)) from exc
 
 
 def _is_finite_real(value: Any) -> bool:
