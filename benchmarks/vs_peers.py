@@ -27,10 +27,20 @@ alternating order; the median is reported:
 - ours: `QsimTopoBackend(precision=..., device="cpu")` plus --ours-option KEY=VALUE (given to
   `set_options`), `run(circ, shots=1).result()` end to end; the final state is the result's
   statevector (a measurement-free circuit returns it without a save instruction).
+- core: ours through its Qiskit-free Python API, `StatevectorSimulator(dtype=...)` with its
+  defaults (unitarity checked, fusion, tiles), `run(program)` timed, on the circuit's
+  `qsim_topo.circuit.Program` (`circuit_to_program`) built outside timing, as the peers'
+  circuit objects are; the final state is the result's `data`.
 - Aer: `AerSimulator(method="statevector", precision=...)`, default fusion, the circuit plus
   `save_statevector()`, `run(circ, shots=1).result()` end to end.
 - qsim (complex64), qulacs (complex128), Lightning (both): see benchmarks/peers.py; their
   circuit objects are built outside timing, as Qiskit's are.
+
+Which of ours each peer is compared with: Aer with `ours` (both are Qiskit backends, timed from
+the same QuantumCircuit, conversion included); qsim, qulacs and Lightning with `core` (each
+timed from its own prepared circuit object: a cirq.Circuit, a qulacs.QuantumCircuit, a list of
+Lightning matrices, our Program). Both of ours are printed, and each ratio column says which
+(`ours/...` or `core/...`).
 
 Diagnostic columns: `ours ... sim s`, the median of the result's `time_taken` (the executor
 alone: state allocation, the gates, the final checks; not the conversion, the fusion
@@ -103,6 +113,7 @@ from qsim_topo.circuit import GateOp, Program, TileOp
 from qsim_topo.layers import haar_unitary
 from qsim_topo.qiskit import QsimTopoBackend
 from qsim_topo.qiskit.convert import circuit_to_program
+from qsim_topo.sim import StatevectorSimulator
 from qsim_topo.sim.kernels import DEFAULT_KERNELS
 from qsim_topo.sim.passes import prepare_program
 
@@ -254,6 +265,11 @@ class Sim:
         self.prepare, self.run, self.state = prepare, run, state
 
 
+def core_runner(tag: str) -> Runner:
+    sim = StatevectorSimulator(dtype=np.complex128 if tag == "c128" else np.complex64)
+    return lambda program: sim.run(program)
+
+
 def simulators(ours: dict[str, QsimTopoBackend], aer: dict[str, AerSimulator],
                wanted: set[str]) -> dict[str, Sim]:
     def backend_runner(backend: Any) -> Runner:
@@ -270,6 +286,8 @@ def simulators(ours: dict[str, QsimTopoBackend], aer: dict[str, AerSimulator],
     sims: dict[str, Sim] = {}
     for tag in ("c128", "c64"):
         sims[f"ours {tag}"] = Sim(lambda qc, g: qc, backend_runner(ours[tag]), sv)
+        sims[f"core {tag}"] = Sim(lambda qc, g: circuit_to_program(qc, "statevector"),
+                                  core_runner(tag), lambda result: np.asarray(result.data))
         if "aer" in wanted:
             sims[f"aer {tag}"] = Sim(with_save, backend_runner(aer[tag]), sv)
     for name, (prepare, run) in peers(wanted).items():
@@ -293,6 +311,11 @@ def goal(column: str, n: int) -> float:
     return GOAL_QSIM_WIDE if column == "qsim c64" and n >= 20 else GOALS[column]
 
 
+def numerator(column: str) -> str:
+    """Which of ours a peer column is compared with (module docstring): ours or core."""
+    return f"{'ours' if column.startswith('aer') else 'core'} {column.split()[1]}"
+
+
 def ratio_cell(num: float | None, den: float | None, limit: float) -> str:
     if num is None or den is None:
         return "skipped"
@@ -302,15 +325,16 @@ def ratio_cell(num: float | None, den: float | None, limit: float) -> str:
 
 def columns(sims: dict[str, Sim]) -> list[str]:
     peer_cols = [c for c in GOALS if c in sims]
-    return (["family", "qubits", "gates", "ours c128 s", "ours c64 s"]
+    return (["family", "qubits", "gates", "ours c128 s", "ours c64 s", "core c128 s",
+             "core c64 s"]
             + [f"{c} s" for c in peer_cols]
-            + [f"ours/{c}" for c in peer_cols]
+            + [f"{numerator(c).split()[0]}/{c}" for c in peer_cols]
             + ["ours c128 sim s", "ours c64 sim s", "% peak c128", "% peak c64"])
 
 
 def print_header(sims: dict[str, Sim], md: bool) -> None:
     print("\ngoals at every size: " + ", ".join(
-        f"ours/{c} <= {GOALS[c]}" + (f" ({GOAL_QSIM_WIDE} at >= 20 qubits)"
+        f"{numerator(c).split()[0]}/{c} <= {GOALS[c]}" + (f" ({GOAL_QSIM_WIDE} at >= 20 qubits)"
                                       if c == "qsim c64" else "")
         for c in GOALS if c in sims)
           + f"; brickwork >= {GOAL_PEAK_PERCENT:.0f}% of peak at >= 20 qubits; median seconds, "
@@ -339,9 +363,10 @@ def print_row(family: str, n: int, gates: int, t: dict[str, float | None], sims:
         return f"{v:.0f}%{mark}"
 
     peer_cols = [c for c in GOALS if c in sims]
-    cells = [family, str(n), str(gates), s("ours c128"), s("ours c64")]
+    cells = [family, str(n), str(gates), s("ours c128"), s("ours c64"), s("core c128"),
+             s("core c64")]
     cells += [s(c) for c in peer_cols]
-    cells += [ratio_cell(t.get(f"ours {c.split()[1]}"), t.get(c), goal(c, n)) for c in peer_cols]
+    cells += [ratio_cell(t.get(numerator(c)), t.get(c), goal(c, n)) for c in peer_cols]
     cells += [s("ours c128 sim"), s("ours c64 sim"), pct("c128"), pct("c64")]
     if md:
         print("| " + " | ".join(cells) + " |", flush=True)
@@ -354,7 +379,7 @@ def bench_cell(qc: QuantumCircuit, sims: dict[str, Sim], repeats: int
                ) -> tuple[dict[str, float | None], list[str]]:
     """Median seconds per simulator (and ours' `sim` times), and the failed checks."""
     n = qc.num_qubits
-    gates = gate_list(qc) if any(not k.startswith(("ours", "aer")) for k in sims) else []
+    gates = gate_list(qc) if any(not k.startswith(("ours", "core", "aer")) for k in sims) else []
     inputs = {name: sim.prepare(qc, gates) for name, sim in sims.items()}
     del gates
     failures = []
@@ -365,6 +390,7 @@ def bench_cell(qc: QuantumCircuit, sims: dict[str, Sim], repeats: int
         if name.startswith("ours"):
             states[tag] = state
             continue
+        # core (after ours in `sims`) and the peers are checked against ours
         f = fidelity(state, states[tag])
         del state
         if not f >= 1 - TOL[tag]:

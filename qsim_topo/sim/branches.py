@@ -139,6 +139,7 @@ class BranchExecutor:
         device = resolve_device(device)
         self.kernel_family = kernels.family(device) if engine.exact else "reference"
         self.used: dict[str, int] = {}
+        given_tiles = {id(op) for op in program.ops if isinstance(op, TileOp)}
         program, self.fusion = prepare_program(
             program,
             self.engine,
@@ -149,6 +150,11 @@ class BranchExecutor:
             tile_qubits=tile_qubits,
         )
         self.program = program
+        # The tiles made by the passes above (not any a caller wrote): their gates are
+        # complex128 numpy blocks on ascending qubits inside the tile, by construction.
+        self._own_tiles = {
+            id(op) for op in program.ops if isinstance(op, TileOp) and id(op) not in given_tiles
+        }
         self.shots = int(shots)
         self.rng = np.random.default_rng(seed)
         self.xp = get_xp(device)
@@ -231,6 +237,7 @@ class BranchExecutor:
             zero_mask=br.zero_mask,
             kernels=self.kernels,
             used=self.used,
+            gates_checked=id(op) in self._own_tiles,
         )
         for q in op.qubits:
             br.zero_mask &= ~(1 << q)

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from qsim_topo.circuit import (
     BranchOp,
     GateOp,
@@ -171,6 +173,28 @@ def _with_ops(program: Program, ops: list[Op]) -> Program:
     )
 
 
+def _as_is(op: GateOp) -> bool:
+    """True when ``op`` is already what :func:`fuse_gates` makes of a gate fused with nothing.
+
+    A complex128 numpy matrix of the right shape on ascending qubits (the converter's gates
+    mostly are); anything else goes through ``fuse_gates``, which casts and sorts.
+    """
+    m = op.matrix
+    qs = op.qubits
+    dim = 1 << len(qs)
+    return (
+        type(m) is np.ndarray
+        and m.dtype == np.complex128
+        and m.shape == (dim, dim)
+        and all(qs[i] < qs[i + 1] for i in range(len(qs) - 1))
+    )
+
+
+def _one_block(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[list[int]]:
+    """The plan of gates already grouped into one block: all of them, in order."""
+    return [list(range(len(qubit_sets)))]
+
+
 def fuse_program(
     program: Program,
     engine: MatmulEngine,
@@ -200,22 +224,28 @@ def fuse_program(
             phase += p.phase
         if phase:
             out.append(PhaseOp(math.remainder(phase, 2 * math.pi)))
-        for block in fuse_gates(
-            [(g.matrix, g.qubits) for g in gates], engine, max_qubits=max_qubits, plan=plan
-        ):
-            sources = block.sources
-            if len(sources) == 1:
-                source = gates[sources[0]]
-                # A gate fused with nothing, unchanged: the op itself (one object fewer a
-                # gate; ops are never written).
-                if block.matrix is source.matrix and block.qubits == source.qubits:
-                    out.append(source)
-                else:
-                    out.append(GateOp(block.matrix, block.qubits, source.name))
+        widest = counts["widest"]
+        for group in plan([g.qubits for g in gates], max_qubits):
+            if len(group) == 1 and _as_is(gates[group[0]]):
+                # A gate fused with nothing, already as a block is: the op itself, without
+                # fuse_gates' per-gate copies (~2 us a gate, most of the pass on brickwork).
+                source = gates[group[0]]
+                out.append(source)
+                widest = max(widest, len(source.qubits))
+                continue
+            (block,) = fuse_gates(
+                [(gates[i].matrix, gates[i].qubits) for i in group],
+                engine,
+                max_qubits=max_qubits,
+                plan=_one_block,
+            )
+            if len(group) == 1:
+                out.append(GateOp(block.matrix, block.qubits, gates[group[0]].name))
             else:
-                out.append(GateOp(block.matrix, block.qubits, f"fused[{len(sources)}]"))
-            counts["widest"] = max(counts["widest"], len(block.qubits))
-            counts["blocks"] += 1
+                out.append(GateOp(block.matrix, block.qubits, f"fused[{len(group)}]"))
+            widest = max(widest, len(block.qubits))
+        counts["widest"] = widest
+        counts["blocks"] += len(out) - (1 if phase else 0)
         counts["gates"] += len(gates)
         return out
 

@@ -467,3 +467,25 @@ def test_numba_threads_sleep_when_idle_unless_told(given):
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == (given or "passive")
+
+
+def test_only_the_executors_own_tiles_skip_the_gate_checks(rng):
+    """A TileOp written by a caller (gates on descending qubits, a float64 matrix) is checked
+    and sorted as apply_tile always does; the tiles of the executor's own pass skip that.
+    Both against the product of the embedded matrices in complex128."""
+    from qsim_topo.circuit import GateOp, Program, TileOp
+    from qsim_topo.sim.executor import execute
+
+    n = 11
+    u = haar_unitary(4, seed=rng)
+    h = np.array([[1.0, 1.0], [1.0, -1.0]]) / np.sqrt(2.0)
+    tile = TileOp((GateOp(u, (3, 1)), GateOp(h, (2,))), (1, 2, 3))
+    tail = [GateOp(haar_unitary(4, seed=rng), (q, q + 1)) for q in range(0, n - 1, 2)]
+    program = Program("hand", n, 0, [GateOp(haar_unitary(2, seed=rng), (1,)), tile, *tail])
+    expected = np.zeros(2**n, dtype=np.complex128)
+    expected[0] = 1
+    for op in [program.ops[0], *tile.gates, *tail]:
+        expected = embed(np.asarray(op.matrix, dtype=np.complex128), op.qubits, n) @ expected
+    run = execute(program, get_engine("exact"), tile_qubits=4)
+    assert run.fusion["passes"] >= 2  # the pass made tiles of its own around the given one
+    np.testing.assert_allclose(run.final, expected, atol=1e-12)
