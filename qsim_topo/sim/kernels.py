@@ -310,7 +310,9 @@ def apply_tile(
             f"zero_mask must be an integer bit mask of the {n_qubits} qubits, got {zero_mask!r}"
         )
     inside = set(tile)
-    prepared = list(gates) if gates_checked else []
+    prepared: list[tuple[Any, tuple[int, ...]]] = (
+        [(m, tuple(qs)) for m, qs in gates] if gates_checked else []
+    )
     xp = array_namespace(tensor)
     for matrix, gate_qubits in () if gates_checked else gates:
         qs = tuple([int(q) for q in gate_qubits])
