@@ -181,13 +181,10 @@ def _as_is(op: GateOp) -> bool:
     """
     m = op.matrix
     qs = op.qubits
-    dim = 1 << len(qs)
-    return (
-        type(m) is np.ndarray
-        and m.dtype == np.complex128
-        and m.shape == (dim, dim)
-        and all(qs[i] < qs[i + 1] for i in range(len(qs) - 1))
-    )
+    k = len(qs)
+    if type(m) is not np.ndarray or m.dtype != np.complex128 or m.shape != (1 << k, 1 << k):
+        return False
+    return qs[0] < qs[1] if k == 2 else k == 1 or list(qs) == sorted(qs)
 
 
 def _one_block(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[list[int]]:
