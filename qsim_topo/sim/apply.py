@@ -8,7 +8,7 @@ the engine under test.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -71,9 +71,15 @@ _BATCH_MAX_DIM = 32
 
 
 def check_unitary_matrices(
-    matrices: Sequence[Any], whats: Sequence[str], *, atol: float = 1e-8
+    matrices: Sequence[Any],
+    whats: Sequence[str] | Callable[[int], str],
+    *,
+    atol: float = 1e-8,
 ) -> None:
     """:func:`check_unitary_matrix` of each matrix in order (``whats[i]`` names matrix i).
+
+    ``whats`` may be a function of the index instead, called only for a matrix that fails
+    (the names of a long circuit cost more than its screening).
 
     The same decisions and the same first error: matrices of one small shape are screened
     together (one stacked ``U^dagger U`` instead of a numpy call chain per matrix, ~8 us each
@@ -82,8 +88,9 @@ def check_unitary_matrices(
     in order, which decides. A rounding difference between the stacked and the single product
     is ~1e-16, far below the ``atol / 2`` margin.
     """
-    if len(matrices) != len(whats):
+    if not callable(whats) and len(matrices) != len(whats):
         raise QsimTopoError(f"{len(matrices)} matrices but {len(whats)} names")
+    name_of = whats if callable(whats) else whats.__getitem__
     arrays = [to_numpy(m) for m in matrices]
     suspect = [True] * len(arrays)
     by_dim: dict[int, list[int]] = {}
@@ -105,7 +112,7 @@ def check_unitary_matrices(
             suspect[i] = not ok
     for i, m in enumerate(arrays):
         if suspect[i]:
-            check_unitary_matrix(m, atol=atol, what=whats[i])
+            check_unitary_matrix(m, atol=atol, what=name_of(i))
 
 
 def apply_operator(

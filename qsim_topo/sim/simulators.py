@@ -235,8 +235,7 @@ class _Simulator:
         if self.check_unitary:  # before the clock starts: timing covers the run only
             gates = [op for op in program.ops if isinstance(op, GateOp)]
             check_unitary_matrices(
-                [op.matrix for op in gates],
-                [f"the operator on qubits {op.qubits}" for op in gates],
+                [op.matrix for op in gates], lambda i: f"the operator on qubits {gates[i].qubits}"
             )
         check_program(program, check_unitary=False)
         run = execute(
