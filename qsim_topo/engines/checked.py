@@ -183,6 +183,37 @@ class CheckedEngine:
         self.count_product(m, k, n * batch)
         return out
 
+    def matmul_pairs(self, a: Any, b: Any, /) -> Any:
+        """``a[i] @ b[i]`` for two stacks, ``a`` (batch, m, k) and ``b`` (batch, k, n).
+
+        One call of the wrapped engine when it declares ``batched_pairs = True`` (the exact
+        engine: numpy's stacked matmul), else one checked :meth:`matmul` per pair. Counted as
+        ``batch`` products of (m, k) @ (k, n).
+        """
+        xp = array_namespace(a, b)
+        if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[1]:
+            raise EngineError(f"matmul operands of shapes {a.shape} and {b.shape} do not pair")
+        if not getattr(self.engine, "batched_pairs", False):
+            return xp.stack([self.matmul(a[i], b[i]) for i in range(a.shape[0])])
+        batch, m, k = a.shape
+        n = b.shape[2]
+        what = f"matmul call {self.calls + 1} ({batch}, {m}, {k}) @ ({batch}, {k}, {n})"
+        out = self._call_unmodified(xp, what, a, b)
+        want_dtype = xp.result_type(a, b)
+        if out.shape != (batch, m, n) or out.dtype != want_dtype:
+            raise EngineError(
+                f"engine {self.name!r} returned {out.shape} {out.dtype} from {what}; "
+                f"expected ({batch}, {m}, {n}) {want_dtype}"
+            )
+        if _namespace(out) is not xp:
+            raise EngineError(
+                f"engine {self.name!r} returned its result from {what} on another device"
+            )
+        if self.check_finite and not bool(xp.isfinite(out.sum())):
+            self._raise_non_finite(xp, a, b, out, what)
+        self.count_product(m, k, n, batch)
+        return out
+
     def count_product(self, m: int, k: int, n: int, times: int = 1) -> None:
         """Count ``times`` (m, k) @ (k, n) products in ``calls`` and the flop totals.
 

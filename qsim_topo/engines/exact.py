@@ -15,13 +15,16 @@ class ExactEngine(EngineBase):
 
     ``batched = True``: ``matmul`` also takes a stack ``b`` of shape (batch, k, n) and returns
     (batch, m, n) (one BLAS call per matrix of the stack), which the in-place state kernels use
-    for blocks on contiguous qubits in the middle of the state.
+    for blocks on contiguous qubits in the middle of the state. ``batched_pairs = True``: it
+    also takes two stacks, (batch, m, k) and (batch, k, n), and returns ``a[i] @ b[i]``, which
+    gate fusion uses to compose many small blocks in one call.
     """
 
     name = "exact"
     exact = True
     family = "exact"
     batched = True
+    batched_pairs = True
 
     def __init__(self) -> None:
         super().__init__()

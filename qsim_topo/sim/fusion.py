@@ -74,7 +74,9 @@ def fuse_gates(
     for m, qs in gates:
         mats.append(np.asarray(m, dtype=np.complex128))
         sets.append(tuple([int(q) for q in qs]))
-    out: list[FusedGate] = []
+    out: list[FusedGate | None] = []
+    # Blocks of several gates, by width: (index in out, embedded gates in application order).
+    pending: dict[int, list[tuple[int, list[np.ndarray]]]] = {}
     for block in plan(sets, max_qubits):
         if len(block) == 1:
             i = block[0]
@@ -92,15 +94,43 @@ def fuse_gates(
         local = {q: j for j, q in enumerate(qubits)}
         k = len(qubits)
         # Each gate is embedded in the block's space (identity (x) G with its index bits
-        # permuted: exact structure, no arithmetic) and multiplied on by the engine; the
-        # first gate is the start, not a product.
-        first = block[0]
-        matrix = _embed(mats[first], tuple([local[q] for q in sets[first]]), k)
-        for i in block[1:]:
-            g = _embed(mats[i], tuple([local[q] for q in sets[i]]), k)
-            matrix = engine.matmul(g, matrix)
-        out.append(FusedGate(matrix, qubits, tuple(block)))
-    return out
+        # permuted: exact structure, no arithmetic); the products are below.
+        embedded = [_embed(mats[i], tuple([local[q] for q in sets[i]]), k) for i in block]
+        pending.setdefault(k, []).append((len(out), embedded))
+        out.append(FusedGate(embedded[0], qubits, tuple(block)))
+    for blocks in pending.values():
+        for index, matrix in zip(
+            (index for index, _ in blocks), _compose([g for _, g in blocks], engine), strict=True
+        ):
+            done = out[index]
+            assert done is not None
+            out[index] = FusedGate(matrix, done.qubits, done.sources)
+    return [block for block in out if block is not None]
+
+
+def _compose(chains: list[list[np.ndarray]], engine: MatmulEngine) -> list[np.ndarray]:
+    """``G_m ... G_1`` of each chain (matrices of one size, ``chain[0]`` applied first).
+
+    Step t multiplies gate t of every chain that has one onto that chain's product so far: with
+    an engine that has ``matmul_pairs`` (:class:`~qsim_topo.engines.base.CheckedEngine`), one
+    stacked product per step instead of one call per gate (a 12-qubit random circuit: 160
+    products in 5 calls). Otherwise one ``engine.matmul`` per gate. The first gate of a chain
+    is its start, not a product.
+    """
+    products = [chain[0] for chain in chains]
+    pairs = getattr(engine, "matmul_pairs", None)
+    for t in range(1, max(len(chain) for chain in chains)):
+        live = [c for c, chain in enumerate(chains) if len(chain) > t]
+        if pairs is None or len(live) == 1:
+            for c in live:
+                products[c] = engine.matmul(chains[c][t], products[c])
+            continue
+        stacked = pairs(
+            np.stack([chains[c][t] for c in live]), np.stack([products[c] for c in live])
+        )
+        for j, c in enumerate(live):
+            products[c] = stacked[j]
+    return products
 
 
 @lru_cache(maxsize=1024)

@@ -187,11 +187,6 @@ def _as_is(op: GateOp) -> bool:
     return qs[0] < qs[1] if k == 2 else k == 1 or list(qs) == sorted(qs)
 
 
-def _one_block(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[list[int]]:
-    """The plan of gates already grouped into one block: all of them, in order."""
-    return [list(range(len(qubit_sets)))]
-
-
 def fuse_program(
     program: Program,
     engine: MatmulEngine,
@@ -222,6 +217,9 @@ def fuse_program(
         if phase:
             out.append(PhaseOp(math.remainder(phase, 2 * math.pi)))
         widest = counts["widest"]
+        rest: list[int] = []  # gate indices of the groups fuse_gates composes, group by group
+        groups: list[list[int]] = []  # those groups, numbered within `rest`
+        slots: list[int] = []  # where each goes in `out`
         for group in plan([g.qubits for g in gates], max_qubits):
             if len(group) == 1 and _as_is(gates[group[0]]):
                 # A gate fused with nothing, already as a block is: the op itself, without
@@ -230,17 +228,24 @@ def fuse_program(
                 out.append(source)
                 widest = max(widest, len(source.qubits))
                 continue
-            (block,) = fuse_gates(
-                [(gates[i].matrix, gates[i].qubits) for i in group],
+            groups.append(list(range(len(rest), len(rest) + len(group))))
+            rest.extend(group)
+            slots.append(len(out))
+            out.append(gates[group[0]])  # a placeholder, replaced below
+        if groups:
+            blocks = fuse_gates(
+                [(gates[i].matrix, gates[i].qubits) for i in rest],
                 engine,
                 max_qubits=max_qubits,
-                plan=_one_block,
+                plan=lambda sets, width: groups,
             )
-            if len(group) == 1:
-                out.append(GateOp(block.matrix, block.qubits, gates[group[0]].name))
-            else:
-                out.append(GateOp(block.matrix, block.qubits, f"fused[{len(group)}]"))
-            widest = max(widest, len(block.qubits))
+            for slot, group, block in zip(slots, groups, blocks, strict=True):
+                if len(group) == 1:
+                    name = gates[rest[group[0]]].name
+                else:
+                    name = f"fused[{len(group)}]"
+                out[slot] = GateOp(block.matrix, block.qubits, name)
+                widest = max(widest, len(block.qubits))
         counts["widest"] = widest
         counts["blocks"] += len(out) - (1 if phase else 0)
         counts["gates"] += len(gates)

@@ -184,3 +184,48 @@ def test_a_plugin_calling_sys_exit_is_an_engine_error(rng):
     a = rng.standard_normal((2, 2)) + 0j
     with pytest.raises(EngineError, match=r"'test-quitter' failed in matmul call 1.*SystemExit"):
         CheckedEngine(Quitter()).matmul(a, a)
+
+
+class _PairsClaimed(EngineBase):
+    """Claims ``batched_pairs`` and writes NaN into one product of the stack."""
+
+    name = "test-pairs-nan"
+    batched_pairs = True
+
+    def matmul(self, a, b, /):
+        out = a @ b
+        out[..., 0, 0] = np.nan if out.ndim == 3 else out[..., 0, 0]
+        return out
+
+
+def _stacks(rng, batch=5, m=4, k=4, n=4):
+    a = rng.normal(size=(batch, m, k)) + 1j * rng.normal(size=(batch, m, k))
+    b = rng.normal(size=(batch, k, n)) + 1j * rng.normal(size=(batch, k, n))
+    return a, b
+
+
+def test_matmul_pairs_one_call_for_the_exact_engine(rng):
+    a, b = _stacks(rng)
+    checked = CheckedEngine(get_engine("exact"))
+    out = checked.matmul_pairs(a, b)
+    np.testing.assert_allclose(out, np.einsum("bij,bjk->bik", a, b), rtol=1e-13, atol=1e-13)
+    assert checked.calls == 5  # counted as five (4, 4) @ (4, 4) products
+    assert checked.exact_flops == 5 * 4 * 4 * 4
+
+
+def test_matmul_pairs_loops_over_an_engine_without_the_claim(rng):
+    a, b = _stacks(rng, batch=3, m=2, k=8, n=2)
+    engine = get_engine("fp32")
+    checked = CheckedEngine(engine)
+    out = checked.matmul_pairs(a, b)
+    for i in range(3):
+        np.testing.assert_array_equal(out[i], engine.matmul(a[i], b[i]))
+    assert checked.calls == 3
+
+
+def test_matmul_pairs_checks_the_result_and_the_shapes(rng):
+    a, b = _stacks(rng)
+    with pytest.raises(NonFiniteResultError, match="test-pairs-nan"):
+        CheckedEngine(_PairsClaimed()).matmul_pairs(a, b)
+    with pytest.raises(EngineError, match="do not pair"):
+        CheckedEngine(get_engine("exact")).matmul_pairs(a, b[:4])

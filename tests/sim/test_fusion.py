@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from qsim_topo.engines import get_engine
+from qsim_topo.engines.base import CheckedEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.fusion import fuse_gates
 from qsim_topo.sim.planning import block_cost, plan_fusion, plan_tile_blocks, plan_tiles
+from tests.conftest import embed
 
 EXACT = get_engine("exact")
 
@@ -220,3 +222,30 @@ def test_pass_plan_needs_fewer_passes_than_dense_blocks_and_one_seed():
     assert all(_width(t, sets) <= limit for t in passes)
     assert len(passes) < len(one_seed) < len(dense) < len(sets)
     assert len(passes) <= 12  # measured 12 (the open-block planner before it: 17)
+
+
+def test_stacked_composition_matches_one_product_per_gate(rng):
+    """With a CheckedEngine (matmul_pairs: one stacked product per step over the blocks) the
+    blocks are those of the raw engine (one matmul per gate), and as many products are
+    counted; both against the embedded matrices multiplied in complex128."""
+    n = 6
+    gates = []
+    for _ in range(60):
+        if rng.random() < 0.5:
+            gates.append((haar_unitary(2, seed=rng), (int(rng.integers(n)),)))
+        else:
+            q = rng.choice(n, size=2, replace=False)
+            gates.append((haar_unitary(4, seed=rng), (int(q[0]), int(q[1]))))
+    raw = fuse_gates(gates, get_engine("exact"), max_qubits=2, plan=plan_tile_blocks)
+    checked = CheckedEngine(get_engine("exact"))
+    stacked = fuse_gates(gates, checked, max_qubits=2, plan=plan_tile_blocks)
+    assert [b.sources for b in stacked] == [b.sources for b in raw]
+    assert checked.calls == sum(len(b.sources) - 1 for b in raw) > 20
+    for a, b in zip(stacked, raw, strict=True):
+        assert a.qubits == b.qubits
+        np.testing.assert_allclose(a.matrix, b.matrix, atol=1e-13)
+        expected = np.eye(2 ** len(a.qubits), dtype=complex)
+        for i in a.sources:
+            m, qs = gates[i]
+            expected = embed(m, [a.qubits.index(q) for q in qs], len(a.qubits)) @ expected
+        np.testing.assert_allclose(a.matrix, expected, atol=1e-12)
