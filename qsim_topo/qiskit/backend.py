@@ -86,16 +86,17 @@ __all__ = [
     "RunConfig",
 ]
 
-# A job within all of these bounds is simulated in the caller's thread: it takes well under a
-# millisecond, about what handing it to a job thread and back costs (two wake-ups).
-INLINE_MAX_QUBITS = 12  # state width (method="unitary" counts 2n); below the numba threshold
-INLINE_MAX_OPS = 256  # ops over all circuits of the job
+# A job within all of these bounds is simulated in the caller's thread: it takes at most a few
+# milliseconds, not much more than handing it to a job thread and back costs (two wake-ups:
+# 0.2-0.3 ms at best, a few ms on a loaded machine).
+INLINE_MAX_QUBITS = 16  # state width (method="unitary" counts 2n)
+INLINE_MAX_OPS = 512  # ops over all circuits of the job
 INLINE_MAX_WORK = 2**18  # complex multiply-adds of its gates over all circuits (~1 ms)
 # The same bound where every circuit runs through the tile kernel (numba, fusion and blocking
-# on, at least fusion_threshold qubits), which does ~4 G multiply-adds/s: 12-qubit brickwork,
-# depth 20 (2^20.8) executes in ~1 ms, and a thread's start and hand-back cost 0.2 ms at
-# best, a few ms on a loaded machine (benchmarks/RESULTS.md, issue 23, overhead pass).
-INLINE_MAX_TILED_WORK = 2**21
+# on, at least fusion_threshold qubits), which does several G multiply-adds/s: 16-qubit
+# brickwork, depth 20 (2^25.2), executes in ~5-10 ms; inline, 13-16 qubit circuits gained
+# 0.3-1 ms a run (minimum of 40, benchmarks/RESULTS.md, issue 23, night session).
+INLINE_MAX_TILED_WORK = 2**26
 INLINE_MAX_SHOTS = 2**14
 _CONTROL_FLOW = (BranchOp, JumpOp, SwitchOp)
 

@@ -262,10 +262,11 @@ def test_small_job_runs_in_the_callers_thread(backend, monkeypatch):
     with loop.while_loop((loop.clbits[0], 1)):
         loop.x(0)
     assert not runs_inline([circuit_to_program(loop, "statevector")], config)
-    # few ops, but wide ones: 8 UnitaryGates on 9 of 10 qubits are 8 * 2^10 * 2^9 = 2^22
-    heavy = QuantumCircuit(10)
-    for seed in range(8):
-        heavy.append(UnitaryGate(random_unitary(2**9, seed=seed)), range(9))
+    # few ops, but wide ones: 20 UnitaryGates on 10 of 12 qubits are 20 * 2^12 * 2^10 > 2^26
+    heavy = QuantumCircuit(12)
+    wide_gate = UnitaryGate(random_unitary(2**10, seed=1))
+    for _ in range(20):
+        heavy.append(wide_gate, range(10))
     assert len(heavy.data) <= backend_module.INLINE_MAX_OPS
     assert not runs_inline([circuit_to_program(heavy, "statevector")], config)
 
