@@ -1,0 +1,110 @@
+"""The tile kernel's short-run paths (gate2 on the lowest slot bits of a tile with few lanes)
+against numpy complex128 references: every qubit pair, dense, diagonal and monomial gates,
+both dtypes, 1 and 2 threads."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from qsim_topo.engines import get_engine
+from qsim_topo.layers import haar_unitary
+from qsim_topo.sim.kernels import KernelPolicy, apply_tile
+from qsim_topo.sim.numba_kernels import thread_limit
+from tests.conftest import embed
+
+pytest.importorskip("numba")
+
+EXACT = get_engine("exact")
+NUMBA_TILES = KernelPolicy(numba_min_amplitudes=0, tile="numba-tile")
+DTYPES = [(np.complex128, 1e-12), (np.complex64, 2e-5)]
+
+
+def _monomial(rng, dim, diagonal):
+    phases = np.exp(2j * np.pi * rng.random(dim))
+    perm = np.arange(dim) if diagonal else rng.permutation(dim)
+    mat = np.zeros((dim, dim), complex)
+    mat[np.arange(dim), perm] = phases
+    return mat
+
+
+def _pair_gates(rng, tile):
+    """A dense gate on every pair of the tile (both orders of the qubits), then a diagonal
+    and a monomial one on a few pairs, and 1-qubit gates on every qubit."""
+    gates = []
+    for a, b in itertools.combinations(tile, 2):
+        gates.append((haar_unitary(4, seed=int(rng.integers(2**31))), (a, b)))
+        gates.append((haar_unitary(4, seed=int(rng.integers(2**31))), (b, a)))
+    for a, b in list(itertools.combinations(tile, 2))[::3]:
+        gates.append((_monomial(rng, 4, diagonal=True), (a, b)))
+        gates.append((_monomial(rng, 4, diagonal=False), (a, b)))
+    gates += [(haar_unitary(2, seed=int(rng.integers(2**31))), (q,)) for q in tile]
+    return gates
+
+
+def _reference(psi, gates, n):
+    cols = psi.size >> n
+    out = psi.astype(np.complex128).reshape(2**n, cols)
+    for mat, qubits in gates:
+        out = embed(np.asarray(mat, complex), qubits, n) @ out
+    return out.reshape(psi.shape)
+
+
+# (n, tile, cols): lanes = the index bits outside the tile, 1 (no lanes), 2 or 4 of them:
+# gate2's groups on the tile's low bits are runs of 1-4 slots (its short path), on the others
+# the lane loop.
+LAYOUTS = {
+    "no-lanes": (5, (0, 1, 2, 3, 4), 1),
+    "two-lanes-below": (6, (1, 2, 3, 4, 5), 1),
+    "two-lanes-between": (6, (0, 2, 3, 4, 5), 1),
+    "four-column-lanes": (4, (0, 1, 2, 3), 4),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype,atol", DTYPES, ids=["c128", "c64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_pair_on_few_lanes_matches_numpy(rng, layout, dtype, atol, threads):
+    n, tile, cols = LAYOUTS[layout]
+    gates = _pair_gates(rng, tile)
+    shape = (2**n,) if cols == 1 else (2**n, cols)
+    psi = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+    state = psi.copy()
+    used: dict = {}
+    with thread_limit(threads):
+        apply_tile(EXACT, state, gates, tile, n, kernels=NUMBA_TILES, used=used)
+    assert set(used) == {"numba-tile"}
+    want = _reference(psi, [(m.astype(dtype), q) for m, q in gates], n)
+    np.testing.assert_allclose(state, want, rtol=0, atol=atol, err_msg=layout)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+def test_short_runs_give_the_same_bits_on_1_and_2_threads(dtype):
+    # 2^13 amplitudes and up run on the pool; a 12-qubit tile of 14 qubits has 4 lanes, so
+    # every gate on the tile's 3 lowest qubits takes the short path, in 1 or 4 tiles.
+    rng = np.random.default_rng(7)
+    n = 14
+    for tile in [tuple(range(12)), tuple(range(1, 13))]:
+        gates = _pair_gates(rng, tile[:3] + tile[-2:])
+        psi = (rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)).astype(dtype)
+        results = []
+        for threads in (1, 2):
+            state = psi.copy()
+            with thread_limit(threads):
+                apply_tile(EXACT, state, gates, tile, n, kernels=NUMBA_TILES)
+            results.append(state)
+        assert np.array_equal(results[0], results[1])
+        want = psi.astype(np.complex128)
+        for mat, qubits in gates:  # the gates on a (2,)*n tensor, by einsum
+            k = len(qubits)
+            t = want.reshape((2,) * n)
+            axes = [n - 1 - q for q in qubits[::-1]]  # qubit q is axis n-1-q; bit 0 = last
+            g = np.asarray(mat, complex).reshape((2,) * (2 * k))
+            t = np.moveaxis(
+                np.tensordot(g, t, axes=(list(range(k, 2 * k)), axes)), list(range(k)), axes
+            )
+            want = t.reshape(-1)
+        atol = 1e-11 if dtype == np.complex128 else 5e-4
+        np.testing.assert_allclose(results[0], want, rtol=0, atol=atol)
