@@ -40,7 +40,10 @@ Which of ours each peer is compared with: Aer with `ours` (both are Qiskit backe
 the same QuantumCircuit, conversion included); qsim, qulacs and Lightning with `core` (each
 timed from its own prepared circuit object: a cirq.Circuit, a qulacs.QuantumCircuit, a list of
 Lightning matrices, our Program). Both of ours are printed, and each ratio column says which
-(`ours/...` or `core/...`).
+(`ours/...` or `core/...`). One asymmetry remains: qsimcirq's timed `simulate()` includes
+its own translation of the cirq.Circuit, while our Program is built outside timing (so are the
+qulacs circuit and the Lightning matrices); `core` does time its unitarity check. Rows recorded
+before the `core` column (benchmarks/RESULTS.md, before 2026-12-06) divide by `ours` throughout.
 
 Diagnostic columns: `ours ... sim s`, the median of the result's `time_taken` (the executor
 alone: state allocation, the gates, the final checks; not the conversion, the fusion

@@ -255,6 +255,8 @@ def _gate_ok(op: GateOp, n: int) -> bool:
     A conservative screen: False only sends the op through the full check, which decides.
     """
     qs = op.qubits
+    if type(qs) is not tuple:
+        return False
     k = len(qs)
     if k == 1:
         q = qs[0]
@@ -266,7 +268,8 @@ def _gate_ok(op: GateOp, n: int) -> bool:
             return False
     else:
         return False
-    return getattr(op.matrix, "shape", None) == (1 << k, 1 << k)
+    shape = getattr(op.matrix, "shape", None)
+    return type(shape) is tuple and shape == (1 << k, 1 << k)
 
 
 def check_program(program: Program, *, check_unitary: bool = True) -> None:

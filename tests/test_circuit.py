@@ -106,3 +106,16 @@ def test_a_measurement_a_jump_skips_is_not_deferred():
     out = defer_terminal_measures(Program("p", 2, 2, ops))
     assert out.terminal_measures == [(1, 1)] and len(out.ops) == 4
     assert out.ops[2].target == 3 and out.ops[3] is ops[4]
+
+
+def test_the_fast_gate_screen_defers_odd_but_valid_ops_to_the_full_check():
+    """Qubits as a set, a shape that is an array: the screen passes them on to the full check,
+    which decides as it always did (here: valid), instead of raising on its own."""
+
+    class Shaped:
+        shape = np.array([2, 2])
+
+    ops = [GateOp(np.eye(2), {0}), GateOp(Shaped(), (1,))]
+    check_program(Program("odd", 2, 0, ops), check_unitary=False)
+    with pytest.raises(CircuitError, match="repeats a qubit"):
+        check_program(Program("dup", 3, 0, [GateOp(np.eye(8), (1, 1, 2))]), check_unitary=False)

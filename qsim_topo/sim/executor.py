@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from qsim_topo.circuit import Program
+from qsim_topo.circuit import Program, check_program
 from qsim_topo.engines.base import MatmulEngine
 from qsim_topo.errors import CircuitError
 from qsim_topo.sim.branches import (
@@ -142,8 +142,9 @@ def execute(
         An :class:`ExecutionResult`.
 
     Raises:
-        CircuitError: bad shots, tile width or thread limit, an initial value of the wrong shape, a
-            snapshot after split shots, a loop that never ends.
+        CircuitError: a bad program (check_program), bad shots, tile width or thread limit, an
+            initial value of the wrong shape, a snapshot after split shots, a loop that never
+            ends.
         StateVanishedError: a state of zero or non-finite norm where it is measured.
         InsufficientMemoryError: not enough memory (checked before allocating).
         EngineError: the engine broke its contract.
@@ -165,6 +166,10 @@ def execute(
             f"max_threads must be None or an integer >= 0 (0: every core), got {max_threads!r}"
         )
     dtype = check_dtype(dtype)
+    # Every program, also one built by hand and never checked: a gate repeating a qubit or a
+    # matrix of the wrong shape would otherwise reach the compiled kernels (cheap: ~0.2 us a
+    # plain gate).
+    check_program(program, check_unitary=False)
     if initial is not None:
         dim = 2**program.n_qubits
         shape = (dim, dim) if program.method == "unitary" else (dim,)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -84,7 +85,7 @@ def fuse_gates(
             dim = 1 << len(qs)
             # Already ascending (what the converter's 2-qubit gates mostly are): the gate as
             # it is, without sort_gate_qubits' general path (~1 us a gate at 10-12 qubits).
-            if mats[i].shape == (dim, dim) and list(qs) == sorted(qs):
+            if mats[i].shape == (dim, dim) and all(a < b for a, b in pairwise(qs)):
                 out.append(FusedGate(mats[i], qs, (i,)))
                 continue
             matrix, qubits = sort_gate_qubits(mats[i], qs)
@@ -130,7 +131,8 @@ def _compose(chains: list[list[np.ndarray]], engine: MatmulEngine) -> list[np.nd
         )
         for j, c in enumerate(live):
             products[c] = stacked[j]
-    return products
+    # Finished products as arrays of their own: a view would keep its step's whole stack alive.
+    return [p.copy() if p.base is not None else p for p in products]
 
 
 @lru_cache(maxsize=1024)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -184,7 +185,8 @@ def _as_is(op: GateOp) -> bool:
     k = len(qs)
     if type(m) is not np.ndarray or m.dtype != np.complex128 or m.shape != (1 << k, 1 << k):
         return False
-    return qs[0] < qs[1] if k == 2 else k == 1 or list(qs) == sorted(qs)
+    # Strictly ascending: a repeated qubit is never "as is" (fuse_gates and the checks see it).
+    return qs[0] < qs[1] if k == 2 else all(a < b for a, b in pairwise(qs))
 
 
 def fuse_program(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from qsim_topo.circuit import GateOp, MeasureOp, Op, Program, check_program
+from qsim_topo.circuit import GateOp, MeasureOp, Op, Program
 from qsim_topo.engines.base import MatmulEngine, resolve_engine
 from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
 from qsim_topo.sim.apply import check_unitary_matrices
@@ -237,8 +237,7 @@ class _Simulator:
             check_unitary_matrices(
                 [op.matrix for op in gates], lambda i: f"the operator on qubits {gates[i].qubits}"
             )
-        check_program(program, check_unitary=False)
-        run = execute(
+        run = execute(  # which checks the program first (check_program)
             program,
             self.engine,
             shots=shots,

@@ -141,3 +141,19 @@ def test_a_finite_state_whose_sum_overflows_is_accepted():
     run = execute(Program("p", 2, 0, [gate("z", 0)]), EXACT, initial=initial,
                   dtype=np.complex64, fusion=False)
     assert np.isfinite(run.final).all()
+
+
+@pytest.mark.parametrize("qubits", [(1, 1, 2), (0, 0), (9,) * 9])
+def test_execute_refuses_an_unchecked_gate_that_repeats_a_qubit(qubits):
+    """A hand-built Program that nobody checked: execute checks it before any kernel sees it
+    (a repeated qubit once reached the compiled tile kernel: a wrong state or a crash)."""
+    from qsim_topo.circuit import GateOp, Program
+    from qsim_topo.errors import CircuitError
+
+    n = 10
+    h = np.array([[1, 1], [1, -1]], dtype=np.complex128) / np.sqrt(2)
+    ops = [GateOp(h, (q,)) for q in range(n)]
+    dim = 2 ** len(qubits)
+    ops.append(GateOp(np.eye(dim, dtype=np.complex128), qubits))
+    with pytest.raises(CircuitError, match="repeats a qubit"):
+        execute(Program("dup", n, 0, ops), get_engine("exact"))
