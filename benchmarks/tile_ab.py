@@ -37,8 +37,7 @@ import qsim_topo.sim.numba_kernels as nk
 from qsim_topo.circuit import TileOp
 from qsim_topo.engines import get_engine
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.sim.executor import TILE_QUBITS
-from qsim_topo.sim.passes import fuse_program, tile_program
+from qsim_topo.sim.passes import default_tile_qubits, fuse_program, tile_program
 from qsim_topo.sim.planning import plan_tile_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                                optimization_level=0)
                 fused, _ = fuse_program(circuit_to_program(qc, "statevector"), engine, 2,
                                         plan=plan_tile_blocks)
-                fused, _ = tile_program(fused, TILE_QUBITS)
+                fused, _ = tile_program(fused, min(default_tile_qubits(n), n))
                 for tag in args.precision:
                     dtype = np.complex64 if tag == "c64" else np.complex128
                     tiles = [([(g.matrix.astype(dtype), g.qubits) for g in op.gates], op.qubits)

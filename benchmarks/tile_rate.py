@@ -33,8 +33,7 @@ import qsim_topo.sim.numba_kernels as nk
 from qsim_topo.circuit import TileOp
 from qsim_topo.engines import get_engine
 from qsim_topo.qiskit.convert import circuit_to_program
-from qsim_topo.sim.executor import TILE_QUBITS
-from qsim_topo.sim.passes import fuse_program, tile_program
+from qsim_topo.sim.passes import default_tile_qubits, fuse_program, tile_program
 from qsim_topo.sim.planning import plan_tile_blocks
 
 
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                     fused, _ = fuse_program(program, engine, width, plan=plan_tile_blocks)
                 else:
                     fused, _ = fuse_program(program, engine, width)  # plan_fusion
-                fused, _ = tile_program(fused, TILE_QUBITS)
+                fused, _ = tile_program(fused, min(default_tile_qubits(n), n))
                 tiles = [([(g.matrix.astype(dtype), g.qubits) for g in op.gates], op.qubits)
                          for op in fused.ops if isinstance(op, TileOp)]
                 work = sum(vs_peers._op_work(m, len(q), 2**n) for t, _ in tiles for m, q in t)

@@ -23,7 +23,8 @@ experiment's metadata, so a seeded run of a random engine is reproducible), ``en
 approximate engine always sees the circuit's own gates; the experiment's ``fusion`` metadata
 says what happened), ``fusion_max_qubit`` (the widest fused block, 1..10) and
 ``fusion_threshold`` (fuse only circuits of at least this many qubits, default 10); Aer's names
-and meaning. ``blocking_enable`` (default True) and ``blocking_qubits`` (2..14, default 10)
+and meaning. ``blocking_enable`` (default True) and ``blocking_qubits`` (2..14; default None:
+12 for states of at most 16 qubits, 10 above)
 borrow Aer's cache-blocking names for the tile pass: on the CPU with numba, fused
 blocks of at most 2 qubits are grouped into tiles of ``blocking_qubits`` qubits, each applied
 in one pass over the state; the ``fusion`` metadata reports ``blocking`` and ``passes``.
@@ -71,7 +72,7 @@ from qsim_topo.qiskit.options import (
 )
 from qsim_topo.qiskit.results import experiment_result, job_result
 from qsim_topo.qiskit.target import build_target
-from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS
+from qsim_topo.sim.executor import FUSION_THRESHOLD
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS
 from qsim_topo.sim.memory import check_shots_memory, shots_bytes, simulation_bytes
@@ -223,7 +224,7 @@ class QsimTopoBackend(BackendV2):
             fusion_max_qubit=DEFAULT_FUSION_MAX_QUBITS,
             fusion_threshold=FUSION_THRESHOLD,
             blocking_enable=True,
-            blocking_qubits=TILE_QUBITS,
+            blocking_qubits=None,
             max_parallel_threads=0,
         )
 

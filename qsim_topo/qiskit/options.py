@@ -102,7 +102,11 @@ class RunConfig:
         self.fusion_max_qubit = _integer(values, "fusion_max_qubit", 1, MAX_FUSION_QUBITS)
         self.fusion_threshold = _integer(values, "fusion_threshold", 1)
         self.blocking_enable = _flag(values, "blocking_enable")
-        self.blocking_qubits = _integer(values, "blocking_qubits", 2, MAX_BLOCKING_QUBITS)
+        self.blocking_qubits: int | None = (
+            None
+            if values["blocking_qubits"] is None
+            else _integer(values, "blocking_qubits", 2, MAX_BLOCKING_QUBITS)
+        )
         self.max_parallel_threads = _integer(
             values, "max_parallel_threads", 0, MAX_PARALLEL_THREADS
         )

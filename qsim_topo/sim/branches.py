@@ -122,7 +122,7 @@ class BranchExecutor:
         fusion_max_qubits: int,
         fusion_threshold: int,
         tiles: bool,
-        tile_qubits: int,
+        tile_qubits: int | None,
         widen_final: bool,
         kernels: KernelPolicy,
         initial: Any,

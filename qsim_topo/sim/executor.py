@@ -46,6 +46,7 @@ from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy
 from qsim_topo.sim.memory import check_dtype, check_program_memory, widens_in_place
 from qsim_topo.sim.numba_kernels import thread_limit
+from qsim_topo.sim.passes import TILE_QUBITS, default_tile_qubits
 from qsim_topo.sim.results import ExecutionResult
 
 # ExecutionResult, apply_matrix, marginal_probabilities and MAX_BACKWARD_JUMPS live in
@@ -58,6 +59,7 @@ __all__ = [
     "ExecutionResult",
     "apply_matrix",
     "check_program_memory",
+    "default_tile_qubits",
     "execute",
     "marginal_probabilities",
     "widens_in_place",
@@ -73,9 +75,6 @@ applying the gates one by one does. With the tile pass, 10 to 13 qubits run in a
 where gate by gate cost a kernel call per gate: 12-qubit brickwork, depth 20, 3.9 ms against
 6.9 ms, 13-qubit QFT 2.4 against 8.9 (2 loaded cores, benchmarks/RESULTS.md, issue 23)."""
 
-TILE_QUBITS = 10
-"""Default tile width of the cache-blocked CPU pass (Aer's ``blocking_qubits``): a tile of 2^10
-amplitudes times 1 KiB of lanes is 1 MiB per thread; measured in benchmarks/RESULTS.md."""
 
 
 def execute(
@@ -90,7 +89,7 @@ def execute(
     fusion_max_qubits: int = DEFAULT_FUSION_MAX_QUBITS,
     fusion_threshold: int | None = None,
     tiles: bool = True,
-    tile_qubits: int = TILE_QUBITS,
+    tile_qubits: int | None = None,
     widen_final: bool = False,
     kernels: KernelPolicy = DEFAULT_KERNELS,
     initial: Any = None,
@@ -121,7 +120,9 @@ def execute(
             ``tile_qubits`` qubits, each applied in one cache-blocked pass
             (:func:`qsim_topo.sim.kernels.apply_tile`). Aer calls this cache blocking.
         tile_qubits: the widest tile (>= 1; tiles too wide for the per-thread scratch bound,
-            :func:`qsim_topo.sim.numba_kernels.tile_fits`, run gate by gate).
+            :func:`qsim_topo.sim.numba_kernels.tile_fits`, run gate by gate); None:
+            :func:`~qsim_topo.sim.passes.default_tile_qubits` of the program's width (12 up to
+            16 qubits, :data:`TILE_QUBITS` above).
         widen_final: return the final state or unitary as complex128 (what Qiskit's
             ``Statevector`` and ``Operator`` hold) whatever ``dtype`` the run used. Where
             :func:`widens_in_place` holds, the complex64 run takes place in the first half of
@@ -151,12 +152,14 @@ def execute(
     """
     if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
         raise CircuitError(f"shots must be an integer >= 1, got {shots!r}")
-    if (
+    if tile_qubits is not None and (
         isinstance(tile_qubits, bool)
         or not isinstance(tile_qubits, (int, np.integer))
         or tile_qubits < 1
     ):
-        raise CircuitError(f"tile_qubits must be a positive integer, got {tile_qubits!r}")
+        raise CircuitError(
+            f"tile_qubits must be None or a positive integer, got {tile_qubits!r}"
+        )
     if max_threads is not None and (
         isinstance(max_threads, bool)
         or not isinstance(max_threads, (int, np.integer))

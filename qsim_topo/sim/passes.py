@@ -41,9 +41,13 @@ from qsim_topo.sim.fusion import fuse_gates
 from qsim_topo.sim.planning import plan_fusion, plan_tile_blocks, plan_tiles
 
 __all__ = [
+    "SMALL_STATE_QUBITS",
+    "SMALL_TILE_QUBITS",
     "TILE_BLOCK_QUBITS",
+    "TILE_QUBITS",
     "FusionReport",
     "Planner",
+    "default_tile_qubits",
     "fuse_program",
     "prepare_program",
     "tile_program",
@@ -54,6 +58,25 @@ TILE_BLOCK_QUBITS = 2
 ``fusion_max_qubits``): inside a tile a block's cost is its arithmetic, 2^k complex
 multiply-adds per amplitude, so absorbing 1-qubit gates into 2-qubit ones pays and wider
 dense blocks do not (a 5-qubit block costs what eight 2-qubit gates do)."""
+
+TILE_QUBITS = 10
+"""Tile width of the cache-blocked CPU pass on states of more than :data:`SMALL_STATE_QUBITS`
+qubits (Aer's ``blocking_qubits``): a tile of 2^10 amplitudes times 1 KiB of lanes is 1 MiB per
+thread; measured in benchmarks/RESULTS.md (18-22 qubits: 10 or 11 qubits fastest, 12 up to
+2x slower)."""
+
+SMALL_TILE_QUBITS = 12
+SMALL_STATE_QUBITS = 16
+"""States of at most ``SMALL_STATE_QUBITS`` qubits get tiles of ``SMALL_TILE_QUBITS`` qubits by
+default: the state is in L2 anyway, and wider tiles mean fewer passes (a state of 12 qubits or
+fewer is one tile). Executor time at 11-16 qubits, brickwork, QV and random circuits: 10-45%
+less than with 10-qubit tiles (benchmarks/RESULTS.md, issue 23, night session)."""
+
+
+def default_tile_qubits(n_qubits: int) -> int:
+    """The tile width for a state of ``n_qubits`` qubits when the caller sets none."""
+    return SMALL_TILE_QUBITS if n_qubits <= SMALL_STATE_QUBITS else TILE_QUBITS
+
 
 Planner = Callable[[Sequence[Sequence[int]], int], list[list[int]]]
 """``plan(qubit_sets, max_qubits)``: gate indices grouped into blocks, in application order."""
@@ -292,7 +315,7 @@ def prepare_program(
     fusion_max_qubits: int,
     fusion_threshold: int,
     tiles: bool,
-    tile_qubits: int,
+    tile_qubits: int | None,
 ) -> tuple[Program, dict[str, Any]]:
     """The passes a run applies before simulating, and what they did (as metadata).
 
@@ -300,7 +323,7 @@ def prepare_program(
     off, or under ``fusion_threshold`` qubits (the report says why). Otherwise
     :func:`fuse_program`; with ``tiles`` (the caller has the tile kernel) into blocks of at
     most :data:`TILE_BLOCK_QUBITS` qubits, then :func:`tile_program` with tiles of
-    ``min(tile_qubits, n)`` qubits.
+    ``min(tile_qubits, n)`` qubits (``tile_qubits`` None: :func:`default_tile_qubits`).
 
     Args:
         program: the program (not modified).
@@ -309,7 +332,7 @@ def prepare_program(
         fusion_max_qubits: the widest block without tiles.
         fusion_threshold: fuse only programs of at least this many qubits.
         tiles: group the blocks into tiles (True only where the tile kernel can run).
-        tile_qubits: the widest tile.
+        tile_qubits: the widest tile; None: :func:`default_tile_qubits` of the program's width.
 
     Returns:
         The program to run and :meth:`FusionReport.as_dict` (or ``enabled`` False and the
@@ -328,6 +351,8 @@ def prepare_program(
         return fused, report.as_dict()
     width = min(fusion_max_qubits, TILE_BLOCK_QUBITS)
     fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks)
+    if tile_qubits is None:
+        tile_qubits = default_tile_qubits(program.n_qubits)
     limit = min(tile_qubits, program.n_qubits)
     tiled, passes = tile_program(fused, limit)
     gates, blocks, widest = report.gates, report.blocks, report.max_block_qubits

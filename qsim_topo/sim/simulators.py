@@ -20,7 +20,7 @@ from qsim_topo.circuit import GateOp, MeasureOp, Op, Program
 from qsim_topo.engines.base import MatmulEngine, resolve_engine
 from qsim_topo.errors import ArgumentTypeError, InvalidArgumentError
 from qsim_topo.sim.apply import check_unitary_matrices
-from qsim_topo.sim.executor import FUSION_THRESHOLD, TILE_QUBITS, execute
+from qsim_topo.sim.executor import FUSION_THRESHOLD, execute
 from qsim_topo.sim.fusion import DEFAULT_FUSION_MAX_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy
 from qsim_topo.sim.memory import (
@@ -139,7 +139,7 @@ class _Simulator:
         fusion_max_qubits: int = DEFAULT_FUSION_MAX_QUBITS,
         fusion_threshold: int = FUSION_THRESHOLD,
         tiles: bool = True,
-        tile_qubits: int = TILE_QUBITS,
+        tile_qubits: int | None = None,
         kernels: KernelPolicy = DEFAULT_KERNELS,
         **engine_options: Any,
     ) -> None:
@@ -159,7 +159,9 @@ class _Simulator:
             ),
             "fusion_threshold": check_int("fusion_threshold", fusion_threshold, min=1),
             "tiles": check_bool("tiles", tiles),
-            "tile_qubits": check_int("tile_qubits", tile_qubits, min=1, max=MAX_QUBITS),
+            "tile_qubits": None
+            if tile_qubits is None
+            else check_int("tile_qubits", tile_qubits, min=1, max=MAX_QUBITS),
             "kernels": kernels,
         }
         self.engine = resolve_engine(engine, **engine_options)

@@ -15,9 +15,9 @@ from qsim_topo.qiskit.errors import QsimTopoCircuitError, QsimTopoOptionError
 from qsim_topo.qiskit.execute import check_program_memory
 from qsim_topo.sim import branches as branches_module
 from qsim_topo.sim import executor as executor_module
-from qsim_topo.sim.executor import TILE_QUBITS
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, NUMPY_KERNELS
 from qsim_topo.sim.numba_kernels import numba_available
+from qsim_topo.sim.passes import default_tile_qubits
 
 FUSED = {"fusion_enable": True, "fusion_threshold": 1}  # fuse even these small circuits
 
@@ -240,7 +240,7 @@ def test_blocking_on_and_off_match_statevector(n, seed):
             assert fusion["enabled"] is True and fusion["gates"] == len(qc.data)
             assert fusion["blocking"] is (blocking and BLOCKING)
             if blocking and BLOCKING:
-                assert fusion["blocking_qubits"] == TILE_QUBITS
+                assert fusion["blocking_qubits"] == min(default_tile_qubits(n), n)
                 assert fusion["max_qubits"] == 2  # blocks of at most TILE_BLOCK_QUBITS
                 assert 1 <= fusion["passes"] < fusion["blocks"] <= fusion["gates"]
             else:
@@ -256,7 +256,7 @@ def test_blocking_metadata_follows_the_options(monkeypatch):
     if BLOCKING:
         wide = _fusion_meta(backend.run(qc).result())
         narrow = _fusion_meta(backend.run(qc, blocking_qubits=2).result())
-        assert wide["blocking_qubits"] == 8  # the default 10, capped at the circuit's width
+        assert wide["blocking_qubits"] == 8  # the default (12 here), capped at the width
         assert narrow["blocking_qubits"] == 2
         assert wide["passes"] < narrow["passes"] <= narrow["blocks"]
     # The numpy kernels (numba off, or not loadable): no tile kernel, dense fusion.
