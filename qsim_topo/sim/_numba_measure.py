@@ -55,70 +55,93 @@ def block_weight(x: Any, start: int, stop: int) -> float:  # pragma: no cover - 
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def chunk_totals(x: Any, chunk: int, out: Any) -> None:
-    """``out[c]`` = the squared norm of amplitudes ``c * chunk`` .. ``(c + 1) * chunk - 1``.
+def poisson_walk(
+    x: Any,
+    chunk: int,
+    active: Any,
+    first: Any,
+    acc0: Any,
+    pos0: Any,
+    spacings: Any,
+    scale: float,
+    lo: Any,
+    hi: Any,
+    known: Any,
+    out: Any,
+    used: Any,
+    totals: Any,
+    stop_first: Any,
+    stop_acc: Any,
+    stop_pos: Any,
+) -> None:
+    """Points of a Poisson process on each chunk's running weight, in one pass over it.
 
-    Summed block by block (:func:`block_weight`), as :func:`walk` sums them.
+    Chunk c (``active[c]`` True) holds amplitudes ``c * chunk`` .. ``(c + 1) * chunk - 1``
+    (the last may be shorter). Its walk starts at amplitude ``first[c]`` (a block start),
+    with running weight ``acc0[c]`` (the weight of the chunk before it) and a last point at
+    ``pos0[c]``; the next points are at ``pos0[c]`` plus the partial sums of
+    ``scale * spacings[lo[c]:hi[c]]``. A point p goes to the first amplitude whose running
+    weight exceeds p (``searchsorted(cumsum, p, side="right")``), or to its block's last
+    amplitude of nonzero weight when rounding puts p past the block's own sum of its
+    amplitudes but below its weight (:func:`block_weight`); points past the chunk's weight
+    are not points of the chunk. The chunk's points, ascending, are written to
+    ``out[lo[c]:lo[c] + used[c]]``.
+
+    When the spacings run out, the walk records where (``stop_first[c]``, the start of the
+    block of its last point, ``stop_acc[c]`` the running weight before that block and
+    ``stop_pos[c]`` the last point), so a later call can go on from there with fresh
+    spacings; ``stop_first[c]`` is -1 when the chunk is done. With ``known[c]`` False the
+    walk goes on to the chunk's end and writes its weight to ``totals[c]`` (the sum of its
+    block weights in order); with ``known[c]`` True, ``totals[c]`` is that weight and the walk
+    stops at the first point past it or where the spacings run out.
     """
     size = x.size // 2
-    for c in prange(out.size):  # pragma: no cover - compiled
-        s = 0.0
-        stop = min((c + 1) * chunk, size)
-        for b in range(c * chunk, stop, BLOCK):
-            s += block_weight(x, b, min(b + BLOCK, stop))
-        out[c] = s
-
-
-@njit(parallel=True, nogil=True, cache=True)
-def walk(x: Any, chunk: int, before: Any, targets: Any, starts: Any, out: Any) -> None:
-    """Inverse-CDF draws of ascending ``targets``, one parallel walk per chunk that holds some.
-
-    Draws ``starts[c]`` .. ``starts[c + 1] - 1`` fall in chunk c: draw j becomes the first
-    index i of the chunk whose running weight (from the chunk's start) exceeds
-    ``targets[j] - before[c]`` (``searchsorted(..., side="right")``), or the chunk's last
-    index of nonzero weight when rounding puts the target past the chunk's total. The running
-    weight advances a block at a time (:func:`block_weight`, the sums of
-    :func:`chunk_totals`); only a block that holds a draw is stepped through amplitude by
-    amplitude. The walk stops at the chunk's last draw.
-    """
-    size = x.size // 2
-    for c in prange(starts.size - 1):  # pragma: no cover - compiled
-        k = starts[c]
-        end = starts[c + 1]
-        if k == end:
+    for c in prange(active.size):  # pragma: no cover - compiled
+        if not active[c]:
             continue
-        base = before[c]
-        acc = 0.0
         stop = min((c + 1) * chunk, size)
-        for b in range(c * chunk, stop, BLOCK):
+        j = lo[c]
+        end = hi[c]
+        acc = acc0[c]
+        pos = pos0[c]
+        nxt = pos + scale * spacings[j] if j < end else np.inf
+        stop_first[c] = -1
+        run = np.empty(BLOCK, dtype=np.float64)
+        for b in range(first[c], stop, BLOCK):
             bstop = min(b + BLOCK, stop)
             bw = block_weight(x, b, bstop)
-            if targets[k] - base < acc + bw:
+            if nxt < acc + bw:  # the block holds points (nxt is inf once they run out)
+                # Running weights of the block's amplitudes, then each point's amplitude
+                # counted without a branch: the points of a block are few and unpredictable.
+                m = bstop - b
                 inner = acc
-                for i in range(b, bstop):
-                    re = np.float64(x[2 * i])
-                    im = np.float64(x[2 * i + 1])
-                    w = re * re + im * im
-                    if w == 0.0:
-                        continue
-                    inner += w
-                    while k < end and targets[k] - base < inner:
-                        out[k] = i
-                        k += 1
-                    if k == end:
-                        break
+                for i in range(m):
+                    re = np.float64(x[2 * (b + i)])
+                    im = np.float64(x[2 * (b + i) + 1])
+                    inner += re * re + im * im
+                    run[i] = inner
+                while nxt < acc + bw:
+                    k = 0
+                    for i in range(m):
+                        k += run[i] <= nxt
+                    if k == m:  # rounding: past the block's own sum; its last nonzero one
+                        k = m - 1
+                        while k > 0 and x[2 * (b + k)] == 0 and x[2 * (b + k) + 1] == 0:
+                            k -= 1
+                    out[j] = b + k
+                    pos = nxt
+                    j += 1
+                    nxt = pos + scale * spacings[j] if j < end else np.inf
+                if j == end and stop_first[c] < 0:  # ran out: go on from this block later
+                    stop_first[c] = b
+                    stop_acc[c] = acc
+                    stop_pos[c] = pos
             acc += bw
-            if k == end:
+            if known[c] and (stop_first[c] >= 0 or not nxt < totals[c]):
                 break
-        if k < end:  # rounding: the rest go to the chunk's last amplitude of nonzero weight
-            last = c * chunk
-            for i in range(stop - 1, c * chunk - 1, -1):
-                if x[2 * i] != 0 or x[2 * i + 1] != 0:
-                    last = i
-                    break
-            while k < end:
-                out[k] = last
-                k += 1
+        used[c] = j - lo[c]
+        if not known[c]:
+            totals[c] = acc
 
 
 @njit(parallel=True, nogil=True, cache=True)
