@@ -263,9 +263,14 @@ def _scatter(draws: np.ndarray, shots: np.ndarray) -> np.ndarray:
     return out
 
 
-NORM_TOLERANCE = 1e-3
-"""How far (relative) a state's squared norm may be from 1 for the one-pass draws to keep
-the pass: farther, they are drawn again in a second pass, at the rate of the known norm."""
+NORM_BELOW = 1e-3
+"""How far below 1 a state's squared norm may be for the one-pass draws to keep the pass:
+the rate of points is raised by this much so that they still outnumber the shots."""
+NORM_ABOVE = 0.05
+"""How far above 1 a state's squared norm may be for the one-pass draws to keep the pass
+(up to this many more points than needed). Outside, the points are drawn again in a second
+pass at the rate of the known norm (a complex64 state normalised by a float32 sum can be off
+by 1e-3 or more)."""
 ESTIMATE_SAMPLES = 64
 """Amplitudes read per chunk to guess how the draws split over the chunks (the budgets of
 spacings handed to them; a wrong guess costs a partial second walk, never exactness)."""
@@ -281,10 +286,10 @@ def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np
     weights. ``lam`` is set for a squared norm of 1 (the executor's states), high enough
     that the points outnumber ``count`` but for a chance of about 3e-7; ``count`` of them,
     chosen at random, go to the shots in random order. A state whose norm is farther than
-    :data:`NORM_TOLERANCE` from 1 (known after the pass, whatever the draws) has its points
-    drawn again at the rate of its norm; too few points get another round added. A chunk
-    whose budget of spacings runs out (the budgets follow a guess of the chunks' weights)
-    goes on from where it stopped with fresh spacings.
+    :data:`NORM_BELOW` below 1 or :data:`NORM_ABOVE` above (known after the pass,
+    whatever the draws) has its points drawn again at the rate of its norm; too few points
+    get another round added. A chunk whose budget of spacings runs out (the budgets follow a
+    guess of the chunks' weights) goes on from where it stopped with fresh spacings.
     """
     kernels = _numba()
     # Enough chunks for the threads (64), no larger than the numpy code's.
@@ -292,21 +297,19 @@ def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np
     chunks = -(-size // chunk)
     totals = np.empty(chunks, dtype=np.float64)
     known = np.zeros(chunks, dtype=np.bool_)
-    want = count + 5.0 * math.sqrt(count) + 10.0
-    lam = want / (1.0 - NORM_TOLERANCE)
+    lam = (count + 5.0 * math.sqrt(count) + 10.0) / (1.0 - NORM_BELOW)
     share = _chunk_shares(x, size, chunk, chunks)
-    points, found = _poisson_round(kernels, x, chunk, rng, lam, lam * share, totals, known)
-    total = _check_total(float(np.cumsum(totals)[-1]), "the state")
-    rounds = [points]
-    if abs(total - 1.0) > NORM_TOLERANCE:  # decided by the state alone: no bias
-        lam = want / total
-        rounds, found = [], 0
-    while found < count:
-        points, more = _poisson_round(
-            kernels, x, chunk, rng, lam, lam * totals, totals, np.ones(chunks, dtype=np.bool_)
-        )
-        rounds.append(points)
-        found += more
+    first = _poisson_round(kernels, x, chunk, rng, lam, lam * share, totals, known)
+    total = float(np.cumsum(totals)[-1])
+    rounds = [] if first is None else [first]
+    found = sum(r.size for r in rounds)
+    while found < count:  # more points, at the rate of the known norm
+        need = count - found
+        lam = (need + 5.0 * math.sqrt(need) + 10.0) / total
+        more = _poisson_round(kernels, x, chunk, rng, lam, lam * totals, totals, ~known)
+        assert more is not None  # the totals are known
+        rounds.append(more)
+        found += more.size
     pool = rounds[0] if len(rounds) == 1 else np.concatenate(rounds)
     return pool[rng.choice(pool.size, size=count, replace=False, shuffle=True)]
 
@@ -346,12 +349,17 @@ def _poisson_round(
     expected: np.ndarray,
     totals: np.ndarray,
     known: np.ndarray,
-) -> tuple[np.ndarray, int]:
-    """The points of one Poisson process of rate ``lam`` over the whole state, and how many.
+) -> np.ndarray | None:
+    """The points of one Poisson process of rate ``lam`` over the whole state.
 
-    ``expected[c]``: the points chunk c should expect (sizes its first budget); where
-    ``known`` is False the pass also fills ``totals``. Chunks that run out of spacings go
-    on with budgets from their remaining weight, now known, until none runs out.
+    ``expected[c]``: the points chunk c should expect (sizes its first budget). Where
+    ``known`` is False the pass fills ``totals``; then, if the squared norm is not within
+    :data:`NORM_BELOW` / :data:`NORM_ABOVE` of 1, the round is dropped (None) before any
+    chunk goes on: the state alone decides that, not the points. Chunks that run out of
+    spacings go on with budgets from their remaining weight, now known, until none does.
+
+    Raises:
+        QsimTopoError: the state is zero or not finite.
     """
     chunks = totals.size
     active = np.ones(chunks, dtype=np.bool_)
@@ -375,7 +383,11 @@ def _poisson_round(
             x, chunk, active, first, acc0, pos0, spacings, 1.0 / lam, lo, hi, known,
             out, used, totals, stop_first, stop_acc, stop_pos,
         )
-        known[:] = True
+        if not known.all():
+            total = _check_total(float(np.cumsum(totals)[-1]), "the state")
+            if not 1.0 - NORM_BELOW <= total <= 1.0 + NORM_ABOVE:
+                return None
+            known[:] = True
         keep = np.zeros(out.size + 1, dtype=np.int64)
         np.add.at(keep, lo[active], 1)
         np.add.at(keep, (lo + used)[active], -1)
@@ -387,8 +399,7 @@ def _poisson_round(
         acc0 = np.where(active, stop_acc, 0.0)
         pos0 = np.where(active, stop_pos, 0.0)
         budgets = _budgets(lam * np.maximum(np.where(active, totals - pos0, 0.0), 0.0))
-    points = found[0] if len(found) == 1 else np.concatenate(found)
-    return points, int(points.size)
+    return found[0] if len(found) == 1 else np.concatenate(found)
 
 
 def _last_positive(cdf: np.ndarray) -> int:

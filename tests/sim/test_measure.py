@@ -211,9 +211,10 @@ def test_poisson_walk_points_are_the_inverse_cdf(rng, dtype, budget):
 
 
 def test_one_pass_sampling_paths_follow_the_distribution(monkeypatch):
-    """The compiled sampler's other paths: a norm off by more than the tolerance (its points
+    """The compiled sampler's other paths: norms off by more than the tolerance (the points
     drawn again), one within it (kept), budgets far too small (every chunk goes on from
-    where it stopped), a state whose weight sits where the budget guess reads nothing."""
+    where it stopped), too few points (more rounds), a state whose weight sits where the
+    budget guess reads nothing."""
     _compiled()
     n = 12
     gen = np.random.default_rng(21)
@@ -221,16 +222,29 @@ def test_one_pass_sampling_paths_follow_the_distribution(monkeypatch):
     base[-(2**n) // 4 :] = 0  # the last amplitudes are zero
     sparse = np.zeros(2**n, dtype=complex)
     sparse[[1, 2**10 + 3, 2**10 + 5, 3001]] = [0.5, 0.5j, -0.5, 0.5]  # 2^10-amplitude chunks
+    real_round = measure._poisson_round
+    thin = np.random.default_rng(0)
+
+    def half_round(*args):
+        """Keep each point of a round with probability 1/2 (whatever its value): still
+        independent draws, but too few of them, so the sampler adds rounds."""
+        points = real_round(*args)
+        return None if points is None else points[thin.random(points.size) < 0.5]
+
+    tiny = ("_budgets", lambda mean: np.full(mean.shape, 2, dtype=np.int64))
     cases = [
-        (base * 1.5, None),
-        (base * (1 + 2e-4), None),
-        (base, lambda mean: np.full(mean.shape, 2, dtype=np.int64)),
+        (base * 1.5, None),  # dropped after the pass, drawn again
+        (base * 1e3, None),  # dropped before any chunk goes on with its points
+        (base * 0.5, None),
+        (base * (1 + 2e-4), None),  # kept
+        (base, tiny),
+        (base, ("_poisson_round", half_round)),
         (sparse, None),
     ]
-    for psi, budgets in cases:
+    for psi, patch in cases:
         with monkeypatch.context() as m:
-            if budgets is not None:
-                m.setattr(measure, "_budgets", budgets)
+            if patch is not None:
+                m.setattr(measure, *patch)
             draws = sample_outcomes(psi, list(range(n)), n, 20_000, np.random.default_rng(3))
         p = np.abs(psi) ** 2
         p /= p.sum()
