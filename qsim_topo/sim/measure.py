@@ -388,10 +388,8 @@ def _poisson_round(
             if not 1.0 - NORM_BELOW <= total <= 1.0 + NORM_ABOVE:
                 return None
             known[:] = True
-        keep = np.zeros(out.size + 1, dtype=np.int64)
-        np.add.at(keep, lo[active], 1)
-        np.add.at(keep, (lo + used)[active], -1)
-        found.append(out[np.cumsum(keep[:-1]) > 0])
+        spans = zip(lo[active].tolist(), used[active].tolist(), strict=True)
+        found.extend(out[a : a + u] for a, u in spans)
         active = stop_first >= 0
         if not active.any():
             break
@@ -399,7 +397,7 @@ def _poisson_round(
         acc0 = np.where(active, stop_acc, 0.0)
         pos0 = np.where(active, stop_pos, 0.0)
         budgets = _budgets(lam * np.maximum(np.where(active, totals - pos0, 0.0), 0.0))
-    return found[0] if len(found) == 1 else np.concatenate(found)
+    return np.concatenate(found)
 
 
 def _last_positive(cdf: np.ndarray) -> int:

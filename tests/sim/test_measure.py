@@ -116,27 +116,30 @@ def _compiled():
     return kernels
 
 
-def _block_weight(w):
-    """The kernel's block sum of the weights ``w`` (4 interleaved partial sums), in Python."""
-    s = [0.0, 0.0, 0.0, 0.0]
-    full = len(w) - len(w) % 4
-    for i in range(full):
-        s[i % 4] += w[i]
-    for i in range(full, len(w)):
-        s[0] += w[i]
-    return (s[0] + s[1]) + (s[2] + s[3])
+def _block_weight(f):
+    """The kernel's block sum of the squares of the floats ``f`` (8 partial sums by
+    position), in Python."""
+    s = [0.0] * 8
+    full = len(f) - len(f) % 8
+    for k in range(full):
+        s[k % 8] += f[k] * f[k]
+    for k in range(full, len(f)):
+        s[0] += f[k] * f[k]
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 
 
-def _reference_points(w, spacings, scale):
-    """Where a chunk's points go: running weights summed as the kernel sums them (block
-    weights in order, amplitudes in order inside a block), each point at the first amplitude
-    whose running weight exceeds it; points past the chunk's weight dropped."""
+def _reference_points(f, spacings, scale):
+    """Where a chunk's points go (``f``: its floats, re and im of each amplitude): running
+    weights summed as the kernel sums them (block weights in order, amplitudes in order
+    inside a block), each point at the first amplitude whose running weight exceeds it;
+    points past the chunk's weight dropped."""
     block = measure._numba().BLOCK
+    w = [f[2 * i] * f[2 * i] + f[2 * i + 1] * f[2 * i + 1] for i in range(len(f) // 2)]
     out, pos, j, acc = [], 0.0, 0, 0.0
     nxt = scale * spacings[0]
     for b in range(0, len(w), block):
         ws = w[b : b + block]
-        bw = _block_weight(ws)
+        bw = _block_weight(f[2 * b : 2 * b + 2 * block])
         run, inner = [], acc
         for v in ws:
             inner += v
@@ -166,12 +169,12 @@ def test_poisson_walk_points_are_the_inverse_cdf(rng, dtype, budget):
     psi[6 * chunk - 37 : 6 * chunk] = 0
     psi[-3:] = 0
     x = psi.view(np.float32 if dtype == np.complex64 else np.float64)
-    w = (x[0::2].astype(np.float64) ** 2 + x[1::2].astype(np.float64) ** 2).tolist()
+    f = x.astype(np.float64).tolist()
     scale = 1.0 / 30.0  # about 30 points per unit weight: ~4 per chunk
     streams = [rng.standard_exponential(200) for _ in range(chunks)]
     want, want_totals = [], []
     for c in range(chunks):
-        pts, total = _reference_points(w[c * chunk : (c + 1) * chunk], streams[c], scale)
+        pts, total = _reference_points(f[2 * c * chunk : 2 * (c + 1) * chunk], streams[c], scale)
         want.append([c * chunk + i for i in pts])
         want_totals.append(total)
     got: list[list[int]] = [[] for _ in range(chunks)]
