@@ -4,12 +4,14 @@ A module of its own so that numba compiles (and caches on disk) module-level fun
 that only a caller that has checked :func:`~qsim_topo.sim.numba_kernels.numba_available`
 imports numba. Every kernel reads the state through its real view ``x`` (float32 or float64,
 ``x[2 i]`` and ``x[2 i + 1]`` the real and imaginary parts of amplitude i) and allocates
-nothing of the state's size: the callers pass every output and scratch array in, so what a
-measurement costs in memory is visible to them (and to ``tracemalloc``).
+nothing of the state's size: the callers pass every output and scratch array in (but a row of
+:data:`BLOCK` floats per chunk), so what a measurement costs in memory is visible to them (and
+to ``tracemalloc``).
 
-Weights are float64 ``re * re + im * im``, without fastmath: a chunk's total is the sum of its
-blocks' weights in order, each block summed by :func:`block_weight`, exactly as the sampling
-walk advances its running weight.
+Weights are float64, without fastmath: a chunk's total is the sum of its blocks' weights in
+order, each block summed by :func:`block_weight`, exactly as the sampling walk advances its
+running weight over the blocks (inside a block that holds points, amplitude by amplitude:
+``re * re + im * im``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 BLOCK = 16
-"""Amplitudes per block: a chunk's weight is summed block by block, each block by 4
+"""Amplitudes per block: a chunk's weight is summed block by block, each block by 8
 partial sums, so the additions are not one serial chain (latency-bound)."""
 
 
