@@ -311,7 +311,9 @@ def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np
         rounds.append(more)
         found += more.size
     pool = rounds[0] if len(rounds) == 1 else np.concatenate(rounds)
-    return pool[rng.choice(pool.size, size=count, replace=False, shuffle=True)]
+    # A uniform shuffle's first ``count``: a random subset in random order (no gather).
+    rng.shuffle(pool)
+    return pool[:count]
 
 
 def _chunk_shares(x: Any, size: int, chunk: int, chunks: int) -> np.ndarray:
