@@ -310,6 +310,8 @@ def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np
         assert more is not None  # the totals are known
         rounds.append(more)
         found += more.size
+    if not rounds:  # no shots, and the pass was dropped
+        return np.empty(0, dtype=np.int64)
     pool = rounds[0] if len(rounds) == 1 else np.concatenate(rounds)
     # A uniform shuffle's first ``count``: a random subset in random order (no gather).
     rng.shuffle(pool)

@@ -281,8 +281,9 @@ def test_sampling_is_independent_of_the_thread_count():
 
 
 @pytest.mark.parametrize("count", [0, 1, 7])
-def test_few_shots(count, path):
-    psi = _state(np.random.default_rng(2), 8)
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_few_shots(count, scale, path):
+    psi = _state(np.random.default_rng(2), 8) * scale
     draws = sample_outcomes(psi, list(range(8)), 8, count, np.random.default_rng(0))
     assert draws.shape == (count,) and draws.dtype == np.int64
     assert ((draws >= 0) & (draws < 2**8)).all()
