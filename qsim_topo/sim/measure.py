@@ -6,14 +6,13 @@ contiguous chunks of :data:`CHUNK_AMPLITUDES`, so a measurement adds a few MiB t
 memory of a run, whatever n is.
 
 On a numpy state with numba available, the compiled kernels of
-:mod:`qsim_topo.sim._numba_measure` do the work in parallel, in two passes over the state at
-most and with no temporary of the state's size: sampling all qubits sums each chunk's weight
-(one pass), then walks the chunks that hold draws with a running sum (a second pass, which
-stops at a chunk's last draw); a marginal is one pass that adds each amplitude's weight to its
-outcome through two lookup tables. The draws are inverse-CDF draws of uniforms generated in
-ascending order (:func:`sorted_uniforms`), so that each chunk's draws are consecutive (found by
-one ``searchsorted`` of the chunks' cumulative weights) and no sort is needed, then handed to
-random shots.
+:mod:`qsim_topo.sim._numba_measure` do the work in parallel and with no temporary of the
+state's size. Sampling all qubits is one pass over the state for a normalised one: each chunk
+walks a Poisson process on its own running weight, which needs no weight of the chunks before
+it, and the points found become the shots (:func:`_sample_numba`). A marginal is one pass that
+adds each amplitude's weight to its outcome through two lookup tables; its draws are
+inverse-CDF draws of uniforms generated in ascending order (:func:`sorted_uniforms`, no sort)
+and handed to random shots.
 """
 
 from __future__ import annotations
@@ -189,12 +188,13 @@ def sample_outcomes(
 ) -> np.ndarray:
     """Draw ``count`` outcomes of measuring ``qubits`` (ascending) on the state ``tensor``.
 
-    Returns int64 outcome indices (bit j = ``qubits[j]``). When every qubit is measured the
-    draw is two-level (a chunk by its weight, then an amplitude inside it), so no array of
-    2^n probabilities is built; otherwise the 2^len(qubits) marginal is. Each draw is the
-    inverse CDF of a uniform: with the compiled kernels (a numpy state, numba loadable) of the
-    ascending uniforms of :func:`sorted_uniforms`, handed to random shots; otherwise of
-    ``rng.random(count)`` in order. Either way the same seed gives the same draws.
+    Returns int64 outcome indices (bit j = ``qubits[j]``), independent draws of the
+    distribution. When every qubit is measured no array of 2^n probabilities is built;
+    otherwise the 2^len(qubits) marginal is. With the compiled kernels (a numpy state, numba
+    loadable) all qubits are drawn by :func:`_sample_numba` and a subset by the inverse CDF
+    of the ascending uniforms of :func:`sorted_uniforms`, handed to random shots; otherwise
+    each draw is the inverse CDF of ``rng.random(count)`` in order. Either way the same seed
+    gives the same draws, whatever the thread count.
 
     Raises:
         QsimTopoError: the state is zero or not finite.
@@ -263,28 +263,145 @@ def _scatter(draws: np.ndarray, shots: np.ndarray) -> np.ndarray:
     return out
 
 
+NORM_BELOW = 1e-3
+"""How far below 1 a state's squared norm may be for the one-pass draws to keep the pass:
+the rate of points is raised by this much so that they still outnumber the shots."""
+NORM_ABOVE = 0.05
+"""How far above 1 a state's squared norm may be for the one-pass draws to keep the pass
+(up to this many more points than needed). Outside, the points are drawn again in a second
+pass at the rate of the known norm (a complex64 state normalised by a float32 sum can be off
+by 1e-3 or more)."""
+ESTIMATE_SAMPLES = 64
+"""Amplitudes read per chunk to guess how the draws split over the chunks (the budgets of
+spacings handed to them; a wrong guess costs a partial second walk, never exactness)."""
+
+
 def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np.ndarray:
-    """Inverse-CDF draws over all ``size`` amplitudes of ``x``, of :func:`sorted_uniforms`."""
+    """``count`` draws over all ``size`` amplitudes of ``x``, in about one pass over it.
+
+    Each chunk walks a Poisson process of rate ``lam`` on its running weight (independent
+    exponential spacings): given how many points all chunks find together, the points are
+    independent draws of the state's distribution, and no chunk needs the weight of the
+    chunks before it, so the chunks walk in parallel in the pass that also sums their
+    weights. ``lam`` is set for a squared norm of 1 (the executor's states), high enough
+    that the points outnumber ``count`` but for a chance of about 3e-7; ``count`` of them,
+    chosen at random, go to the shots in random order. A state whose norm is farther than
+    :data:`NORM_BELOW` below 1 or :data:`NORM_ABOVE` above (known after the pass,
+    whatever the draws) has its points drawn again at the rate of its norm; too few points
+    get another round added. A chunk whose budget of spacings runs out (the budgets follow a
+    guess of the chunks' weights) goes on from where it stopped with fresh spacings.
+    """
     kernels = _numba()
     # Enough chunks for the threads (64), no larger than the numpy code's.
     chunk = min(size, CHUNK_AMPLITUDES, max(2**10, size >> 6))
     chunks = -(-size // chunk)
     totals = np.empty(chunks, dtype=np.float64)
-    kernels.chunk_totals(x, chunk, totals)
-    chunk_cdf = np.cumsum(totals)
-    total = _check_total(float(chunk_cdf[-1]), "the state")
-    u, shots = sorted_uniforms(rng, count)
-    targets = u * total
-    # Draw j falls in the first chunk whose cumulative weight exceeds it; rounding may put a
-    # target past the last chunk of nonzero weight: it goes to that chunk.
-    starts = np.zeros(chunks + 1, dtype=np.int64)
-    starts[1:] = np.searchsorted(targets, chunk_cdf, side="left")
-    starts[_last_positive(chunk_cdf) + 1 :] = count
-    draws = np.empty(count, dtype=np.int64)
-    before = np.zeros(chunks, dtype=np.float64)
-    before[1:] = chunk_cdf[:-1]
-    kernels.walk(x, chunk, before, targets, starts, draws)
-    return _scatter(draws, shots)
+    known = np.zeros(chunks, dtype=np.bool_)
+    lam = (count + 5.0 * math.sqrt(count) + 10.0) / (1.0 - NORM_BELOW)
+    share = _chunk_shares(x, size, chunk, chunks)
+    first = _poisson_round(kernels, x, chunk, rng, lam, lam * share, totals, known)
+    total = float(np.cumsum(totals)[-1])
+    rounds = [] if first is None else [first]
+    found = sum(r.size for r in rounds)
+    while found < count:  # more points, at the rate of the known norm
+        need = count - found
+        lam = (need + 5.0 * math.sqrt(need) + 10.0) / total
+        more = _poisson_round(kernels, x, chunk, rng, lam, lam * totals, totals, ~known)
+        assert more is not None  # the totals are known
+        rounds.append(more)
+        found += more.size
+    if not rounds:  # no shots, and the pass was dropped
+        return np.empty(0, dtype=np.int64)
+    pool = rounds[0] if len(rounds) == 1 else np.concatenate(rounds)
+    # A uniform shuffle's first ``count``: a random subset in random order (no gather).
+    rng.shuffle(pool)
+    return pool[:count]
+
+
+def _chunk_shares(x: Any, size: int, chunk: int, chunks: int) -> np.ndarray:
+    """A guess of each chunk's share of the weight, from a few of its amplitudes.
+
+    :data:`ESTIMATE_SAMPLES` amplitudes a chunk, spread over it with varied offsets; uniform
+    shares where all read 0.
+    """
+    per = min(chunk, ESTIMATE_SAMPLES)
+    step = chunk // per
+    k = np.arange(per, dtype=np.int64)
+    c = np.arange(chunks, dtype=np.int64)[:, None]
+    idx = c * chunk + k * step + ((k * 40503 + c * 977) & (step - 1))
+    idx = np.minimum(idx, size - 1).ravel()
+    re = x[2 * idx].astype(np.float64)
+    im = x[2 * idx + 1].astype(np.float64)
+    est = (re * re + im * im).reshape(chunks, per).sum(axis=1)
+    s = float(est.sum())
+    if not math.isfinite(s) or s <= 0.0:
+        return np.full(chunks, 1.0 / chunks)
+    return est / s
+
+
+def _budgets(mean: np.ndarray) -> np.ndarray:
+    """Spacings to hand a chunk expecting ``mean`` points: rarely too few, never none."""
+    return np.ceil(1.1 * mean + 5.0 * np.sqrt(mean) + 16.0).astype(np.int64)
+
+
+def _poisson_round(
+    kernels: Any,
+    x: Any,
+    chunk: int,
+    rng: np.random.Generator,
+    lam: float,
+    expected: np.ndarray,
+    totals: np.ndarray,
+    known: np.ndarray,
+) -> np.ndarray | None:
+    """The points of one Poisson process of rate ``lam`` over the whole state.
+
+    ``expected[c]``: the points chunk c should expect (sizes its first budget). Where
+    ``known`` is False the pass fills ``totals``; then, if the squared norm is not within
+    :data:`NORM_BELOW` / :data:`NORM_ABOVE` of 1, the round is dropped (None) before any
+    chunk goes on: the state alone decides that, not the points. Chunks that run out of
+    spacings go on with budgets from their remaining weight, now known, until none does.
+
+    Raises:
+        QsimTopoError: the state is zero or not finite.
+    """
+    chunks = totals.size
+    active = np.ones(chunks, dtype=np.bool_)
+    first = np.arange(chunks, dtype=np.int64) * chunk
+    acc0 = np.zeros(chunks, dtype=np.float64)
+    pos0 = np.zeros(chunks, dtype=np.float64)
+    budgets = _budgets(expected)
+    known = known.copy()
+    found: list[np.ndarray] = []
+    used = np.zeros(chunks, dtype=np.int64)
+    stop_first = np.empty(chunks, dtype=np.int64)
+    stop_acc = np.empty(chunks, dtype=np.float64)
+    stop_pos = np.empty(chunks, dtype=np.float64)
+    while True:
+        budgets[~active] = 0
+        hi = np.cumsum(budgets)
+        lo = hi - budgets
+        spacings = rng.standard_exponential(int(hi[-1]))
+        out = np.empty(spacings.size, dtype=np.int64)
+        kernels.poisson_walk(
+            x, chunk, active, first, acc0, pos0, spacings, 1.0 / lam, lo, hi, known,
+            out, used, totals, stop_first, stop_acc, stop_pos,
+        )
+        if not known.all():
+            total = _check_total(float(np.cumsum(totals)[-1]), "the state")
+            if not 1.0 - NORM_BELOW <= total <= 1.0 + NORM_ABOVE:
+                return None
+            known[:] = True
+        spans = zip(lo[active].tolist(), used[active].tolist(), strict=True)
+        found.extend(out[a : a + u] for a, u in spans)
+        active = stop_first >= 0
+        if not active.any():
+            break
+        first = stop_first.copy()
+        acc0 = np.where(active, stop_acc, 0.0)
+        pos0 = np.where(active, stop_pos, 0.0)
+        budgets = _budgets(lam * np.maximum(np.where(active, totals - pos0, 0.0), 0.0))
+    return np.concatenate(found)
 
 
 def _last_positive(cdf: np.ndarray) -> int:

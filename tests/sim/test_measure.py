@@ -93,26 +93,200 @@ def test_zero_and_nan_states_refused(chunk, path):
         marginal_probabilities(bad, [0], 3)
 
 
-def test_one_chunk_draws_are_the_inverse_cdf(rng, path):
-    """A state within one chunk: each draw is the first index whose cumulative weight passes
-    u * total (a zero-weight tail is never drawn), u being the generator's uniforms in order
-    (numpy), or the ascending uniforms of sorted_uniforms handed to its shots (compiled)."""
+def test_one_chunk_draws_are_the_inverse_cdf(rng, monkeypatch):
+    """The numpy code, a state within one chunk: each draw is the first index whose cumulative
+    weight passes u * total (a zero-weight tail is never drawn), u the generator's uniforms."""
+    monkeypatch.setattr(measure, "_numba", lambda: None)
     n = 6
     psi = _state(rng, n)
     psi[-5:] = 0
     weights = np.abs(psi) ** 2
-    gen = np.random.default_rng(11)
-    if path == "numpy":
-        u, shots = gen.random(5000), np.arange(5000)
-    else:
-        u, shots = measure.sorted_uniforms(gen, 5000)
-    inverse = np.minimum(
+    u = np.random.default_rng(11).random(5000)
+    want = np.minimum(
         np.searchsorted(np.cumsum(weights), u * weights.sum(), side="right"), 2**n - 6
     )
-    want = np.empty_like(inverse)
-    want[shots] = inverse
     got = sample_outcomes(psi, list(range(n)), n, 5000, np.random.default_rng(11))
     np.testing.assert_array_equal(got, want)
+
+
+def _compiled():
+    kernels = measure._numba()
+    if kernels is None:
+        pytest.skip("numba cannot load here")
+    return kernels
+
+
+def _block_weight(f):
+    """The kernel's block sum of the squares of the floats ``f`` (8 partial sums by
+    position), in Python."""
+    s = [0.0] * 8
+    full = len(f) - len(f) % 8
+    for k in range(full):
+        s[k % 8] += f[k] * f[k]
+    for k in range(full, len(f)):
+        s[0] += f[k] * f[k]
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+
+
+def _reference_points(f, spacings, scale):
+    """Where a chunk's points go (``f``: its floats, re and im of each amplitude): running
+    weights summed as the kernel sums them (block weights in order, amplitudes in order
+    inside a block), each point at the first amplitude whose running weight exceeds it;
+    points past the chunk's weight dropped."""
+    block = measure._numba().BLOCK
+    w = [f[2 * i] * f[2 * i] + f[2 * i + 1] * f[2 * i + 1] for i in range(len(f) // 2)]
+    out, pos, j, acc = [], 0.0, 0, 0.0
+    nxt = scale * spacings[0]
+    for b in range(0, len(w), block):
+        ws = w[b : b + block]
+        bw = _block_weight(f[2 * b : 2 * b + 2 * block])
+        run, inner = [], acc
+        for v in ws:
+            inner += v
+            run.append(inner)
+        while nxt < acc + bw:
+            k = sum(r <= nxt for r in run)
+            if k == len(ws):  # rounding: the block's last nonzero amplitude
+                k = max(i for i, v in enumerate(ws) if v > 0)
+            out.append(b + k)
+            pos = nxt
+            j += 1
+            nxt = pos + scale * spacings[j]
+        acc += bw
+    return out, acc
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.complex64])
+@pytest.mark.parametrize("budget", [None, 3])
+def test_poisson_walk_points_are_the_inverse_cdf(rng, dtype, budget):
+    """The compiled walk against a Python reference of the same sums, over 8 chunks (one of
+    zero weight, one with a zero tail); with a budget of 3 spacings per call, the walk stops
+    and goes on from where it stopped, and must find the same points as in one call."""
+    kernels = _compiled()
+    n, chunk, chunks = 10, 128, 8
+    psi = _state(rng, n).astype(dtype)
+    psi[2 * chunk : 3 * chunk] = 0
+    psi[6 * chunk - 37 : 6 * chunk] = 0
+    psi[-3:] = 0
+    x = psi.view(np.float32 if dtype == np.complex64 else np.float64)
+    f = x.astype(np.float64).tolist()
+    scale = 1.0 / 30.0  # about 30 points per unit weight: ~4 per chunk
+    streams = [rng.standard_exponential(200) for _ in range(chunks)]
+    want, want_totals = [], []
+    for c in range(chunks):
+        pts, total = _reference_points(f[2 * c * chunk : 2 * (c + 1) * chunk], streams[c], scale)
+        want.append([c * chunk + i for i in pts])
+        want_totals.append(total)
+    got: list[list[int]] = [[] for _ in range(chunks)]
+    active = np.ones(chunks, dtype=bool)
+    first = np.arange(chunks, dtype=np.int64) * chunk
+    acc0 = np.zeros(chunks)
+    pos0 = np.zeros(chunks)
+    taken = np.zeros(chunks, dtype=np.int64)
+    known = np.zeros(chunks, dtype=bool)
+    totals = np.empty(chunks)
+    used = np.zeros(chunks, dtype=np.int64)
+    stop = (np.empty(chunks, dtype=np.int64), np.empty(chunks), np.empty(chunks))
+    for _ in range(100):
+        size = np.where(active, 200 if budget is None else budget, 0)
+        hi = np.cumsum(size)
+        lo = hi - size
+        spacings = np.concatenate(
+            [streams[c][taken[c] : taken[c] + size[c]] for c in range(chunks)]
+        )
+        out = np.empty(spacings.size, dtype=np.int64)
+        kernels.poisson_walk(
+            x, chunk, active, first, acc0, pos0, spacings, scale, lo, hi, known, out, used,
+            totals, *stop,
+        )
+        for c in np.flatnonzero(active):
+            got[c] += out[lo[c] : lo[c] + used[c]].tolist()
+        taken += size
+        known[:] = True
+        active = stop[0] >= 0
+        if not active.any():
+            break
+        first, acc0, pos0 = stop[0].copy(), stop[1].copy(), stop[2].copy()
+    assert not active.any()
+    assert got == want
+    np.testing.assert_array_equal(totals, want_totals)
+    assert sum(len(p) for p in got) > 20 and not got[2]
+
+
+def test_one_pass_sampling_paths_follow_the_distribution(monkeypatch):
+    """The compiled sampler's other paths: norms off by more than the tolerance (the points
+    drawn again), one within it (kept), budgets far too small (every chunk goes on from
+    where it stopped), too few points (more rounds), a state whose weight sits where the
+    budget guess reads nothing."""
+    _compiled()
+    n = 12
+    gen = np.random.default_rng(21)
+    base = _state(gen, n)
+    base[-(2**n) // 4 :] = 0  # the last amplitudes are zero
+    sparse = np.zeros(2**n, dtype=complex)
+    sparse[[1, 2**10 + 3, 2**10 + 5, 3001]] = [0.5, 0.5j, -0.5, 0.5]  # 2^10-amplitude chunks
+    real_round = measure._poisson_round
+    thin = np.random.default_rng(0)
+
+    def half_round(*args):
+        """Keep each point of a round with probability 1/2 (whatever its value): still
+        independent draws, but too few of them, so the sampler adds rounds."""
+        points = real_round(*args)
+        return None if points is None else points[thin.random(points.size) < 0.5]
+
+    tiny = ("_budgets", lambda mean: np.full(mean.shape, 2, dtype=np.int64))
+    cases = [
+        (base * 1.5, None),  # dropped after the pass, drawn again
+        (base * 1e3, None),  # dropped before any chunk goes on with its points
+        (base * 0.5, None),
+        (base * (1 + 2e-4), None),  # kept
+        (base, tiny),
+        (base, ("_poisson_round", half_round)),
+        (sparse, None),
+    ]
+    for psi, patch in cases:
+        with monkeypatch.context() as m:
+            if patch is not None:
+                m.setattr(measure, *patch)
+            draws = sample_outcomes(psi, list(range(n)), n, 20_000, np.random.default_rng(3))
+        p = np.abs(psi) ** 2
+        p /= p.sum()
+        assert draws.size == 20_000 and p[draws].min() > 0
+        counts = np.bincount(draws >> 6, minlength=64)
+        expected = p.reshape(64, -1).sum(axis=1) * draws.size
+        keep = expected > 0
+        assert counts[~keep].sum() == 0
+        assert stats.chisquare(counts[keep], expected[keep]).pvalue > 1e-4
+
+
+def test_sampling_is_independent_of_the_thread_count():
+    """The same seed gives the same draws on 1 and 2 threads (the chunks, not the threads,
+    split the work)."""
+    _compiled()
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one numba thread here")
+    n = 14
+    psi = _state(np.random.default_rng(6), n).astype(np.complex64)
+    before = numba.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            got.append(sample_outcomes(psi, list(range(n)), n, 10_000, np.random.default_rng(1)))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+
+
+@pytest.mark.parametrize("count", [0, 1, 7])
+@pytest.mark.parametrize("scale", [1.0, 2.0])
+def test_few_shots(count, scale, path):
+    psi = _state(np.random.default_rng(2), 8) * scale
+    draws = sample_outcomes(psi, list(range(8)), 8, count, np.random.default_rng(0))
+    assert draws.shape == (count,) and draws.dtype == np.int64
+    assert ((draws >= 0) & (draws < 2**8)).all()
 
 
 def test_sorted_uniforms_are_uniform_order_statistics():
