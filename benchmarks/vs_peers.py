@@ -530,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     failures: list[str] = []
     if not args.only_latency:
         peak = machine_peak()
+        # OpenBLAS's threads spin for a while after the peak's matmuls; the first cell would
+        # otherwise be timed beside them (its times were 1.3-2x those of a later rerun).
+        time.sleep(2.0)
         sims = simulators(ours, aer, wanted)
         print_header(sims, args.markdown)
         for family in args.families:
