@@ -167,19 +167,7 @@ class CheckedEngine:
         batch, k, n = b.shape
         m = a.shape[0]
         what = f"matmul call {self.calls + 1} ({m}, {k}) @ ({batch}, {k}, {n})"
-        out = self._call_unmodified(xp, what, a, b)
-        want_dtype = xp.result_type(a, b)
-        if out.shape != (batch, m, n) or out.dtype != want_dtype:
-            raise EngineError(
-                f"engine {self.name!r} returned {out.shape} {out.dtype} from {what}; "
-                f"expected ({batch}, {m}, {n}) {want_dtype}"
-            )
-        if _namespace(out) is not xp:
-            raise EngineError(
-                f"engine {self.name!r} returned its result from {what} on another device"
-            )
-        if self.check_finite and not bool(xp.isfinite(out.sum())):
-            self._raise_non_finite(xp, a, b, out, what)
+        out = self._stacked_call(xp, what, a, b, (batch, m, n))
         self.count_product(m, k, n * batch)
         return out
 
@@ -198,12 +186,20 @@ class CheckedEngine:
         batch, m, k = a.shape
         n = b.shape[2]
         what = f"matmul call {self.calls + 1} ({batch}, {m}, {k}) @ ({batch}, {k}, {n})"
+        out = self._stacked_call(xp, what, a, b, (batch, m, n))
+        self.count_product(m, k, n, batch)
+        return out
+
+    def _stacked_call(
+        self, xp: Any, what: str, a: Any, b: Any, shape: tuple[int, int, int]
+    ) -> Any:
+        """One stacked call of the wrapped engine, its result checked against ``shape``."""
         out = self._call_unmodified(xp, what, a, b)
         want_dtype = xp.result_type(a, b)
-        if out.shape != (batch, m, n) or out.dtype != want_dtype:
+        if out.shape != shape or out.dtype != want_dtype:
             raise EngineError(
                 f"engine {self.name!r} returned {out.shape} {out.dtype} from {what}; "
-                f"expected ({batch}, {m}, {n}) {want_dtype}"
+                f"expected {shape} {want_dtype}"
             )
         if _namespace(out) is not xp:
             raise EngineError(
@@ -211,7 +207,6 @@ class CheckedEngine:
             )
         if self.check_finite and not bool(xp.isfinite(out.sum())):
             self._raise_non_finite(xp, a, b, out, what)
-        self.count_product(m, k, n, batch)
         return out
 
     def count_product(self, m: int, k: int, n: int, times: int = 1) -> None:
