@@ -90,10 +90,17 @@ def test_metadata_reports_fusion():
         for q in range(layer % 2, 5, 2):
             qc.cx(q, q + 1)
         qc.rx(0.1 * layer, range(6))
-    meta = QsimTopoBackend(device="cpu", **FUSED).run(qc).result().results[0].metadata
-    fusion = meta["fusion"]
+    dense = QsimTopoBackend(device="cpu", blocking_enable=False, **FUSED)
+    fusion = dense.run(qc).result().results[0].metadata["fusion"]
     assert fusion["enabled"] is True and fusion["gates"] == len(qc.data)
     assert fusion["blocks"] < fusion["gates"] and fusion["max_block_qubits"] <= 5
+    if BLOCKING:  # a state of at most 2^10 amplitudes: one tile of the gates as they are
+        tiled = QsimTopoBackend(device="cpu", **FUSED).run(qc).result()
+        fusion = tiled.results[0].metadata["fusion"]
+        assert fusion["blocks"] == fusion["gates"] == len(qc.data) and fusion["passes"] == 1
+        np.testing.assert_allclose(
+            tiled.get_statevector().data, Statevector(qc).data, rtol=0, atol=1e-12
+        )
     off = QsimTopoBackend(device="cpu", fusion_enable=False).run(qc).result()
     assert off.results[0].metadata["fusion"] == {"enabled": False}
 
