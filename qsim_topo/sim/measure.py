@@ -204,7 +204,10 @@ def sample_outcomes(
     flat = tensor.reshape(-1)
     x = _real_view(xp, flat)
     if x is not None and qs == list(range(n)):
-        return _sample_numba(x, flat.size, rng, count)
+        drawn = _sample_numba(x, flat.size, rng, count)
+        if drawn is not None:
+            return drawn
+        # A norm so small that the rate of points overflows: the chunked draws below.
     if x is not None:  # the marginal, then sorted draws: a fast searchsorted
         p = marginal_probabilities(tensor, qs, n)
         cdf = np.cumsum(p, out=p)
@@ -276,7 +279,9 @@ ESTIMATE_SAMPLES = 64
 spacings handed to them; a wrong guess costs a partial second walk, never exactness)."""
 
 
-def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np.ndarray:
+def _sample_numba(
+    x: Any, size: int, rng: np.random.Generator, count: int
+) -> np.ndarray | None:
     """``count`` draws over all ``size`` amplitudes of ``x``, in about one pass over it.
 
     Each chunk walks a Poisson process of rate ``lam`` on its running weight (independent
@@ -290,6 +295,8 @@ def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np
     whatever the draws) has its points drawn again at the rate of its norm; too few points
     get another round added. A chunk whose budget of spacings runs out (the budgets follow a
     guess of the chunks' weights) goes on from where it stopped with fresh spacings.
+    None, before any draw is kept, for a squared norm so small (below ~1e-300) that the rate
+    of points overflows: the caller then draws by chunks.
     """
     kernels = _numba()
     # Enough chunks for the threads (64), no larger than the numpy code's.
@@ -306,6 +313,8 @@ def _sample_numba(x: Any, size: int, rng: np.random.Generator, count: int) -> np
     while found < count:  # more points, at the rate of the known norm
         need = count - found
         lam = (need + 5.0 * math.sqrt(need) + 10.0) / total
+        if not math.isfinite(lam):  # a squared norm below ~1e-300: decided by the state alone
+            return None
         more = _poisson_round(kernels, x, chunk, rng, lam, lam * totals, totals, ~known)
         assert more is not None  # the totals are known
         rounds.append(more)

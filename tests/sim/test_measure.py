@@ -339,3 +339,14 @@ def test_subset_marginal_builds_no_state_sized_temporary(path):
     # numpy: float64 chunk temporaries of 2^18 amplitudes (4 MiB); a full |psi|^2 is 8 MiB.
     budget = psi.nbytes // 2 if path == "numpy" else psi.nbytes // 32
     assert peak < budget, f"peak {peak} bytes for a {psi.nbytes}-byte state"
+
+
+def test_a_state_of_tiny_norm_is_still_sampled_exactly():
+    """A squared norm of ~1e-315 overflows the one-pass sampler's rate: the chunked draws take
+    over (the review's reproducer raised deep in numpy). Uniform state: every outcome, none
+    outside, roughly equal counts."""
+    state = np.full(8, 1e-158, dtype=np.complex128).reshape(2, 2, 2)
+    draws = sample_outcomes(state, [0, 1, 2], 3, 8000, np.random.default_rng(0))
+    counts = np.bincount(draws, minlength=8)
+    assert draws.size == 8000 and counts.size == 8
+    assert counts.min() > 800 and counts.max() < 1200
