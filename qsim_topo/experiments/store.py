@@ -95,7 +95,7 @@ STATUSES = ("ok", "failed", "timed_out")
 _INT_FIELDS = ("qubits", "depth", "samples", "haar_states", "seed", "matmul_calls")
 _STR_FIELDS = ("key", "status", "kind", "mode", "engine", "engine_spec", "dtype", "device")
 _REQUIRED = ("qubits", "depth", "kind", "mode", "engine_spec", "dtype", "device", "seed")
-_METRICS = (
+SUMMARY_METRICS = (
     "state_fidelity",
     "haar_input_fidelity",
     "frobenius_error",
@@ -107,14 +107,18 @@ _METRICS = (
     "xeb_infinite",
     "xeb_ideal_mean",
     "xeb_ideal_std",
+    "xeb_normalized",
+    "log_xeb",
     "tvd",
     "flops_fraction",
     "wall_time_s",
     "exact_wall_time_s",
     "time_ratio",
-    "overlap",
-    "log_xeb",
 )
+"""The numeric metrics of a row that the summary averages (:mod:`.summary`)."""
+# Every numeric metric a row may hold: numbers or null, checked by row_problem (one list with
+# the summary's, so that nothing the summary averages escapes the check).
+_METRICS = (*SUMMARY_METRICS, "overlap")
 
 
 def row_problem(row: Any, *, complete: bool = False) -> str | None:

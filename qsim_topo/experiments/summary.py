@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from qsim_topo.errors import QsimTopoError
+from qsim_topo.experiments.store import SUMMARY_METRICS
 
 __all__ = [
     "GROUP_FIELDS",
@@ -38,26 +39,6 @@ GROUP_FIELDS = (
     "samples",
     "haar_states",
     "depth",
-)
-SUMMARY_METRICS = (
-    "state_fidelity",
-    "haar_input_fidelity",
-    "frobenius_error",
-    "aligned_frobenius_error",
-    "process_fidelity",
-    "haar_input_fidelity_expected",
-    "norm",
-    "xeb",
-    "xeb_infinite",
-    "xeb_ideal_mean",
-    "xeb_ideal_std",
-    "xeb_normalized",
-    "log_xeb",
-    "tvd",
-    "flops_fraction",
-    "wall_time_s",
-    "exact_wall_time_s",
-    "time_ratio",
 )
 
 

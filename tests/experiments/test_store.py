@@ -264,3 +264,16 @@ def test_layers_json_holds_no_bare_nan(faulty, capsys):
 
     report = json.loads(out, parse_constant=refuse)
     assert report["xeb"] == "nan"
+
+
+def test_every_summarised_metric_is_checked_as_a_number():
+    """The row check and the summary read one list: a state row whose XEB/ideal is text is a
+    damaged row, not a value the summary would try to average."""
+    from qsim_topo.experiments.store import SUMMARY_METRICS, row_problem
+
+    row = {"key": "k", "qubits": 4, "depth": 2, "kind": "rcs", "mode": "state",
+           "engine_spec": "exact", "dtype": "complex64", "device": "cpu", "seed": 0}
+    assert row_problem(row) is None
+    for metric in SUMMARY_METRICS:
+        problem = row_problem({**row, metric: "high"})
+        assert problem is not None and metric in problem
