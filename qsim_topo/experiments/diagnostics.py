@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
-__all__ = ["diagnose", "norm_drift", "time_claim", "xeb_band_warning"]
+__all__ = ["diagnose", "norm_drift", "state_warnings", "time_claim", "xeb_band_warning"]
 
 #: Raw Frobenius error this many times the aligned error (and above MIN_ERROR) means a scale
 #: or phase factor dominates the error.
@@ -101,6 +101,14 @@ def norm_drift(norm: float) -> str | None:
     return None
 
 
+def state_warnings(
+    norm: float, xeb: float, xeb_ideal_mean: float, xeb_ideal_std: float, fidelity: float
+) -> list[str]:
+    """The warnings every row with a state has: norm drift, and an XEB that flatters it."""
+    found = (norm_drift(norm), xeb_band_warning(xeb, xeb_ideal_mean, xeb_ideal_std, fidelity))
+    return [w for w in found if w is not None]
+
+
 def time_claim(time_ratio: float, flops_fraction: float, exact_time_s: float) -> str | None:
     """A warning when the measured time is far above what the declared fraction implies.
 
@@ -139,12 +147,7 @@ def diagnose(r: _Report | Any) -> list[str]:
         )
     out += _column_zero(r)
     out += _probe_consistency(r)
-    drift = norm_drift(r.norm)
-    if drift is not None:
-        out.append(drift)
-    band = xeb_band_warning(r.xeb, r.xeb_ideal_mean, r.xeb_ideal_std, r.state_fidelity)
-    if band is not None:
-        out.append(band)
+    out += state_warnings(r.norm, r.xeb, r.xeb_ideal_mean, r.xeb_ideal_std, r.state_fidelity)
     claim = time_claim(r.time_ratio, r.flops_fraction, r.exact_layer_time_s)
     if claim is not None:
         out.append(claim)

@@ -22,7 +22,7 @@ from qsim_topo.engines.base import options_for_report
 from qsim_topo.engines.checked import CheckedEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.experiments import seeds
-from qsim_topo.experiments.diagnostics import norm_drift, xeb_band_warning
+from qsim_topo.experiments.diagnostics import state_warnings
 from qsim_topo.sim.measure import sample_outcomes
 from qsim_topo.sim.paths import execution_path
 from qsim_topo.xp import array_namespace, to_numpy
@@ -193,11 +193,4 @@ def measure_states(
 
 def diagnose_state(r: StateReport) -> list[str]:
     """Plain-language warnings of a state row: norm drift, an XEB that flatters the state."""
-    out: list[str] = []
-    drift = norm_drift(r.norm)
-    if drift is not None:
-        out.append(drift)
-    band = xeb_band_warning(r.xeb, r.xeb_ideal_mean, r.xeb_ideal_std, r.state_fidelity)
-    if band is not None:
-        out.append(band)
-    return out
+    return state_warnings(r.norm, r.xeb, r.xeb_ideal_mean, r.xeb_ideal_std, r.state_fidelity)
