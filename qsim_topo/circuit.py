@@ -96,8 +96,9 @@ def gate(name: str, qubits: int | Sequence[int], *params: float) -> GateOp:
 class TileOp:
     """Apply ``gates`` in order, all inside the tile ``qubits`` (ascending), in one pass.
 
-    Written by the tile pass (:func:`~qsim_topo.sim.passes.tile_program`) for the
-    cache-blocked CPU kernel; each gate's qubits are ascending and a subset of ``qubits``.
+    Written by the tile passes (:mod:`qsim_topo.sim.passes`) for the cache-blocked CPU
+    kernel; each gate's qubits are a subset of ``qubits``, in any order (the kernel sorts
+    them; the fused blocks of :func:`~qsim_topo.sim.passes.tile_program` are ascending).
     """
 
     gates: tuple[GateOp, ...]

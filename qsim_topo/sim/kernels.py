@@ -289,9 +289,9 @@ def apply_tile(
         used: when given, ``used[kernel name]`` is incremented per tile (tile kernel) or per
             gate (per-gate path).
         gates_checked: the caller guarantees that every gate is a numpy (2^g, 2^g) matrix on
-            ascending ``gate_qubits`` inside ``qubits``: the per-gate checks
-            are skipped (the executor, for the tiles its own passes made; ~1-2 us a gate). A
-            false guarantee gives a wrong state.
+            distinct ``gate_qubits`` inside ``qubits`` (in any order: the tile kernel sorts
+            them): the per-gate checks are skipped (the executor, for the tiles its own passes
+            made; ~1-2 us a gate). A false guarantee gives a wrong state.
 
     Returns:
         ``tensor``.

@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 
 from qsim_topo.engines.base import MatmulEngine
+from qsim_topo.errors import QsimTopoError
+from qsim_topo.sim.apply import flat_matrices
 
 __all__ = [
     "LANE_BYTES",
@@ -221,21 +223,24 @@ def tile_fits(itemsize: int, tile_qubits: int) -> bool:
 
 
 def _pack_gates(
-    gates: Sequence[tuple[Any, tuple[int, ...]]], qubits: tuple[int, ...], dtype: Any
+    gates: Sequence[tuple[Any, Sequence[int]]], qubits: tuple[int, ...], dtype: Any
 ) -> tuple[np.ndarray, ...]:
     """The gates as the flat arrays of ``apply_sequence``.
 
     Args:
-        gates: ``(matrix, gate_qubits)``, ``matrix`` (2^g, 2^g) of any complex dtype, the
-            ``gate_qubits`` ascending and in ``qubits``.
+        gates: ``(matrix, gate_qubits)``, ``matrix`` (2^g, 2^g) of any numeric dtype (what
+            :func:`~qsim_topo.sim.apply.flat_matrices` takes) with bit j on
+            ``gate_qubits[j]``; the ``gate_qubits`` distinct, in any order, and in ``qubits``
+            (not checked).
         qubits: the tile, ascending.
         dtype: the state's dtype, to which the matrices are cast.
 
     Returns:
         ``(gk, gbits, goff, mats, gkind, gsrc, soff)``, new arrays: gate g has ``gk[g]``
-        qubits on the tile's local bits ``gbits[g, :gk[g]]`` and its matrix row-major in
-        ``mats[goff[g]:goff[g] + 4**gk[g]]``. ``gkind[g]`` is 2 for a diagonal matrix, 1 for
-        a monomial one (one nonzero per row and column, row j's in column
+        qubits on the tile's local bits ``gbits[g, :gk[g]]`` (ascending: a gate given on
+        unsorted qubits has its matrix's index bits permuted to match, exactly) and its matrix
+        row-major in ``mats[goff[g]:goff[g] + 4**gk[g]]``. ``gkind[g]`` is 2 for a diagonal
+        matrix, 1 for a monomial one (one nonzero per row and column, row j's in column
         ``gsrc[soff[g] + j]``) of 2 or more qubits, 0 for anything else, a 1-qubit
         permutation included (the unrolled dense kernel was measured ~15% faster). Exact
         zeros of the cast matrix only: a fused product of diagonal or permutation gates keeps
@@ -243,51 +248,43 @@ def _pack_gates(
         stays in its own output row instead of spreading over the gate's rows as in a dense
         product (the state is still not finite, and the checks still see it).
 
-    The kinds are found for all gates of one width at once: one gate at a time cost ~10 us
-    per gate, 2 ms of a 20-qubit circuit.
+    One compiled pass over a flat copy of all the matrices
+    (:func:`qsim_topo.sim._numba_pack.pack_gates`): gate by gate in numpy this cost ~2-10 us a
+    gate, more than the tile kernel's own time on a state of 10-12 qubits.
+
+    Raises:
+        QsimTopoError: the matrices' sizes do not match their qubits, or a qubit is outside
+            0..max(qubits) (the compiled loop does not check its indices).
     """
-    count = len(gates)
-    ks = [len(qs) for _, qs in gates]
-    widths = set(ks)
+    from qsim_topo.sim._numba_pack import pack_gates
+
+    flat, _ = flat_matrices([m for m, _ in gates])
+    qlist = [qs for _, qs in gates]
+    ks = [len(qs) for qs in qlist]
+    count = len(ks)
     gk = np.array(ks, dtype=np.int64)
     offsets = np.zeros(count + 1, dtype=np.int64)  # of the matrices
     soffsets = np.zeros(count + 1, dtype=np.int64)  # of the source columns
     np.cumsum(np.left_shift(1, 2 * gk), out=offsets[1:])
     np.cumsum(np.left_shift(1, gk), out=soffsets[1:])
-    goff = offsets[:-1]
-    soff = soffsets[:-1]
-    if len(widths) == 1:
-        # One width (the common case): one array call instead of a reshape per gate (90 gates
-        # at 10 qubits: 75 -> ~50 us for the whole packing, with the qubits below).
-        mats = np.array([m for m, _ in gates], dtype=dtype).reshape(-1)
-    else:
-        mats = np.concatenate([np.asarray(m).reshape(-1) for m, _ in gates]).astype(dtype)
-    local = np.zeros(max(qubits) + 1, dtype=np.int64)
+    if flat.size != offsets[-1]:
+        raise QsimTopoError(
+            f"the tile's gate matrices hold {flat.size} entries where their qubits need "
+            f"{int(offsets[-1])} ((2^k, 2^k) each)"
+        )
+    qflat = np.fromiter(chain.from_iterable(qlist), np.int64, int(gk.sum()))
+    top = max(qubits)
+    if qflat.size and (qflat.min() < 0 or qflat.max() > top):
+        raise QsimTopoError(f"a gate qubit is outside 0..{top}, the tile's range")
+    local = np.zeros(top + 1, dtype=np.int64)
     local[list(qubits)] = np.arange(len(qubits))
-    gbits = np.zeros((count, max(ks)), dtype=np.int64)
+    mats = np.zeros(int(offsets[-1]), dtype=dtype)
+    gbits = np.zeros((count, max(ks, default=1)), dtype=np.int64)
     gkind = np.zeros(count, dtype=np.int64)
     gsrc = np.zeros(int(soffsets[-1]), dtype=np.int64)
-    for k in widths:
-        dim = 1 << k
-        if len(widths) == 1:
-            which: Any = slice(None)
-            flat = chain.from_iterable(qs for _, qs in gates)  # np.array of tuples: 2x slower
-            gbits[:, :] = local[np.fromiter(flat, np.int64, count * k)].reshape(count, k)
-            nonzero = mats.reshape(-1, dim, dim) != 0
-        else:
-            which = np.flatnonzero(gk == k)
-            gbits[which, :k] = local[np.array([gates[g][1] for g in which], dtype=np.int64)]
-            nonzero = mats[goff[which][:, None] + np.arange(dim * dim)].reshape(-1, dim, dim) != 0
-        # Only a gate with exactly one nonzero per row can be monomial (most are dense).
-        maybe = np.count_nonzero(nonzero.reshape(-1, dim * dim), axis=1) == dim
-        if not maybe.any():
-            continue
-        src = nonzero.argmax(axis=2)
-        monomial = maybe & (nonzero.sum(axis=2) == 1).all(axis=1)
-        monomial &= (nonzero.sum(axis=1) == 1).all(axis=1)
-        diagonal = monomial & (src == np.arange(dim)).all(axis=1)
-        gkind[which] = np.where(diagonal, 2, np.where(monomial & (k > 1), 1, 0))
-        gsrc[soff[which][:, None] + np.arange(dim)] = np.where(monomial[:, None], src, 0)
+    goff = offsets[:-1]
+    soff = soffsets[:-1]
+    pack_gates(flat, gk, qflat, local, goff, soff, mats, gbits, gkind, gsrc)
     return gk, gbits, goff, mats, gkind, gsrc, soff
 
 
@@ -306,7 +303,7 @@ def apply_sequence_numba(
             :class:`~qsim_topo.engines.base.CheckedEngine` counts one product per gate.
         tensor: C-contiguous numpy (2^n,) or (2^n, cols), complex64 or complex128; modified.
         gates: ``(matrix, gate_qubits)`` in application order; ``matrix`` (2^g, 2^g) with bit
-            j on ``gate_qubits[j]`` (ascending, a subset of ``qubits``).
+            j on ``gate_qubits[j]`` (distinct, in any order, a subset of ``qubits``).
         qubits: the tile: ascending qubits, at most n of them.
         cols: the number of columns (a power of two; 1 for a state).
         zero_mask: bit q set when the caller knows that qubit q is |0>: every row of

@@ -73,8 +73,9 @@ fewer is one tile). Executor time at 11-16 qubits, brickwork, QV and random circ
 less than with 10-qubit tiles (benchmarks/RESULTS.md, issue 23, night session)."""
 
 
-SMALL_PLAN_QUBITS = 10
-"""Up to this many qubits (and one tile), gates go into the tile kernel without fusion."""
+SMALL_PLAN_QUBITS = 12
+"""Up to this many qubits (and one tile: the default tile of such a state is
+:data:`SMALL_TILE_QUBITS` wide), gates go into the tile kernel as written, without fusion."""
 
 
 def default_tile_qubits(n_qubits: int) -> int:
@@ -216,9 +217,32 @@ def _as_is(op: GateOp) -> bool:
     return qs[0] < qs[1] if k == 2 else all(a < b for a, b in pairwise(qs))
 
 
-def _one_per_gate(qubit_sets: Sequence[Sequence[int]], max_qubits: int) -> list[list[int]]:
-    """The plan that fuses nothing: each gate a block of its own, in order."""
-    return [[i] for i in range(len(qubit_sets))]
+def _one_tile_program(
+    program: Program, max_qubits: int, tile_qubits: int
+) -> tuple[Program, dict[str, Any]]:
+    """Each run of gates as one :class:`~qsim_topo.circuit.TileOp`, its gates as they are.
+
+    For a state no wider than a tile (the caller's condition): nothing is fused or planned,
+    and the gates keep their matrices and qubit order (the tile kernel casts and sorts them,
+    all gates of a width at once). The phases of a run stay in front of its tile. Returns the
+    program and :meth:`FusionReport.as_dict`, each gate counted as a block of its own.
+    """
+    counts = {"gates": 0, "widest": 0, "tiles": 0}
+
+    def tile(gates: list[GateOp], phases: list[PhaseOp]) -> list[Op]:
+        out: list[Op] = list(phases)
+        if gates:
+            qubits = tuple(sorted({q for g in gates for q in g.qubits}))
+            out.append(TileOp(tuple(gates), qubits))
+            counts["gates"] += len(gates)
+            counts["widest"] = max(counts["widest"], max(len(g.qubits) for g in gates))
+            counts["tiles"] += 1
+        return out
+
+    tiled = _rewrite_gate_runs(program, tile)
+    gates = counts["gates"]
+    report = FusionReport(gates, gates, counts["widest"], max_qubits, tile_qubits, counts["tiles"])
+    return tiled, report.as_dict()
 
 
 def fuse_program(
@@ -362,13 +386,15 @@ def prepare_program(
     if tile_qubits is None:
         tile_qubits = default_tile_qubits(program.n_qubits)
     limit = min(tile_qubits, program.n_qubits)
-    # A state of at most 2^10 amplitudes is one pass whatever the blocks, and absorbing a
-    # 1-qubit gate into a 2-qubit block saves less kernel time than its composing costs: the
-    # gates go in as they are (sorted). Core API, median of 300: random 10 qubits 1.98 -> 1.85
-    # ms, QFT 10 0.98 -> 0.91, QV 10 0.70 -> 0.63; at 12 qubits random lost 20% (2.8 -> 3.4).
-    one_pass = limit >= program.n_qubits <= SMALL_PLAN_QUBITS
-    plan = _one_per_gate if one_pass else plan_tile_blocks
-    fused, report = fuse_program(program, engine, width, plan=plan)
+    # A state no wider than a tile is one pass whatever the blocks, and absorbing a 1-qubit
+    # gate into a 2-qubit block saves less kernel time than composing it costs: the gates go
+    # in as they are (_one_tile_program). Core API, median of 55, A/B in one process, 2 loaded
+    # cores: at 12 qubits brickwork 1.20 -> 1.01 ms, QV 1.25 -> 0.90, random 2.70 -> 2.61, QFT
+    # 1.60 -> 1.02 (complex128); at 11 qubits random 2.34 -> 1.64, QFT 1.20 -> 0.69. At 14
+    # qubits (several tiles) unfused tiles lost on random circuits (9.8 -> 11.3 ms).
+    if limit >= program.n_qubits <= SMALL_PLAN_QUBITS:
+        return _one_tile_program(program, width, limit)
+    fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks)
     tiled, passes = tile_program(fused, limit)
     gates, blocks, widest = report.gates, report.blocks, report.max_block_qubits
     return tiled, FusionReport(gates, blocks, widest, width, limit, passes).as_dict()

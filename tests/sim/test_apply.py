@@ -132,14 +132,17 @@ def test_check_unitary_matrices_decides_as_one_by_one():
     rng = np.random.default_rng(11)
     atol = 1e-8
     good = [haar_unitary(2**k, seed=rng) for k in (1, 2, 2, 3, 6)]
+    # Other dtypes beside complex128 (the flat copy then takes numpy's conversion).
+    good += [np.array([[0.0, 1.0], [1.0, 0.0]]), np.eye(4, dtype=np.int8)[[1, 0, 3, 2]]]
     near = haar_unitary(4, seed=rng) * (1 + 0.6 * atol / 2)  # within atol, above atol / 2
     past = haar_unitary(4, seed=rng) * (1 + 0.8 * atol)  # just past atol
     nan = np.array([[np.nan, 0], [0, 1]])
     shear = np.array([[1, 1], [0, 1]])
     wide = np.ones((2, 3))
+    row = np.array([[1.0, 0.0, 0.0, 0.0]])  # as many entries as a 2x2, not square
     big = np.eye(64) * 2
     strings = np.array([["a", "b"], ["c", "d"]], dtype=object)
-    bad = [near, past, nan, shear, wide, big, strings]
+    bad = [near, past, nan, shear, wide, row, big, strings]
     assert _single_verdict(near, "x", atol) is None and _single_verdict(past, "x", atol)
     check_unitary_matrices([*good, near], [f"m{i}" for i in range(len(good) + 1)], atol=atol)
     for j in range(len(bad)):

@@ -10,7 +10,7 @@ from qsim_topo.engines import get_engine
 from qsim_topo.engines.base import CheckedEngine
 from qsim_topo.errors import QsimTopoError
 from qsim_topo.layers import haar_unitary
-from qsim_topo.sim.apply import apply_operator
+from qsim_topo.sim.apply import apply_operator, sort_gate_qubits
 from qsim_topo.sim.kernels import KernelPolicy, apply_tile
 from qsim_topo.sim.numba_kernels import LANE_BYTES, _pack_gates, lane_bits
 from qsim_topo.sim.planning import plan_tiles
@@ -246,6 +246,45 @@ def test_packed_gates_layout_and_kinds():
     np.testing.assert_array_equal(mats, np.concatenate([m.reshape(-1) for m, _ in same]))
     assert (same[2][0][np.arange(4), gsrc[8:12]] != 0).all()
     assert gsrc[:8].tolist() == [0, 1, 2, 3, 0, 0, 0, 0]  # the diagonal's, then unused zeros
+
+
+def test_packed_gates_sort_each_gates_qubits_exactly():
+    """Gates on unsorted qubits are packed as sort_gate_qubits would give them (the same
+    entries, bit for bit), whatever their width, dtype and mix; bad sizes are refused."""
+    rng = np.random.default_rng(5)
+    tile = (0, 1, 3, 4, 6, 8)
+    gates = [
+        (haar_unitary(4, seed=rng), (6, 1)),
+        (haar_unitary(8, seed=rng), (8, 0, 4)),
+        (haar_unitary(8, seed=rng), (3, 8, 1)),
+        (haar_unitary(2, seed=rng).astype(np.complex64), (4,)),
+        (np.diag(np.exp(1j * rng.uniform(size=4))), (3, 0)),  # diagonal either way
+        (_monomial_gate(rng, 2, False), (8, 6)),  # a permutation with phases
+        (np.eye(4)[[0, 1, 3, 2]], (1, 0)),  # CNOT, real, control on the higher bit
+        (haar_unitary(16, seed=rng), (8, 6, 4, 3)),
+    ]
+    for dtype in (np.complex128, np.complex64):
+        gk, gbits, goff, mats, gkind, gsrc, soff = _pack_gates(gates, tile, dtype)
+        assert mats.dtype == dtype
+        local = {q: i for i, q in enumerate(tile)}
+        for g, (matrix, qs) in enumerate(gates):
+            want, sorted_qs = sort_gate_qubits(np.asarray(matrix, dtype=np.complex128), qs)
+            assert gbits[g, : gk[g]].tolist() == [local[q] for q in sorted_qs]
+            dim = 2 ** gk[g]
+            np.testing.assert_array_equal(
+                mats[goff[g] : goff[g] + dim * dim], want.astype(dtype).reshape(-1)
+            )
+            diagonal = np.count_nonzero(want - np.diag(np.diag(want))) == 0
+            monomial = ((want != 0).sum(axis=0) == 1).all() and ((want != 0).sum(axis=1) == 1).all()
+            kind = 2 if diagonal else 1 if monomial and gk[g] > 1 else 0
+            assert gkind[g] == kind
+            if monomial:
+                src = gsrc[soff[g] : soff[g] + dim]
+                assert (want[np.arange(dim), src] != 0).all()
+    with pytest.raises(QsimTopoError, match="entries"):
+        _pack_gates([(np.eye(4), (0,))], tile, np.complex128)
+    with pytest.raises(QsimTopoError, match="outside"):
+        _pack_gates([(np.eye(2), (9,))], tile, np.complex128)
 
 
 def _reference(psi, gates, n):

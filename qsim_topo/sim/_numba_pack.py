@@ -1,0 +1,93 @@
+"""The compiled half of :func:`qsim_topo.sim.numba_kernels._pack_gates` (imported lazily).
+
+Packing a tile's gates for the tile kernel is a little work per gate (sort its qubits, permute
+its matrix's index bits to match, cast, classify it as dense, monomial or diagonal). Done with
+numpy calls it costs a few microseconds a gate, more than the kernel itself on a state of 10-12
+qubits; here it is one compiled loop over a flat copy of all the matrices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def pack_gates(
+    flat: Any,
+    gk: Any,
+    qflat: Any,
+    local: Any,
+    goff: Any,
+    soff: Any,
+    mats: Any,
+    gbits: Any,
+    gkind: Any,
+    gsrc: Any,
+) -> None:  # pragma: no cover - compiled; covered through _pack_gates
+    """Fill ``mats``, ``gbits``, ``gkind`` and ``gsrc`` (zeroed by the caller) from ``flat``.
+
+    ``flat``: complex128, every gate's (2^k, 2^k) matrix row-major as given, one after the
+    other at ``goff``; ``gk``: the gates' widths; ``qflat``: their qubits as given, one after
+    the other; ``local``: tile bit of each qubit. Gate g's qubits are sorted (stable) and its
+    matrix's index bits permuted to match (new bit j is old bit ``order[j]``), cast to
+    ``mats``' dtype at the same offset. Kinds and monomial sources as in ``_pack_gates``,
+    from the exact zeros of the cast matrix.
+    """
+    kmax = gbits.shape[1]
+    order = np.empty(kmax, np.int64)
+    pm = np.empty(1 << kmax, np.int64)
+    src = np.empty(1 << kmax, np.int64)
+    colcount = np.empty(1 << kmax, np.int64)
+    qo = 0
+    for g in range(gk.shape[0]):
+        k = gk[g]
+        dim = 1 << k
+        mo = goff[g]
+        for j in range(k):
+            order[j] = j
+        for j in range(1, k):  # insertion sort of the qubits' positions (stable)
+            t = order[j]
+            i = j - 1
+            while i >= 0 and qflat[qo + order[i]] > qflat[qo + t]:
+                order[i + 1] = order[i]
+                i -= 1
+            order[i + 1] = t
+        for j in range(k):
+            gbits[g, j] = local[qflat[qo + order[j]]]
+        qo += k
+        for r in range(dim):
+            old = 0
+            for j in range(k):
+                old |= ((r >> j) & 1) << order[j]
+            pm[r] = old
+            colcount[r] = 0
+        monomial = True
+        for r in range(dim):
+            row = mo + pm[r] * dim
+            nonzero = 0
+            for c in range(dim):
+                v = flat[row + pm[c]]
+                mats[mo + r * dim + c] = v
+                if mats[mo + r * dim + c] != 0:
+                    nonzero += 1
+                    src[r] = c
+                    colcount[c] += 1
+            if nonzero != 1:
+                monomial = False
+        if monomial:
+            for c in range(dim):
+                if colcount[c] != 1:
+                    monomial = False
+        if monomial:
+            diagonal = True
+            for r in range(dim):
+                gsrc[soff[g] + r] = src[r]
+                if src[r] != r:
+                    diagonal = False
+            if diagonal:
+                gkind[g] = 2
+            elif k > 1:
+                gkind[g] = 1
