@@ -93,6 +93,32 @@ def flat_matrices(matrices: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
     return flat.astype(np.complex128, copy=False), arrays
 
 
+def _unitary_deviations(flat: np.ndarray, offsets: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """``max |U^dagger U - I|`` of each (d, d) matrix ``flat[offsets[g]:][:d * d]``, d = dims[g].
+
+    ``inf`` for a d of 0 (not screened) or a NaN or Inf entry. Compiled with numba where it
+    loads (one loop over all matrices); else one stacked product per size.
+    """
+    from qsim_topo.sim.numba_kernels import numba_available
+
+    out = np.empty(len(dims), dtype=np.float64)
+    if numba_available():
+        from qsim_topo.sim._numba_gates import unitary_deviations
+
+        unitary_deviations(flat, offsets, dims, out)
+        return out
+    out[:] = np.inf
+    for dim in np.unique(dims[dims > 0]).tolist():
+        index = np.flatnonzero(dims == dim)
+        stack = flat[offsets[index][:, None] + np.arange(dim * dim)].reshape(-1, dim, dim)
+        with np.errstate(all="ignore"):
+            product = np.matmul(stack.conj().transpose(0, 2, 1), stack)
+            product[:, np.arange(dim), np.arange(dim)] -= 1
+            dev = np.abs(product).max(axis=(1, 2))
+        out[index] = np.where(np.isfinite(stack).all(axis=(1, 2)), dev, np.inf)
+    return out
+
+
 def check_unitary_matrices(
     matrices: Sequence[Any],
     whats: Sequence[str] | Callable[[int], str],
@@ -105,8 +131,9 @@ def check_unitary_matrices(
     (the names of a long circuit cost more than its screening).
 
     The same decisions and the same first error: square matrices of up to 32 rows are
-    screened together, one stacked ``U^dagger U`` per size taken from one flat copy of all of
-    them (:func:`flat_matrices`; a numpy call chain per matrix costs ~8 us for a 4x4), and
+    screened together from one flat copy of all of them (:func:`flat_matrices`;
+    :func:`_unitary_deviations`: one compiled loop, or one stacked ``U^dagger U`` per size;
+    a numpy call chain per matrix costs ~8 us for a 4x4), and
     only those whose screened deviation is not clearly within ``atol`` (above ``atol / 2``,
     NaN or Inf, or any other shape) go through :func:`check_unitary_matrix`, in order, which
     decides. A rounding difference between the stacked and the single product is ~1e-16, far
@@ -123,22 +150,17 @@ def check_unitary_matrices(
     count = len(arrays)
     suspect = np.ones(count, dtype=bool)
     if flat is not None and count:
-        # The row count of each square matrix small enough to stack; 0 for any other.
-        dims = np.array(
-            [s[0] if len(s) == 2 and s[0] == s[1] else 0 for s in [a.shape for a in arrays]],
-            dtype=np.int64,
+        # The row count of each square matrix small enough to screen; 0 for any other.
+        dims = np.fromiter(
+            (s[0] if len(s) == 2 and s[0] == s[1] <= _BATCH_MAX_DIM else 0
+             for s in [a.shape for a in arrays]),
+            np.int64,
+            count,
         )
-        dims[dims > _BATCH_MAX_DIM] = 0
         offsets = np.zeros(count, dtype=np.int64)
-        np.cumsum([a.size for a in arrays[:-1]], out=offsets[1:])
-        for dim in np.unique(dims[dims > 0]).tolist():
-            index = np.flatnonzero(dims == dim)
-            stack = flat[offsets[index][:, None] + np.arange(dim * dim)].reshape(-1, dim, dim)
-            with np.errstate(all="ignore"):  # NaN or Inf: suspect, decided one by one below
-                product = np.matmul(stack.conj().transpose(0, 2, 1), stack)
-                product[:, np.arange(dim), np.arange(dim)] -= 1
-                dev = np.abs(product).max(axis=(1, 2))
-            suspect[index] = ~(np.isfinite(stack).all(axis=(1, 2)) & (dev <= atol / 2))
+        np.cumsum(np.fromiter([a.size for a in arrays[:-1]], np.int64, count - 1), out=offsets[1:])
+        dev = _unitary_deviations(flat, offsets, dims)
+        suspect = ~(dev <= atol / 2)  # NaN and inf: suspect
     for i in np.flatnonzero(suspect).tolist():
         check_unitary_matrix(arrays[i], atol=atol, what=name_of(i))
 

@@ -249,14 +249,14 @@ def _pack_gates(
         product (the state is still not finite, and the checks still see it).
 
     One compiled pass over a flat copy of all the matrices
-    (:func:`qsim_topo.sim._numba_pack.pack_gates`): gate by gate in numpy this cost ~2-10 us a
+    (:func:`qsim_topo.sim._numba_gates.pack_gates`): gate by gate in numpy this cost ~2-10 us a
     gate, more than the tile kernel's own time on a state of 10-12 qubits.
 
     Raises:
         QsimTopoError: the matrices' sizes do not match their qubits, or a qubit is outside
             0..max(qubits) (the compiled loop does not check its indices).
     """
-    from qsim_topo.sim._numba_pack import pack_gates
+    from qsim_topo.sim._numba_gates import pack_gates
 
     flat, _ = flat_matrices([m for m, _ in gates])
     qlist = [qs for _, qs in gates]

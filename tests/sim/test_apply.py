@@ -126,9 +126,13 @@ def _single_verdict(matrix, what, atol):
     return None
 
 
-def test_check_unitary_matrices_decides_as_one_by_one():
-    """The stacked screen raises what the first failing single check raises, for every mix
-    of good matrices, near-threshold ones, NaN, non-square and large ones."""
+@pytest.mark.parametrize("compiled", [True, False])
+def test_check_unitary_matrices_decides_as_one_by_one(compiled, monkeypatch):
+    """The screen (compiled, or numpy's stacked products where numba does not load) raises
+    what the first failing single check raises, for every mix of good matrices,
+    near-threshold ones, NaN, non-square and large ones."""
+    if not compiled:
+        monkeypatch.setattr("qsim_topo.sim.numba_kernels.numba_available", lambda: False)
     rng = np.random.default_rng(11)
     atol = 1e-8
     good = [haar_unitary(2**k, seed=rng) for k in (1, 2, 2, 3, 6)]
@@ -145,9 +149,12 @@ def test_check_unitary_matrices_decides_as_one_by_one():
     bad = [near, past, nan, shear, wide, row, big, strings]
     assert _single_verdict(near, "x", atol) is None and _single_verdict(past, "x", atol)
     check_unitary_matrices([*good, near], [f"m{i}" for i in range(len(good) + 1)], atol=atol)
-    for j in range(len(bad)):
+    # Each bad matrix alone among good ones, and followed by the others (the strings, last,
+    # make the flat copy fail: then every matrix is checked alone).
+    tails = [bad[j : j + k] for j in range(len(bad)) for k in (1, len(bad) - 1 - j, len(bad))]
+    for tail in [t for t in tails if t]:
         for position in (0, 3, len(good)):
-            mats = good[:position] + bad[j:] + good[position:]
+            mats = good[:position] + tail + good[position:]
             whats = [f"m{i}" for i in range(len(mats))]
             first = None
             for m, w in zip(mats, whats, strict=True):

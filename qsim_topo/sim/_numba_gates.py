@@ -1,9 +1,10 @@
-"""The compiled half of :func:`qsim_topo.sim.numba_kernels._pack_gates` (imported lazily).
+"""Compiled loops over a flat copy of many small gate matrices (imported lazily, with numba).
 
-Packing a tile's gates for the tile kernel is a little work per gate (sort its qubits, permute
-its matrix's index bits to match, cast, classify it as dense, monomial or diagonal). Done with
-numpy calls it costs a few microseconds a gate, more than the kernel itself on a state of 10-12
-qubits; here it is one compiled loop over a flat copy of all the matrices.
+Packing a tile's gates for the tile kernel (:func:`pack_gates`: sort each gate's qubits,
+permute its matrix's index bits to match, cast, classify it as dense, monomial or diagonal)
+and screening gates for unitarity (:func:`unitary_deviations`) are a little work per gate.
+Done with numpy calls they cost a few microseconds a gate, more than the tile kernel itself
+on a state of 10-12 qubits; here each is one compiled loop over all the matrices.
 """
 
 from __future__ import annotations
@@ -91,3 +92,34 @@ def pack_gates(
                 gkind[g] = 2
             elif k > 1:
                 gkind[g] = 1
+
+
+@njit(cache=True, nogil=True)
+def unitary_deviations(
+    flat: Any, offsets: Any, dims: Any, out: Any
+) -> None:  # pragma: no cover - compiled; covered through check_unitary_matrices
+    """``out[g] = max |U^dagger U - I|`` of the (d, d) matrix ``flat[offsets[g]:][:d * d]``.
+
+    ``d = dims[g]``; a ``d`` of 0 (not screened) and a matrix with a NaN or Inf entry give
+    ``inf``. ``flat`` complex128, row-major matrices.
+    """
+    for g in range(dims.shape[0]):
+        d = dims[g]
+        o = offsets[g]
+        if d == 0:
+            out[g] = np.inf
+            continue
+        dev = 0.0
+        for i in range(d):
+            for j in range(d):
+                s = 0j
+                for k in range(d):
+                    s += np.conj(flat[o + k * d + i]) * flat[o + k * d + j]
+                if i == j:
+                    s -= 1.0
+                a = abs(s)
+                if not np.isfinite(a):
+                    dev = np.inf
+                elif a > dev:
+                    dev = a
+        out[g] = dev
