@@ -48,6 +48,7 @@ __all__ = [
     "available_engines",
     "describe_engine",
     "get_engine",
+    "is_builtin_exact",
     "options_for_report",
     "parse_engine_spec",
     "parse_option_value",
@@ -414,6 +415,16 @@ def describe_engine(name: str) -> EngineInfo:
         options=opts,
         summary=doc.splitlines()[0] if doc else "",
     )
+
+
+def is_builtin_exact(engine: MatmulEngine) -> bool:
+    """True for an exact engine defined by qsim_topo itself (plain ``xp.matmul``).
+
+    Such an engine is trusted not to mutate its inputs and to be as fast as the kernels it
+    stands for; a plug-in that declares itself exact is still watched (its products checked)
+    and never run in a caller's thread.
+    """
+    return bool(engine.exact) and type(engine).__module__.startswith("qsim_topo.engines.")
 
 
 def options_for_report(engine: MatmulEngine) -> Mapping[str, Any]:

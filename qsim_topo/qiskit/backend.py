@@ -52,7 +52,7 @@ from qiskit.transpiler import Target
 
 from qsim_topo._version import __version__
 from qsim_topo.circuit import BranchOp, GateOp, JumpOp, Program, SwitchOp
-from qsim_topo.engines.base import MatmulEngine
+from qsim_topo.engines.base import MatmulEngine, is_builtin_exact
 from qsim_topo.qiskit.convert import circuit_to_program
 from qsim_topo.qiskit.errors import (
     QsimTopoCircuitError,
@@ -113,15 +113,20 @@ def _work(program: Program, unitary: bool) -> int:
 def runs_inline(programs: Sequence[Program], config: RunConfig) -> bool:
     """Whether a job is small enough to simulate in the caller's thread.
 
-    True for the CPU with an exact engine, at most ``INLINE_MAX_SHOTS`` shots, and circuits
-    totalling at most ``INLINE_MAX_OPS`` ops and ``INLINE_MAX_WORK`` multiply-adds
-    (``INLINE_MAX_TILED_WORK`` when every circuit runs through the tile kernel) on states
-    of at most ``INLINE_MAX_QUBITS`` qubits, none with mid-circuit measurement or reset (whose
-    branches multiply the work) or control flow (a while loop may not end): those always go to
-    the job threads. Even then the job runs inline only when its engine is not in use by
+    True for the CPU with one of qsim_topo's own exact engines
+    (:func:`~qsim_topo.engines.base.is_builtin_exact`: a plug-in that declares itself exact
+    may still be slow, and would hold up the caller's ``run()``), at most
+    ``INLINE_MAX_SHOTS`` shots, and circuits totalling at most ``INLINE_MAX_OPS`` ops and
+    ``INLINE_MAX_WORK`` multiply-adds (``INLINE_MAX_TILED_WORK`` when every circuit runs
+    through the tile kernel) on states of at most ``INLINE_MAX_QUBITS`` qubits, none with
+    mid-circuit measurement or reset (whose branches multiply the work) or control flow (a
+    while loop may not end): those always go to the job threads. Even then the job runs
+    inline only when its engine is not in use by
     another job (:meth:`~qsim_topo.qiskit.job.QsimTopoJob.try_run_now`).
     """
-    if config.device != "cpu" or not config.engine.exact or config.shots > INLINE_MAX_SHOTS:
+    if config.device != "cpu" or config.shots > INLINE_MAX_SHOTS:
+        return False
+    if not is_builtin_exact(config.engine):  # a plug-in's speed is unknown: never in run()
         return False
     unitary = config.method == "unitary"
     width = 2 if unitary else 1

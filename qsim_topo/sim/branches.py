@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,12 @@ from qsim_topo.circuit import (
     SwitchOp,
     TileOp,
 )
-from qsim_topo.engines.base import CheckedEngine, MatmulEngine, options_for_report
+from qsim_topo.engines.base import (
+    CheckedEngine,
+    MatmulEngine,
+    is_builtin_exact,
+    options_for_report,
+)
 from qsim_topo.errors import CircuitError, QsimTopoError, StateVanishedError
 from qsim_topo.sim.apply import apply_operator
 from qsim_topo.sim.kernels import DEFAULT_KERNELS, KernelPolicy, apply_inplace, apply_tile
@@ -132,7 +138,7 @@ class BranchExecutor:
         # finiteness check one more read of every product; both are kept for every engine but
         # qsim_topo's own exact ones (plain xp.matmul), whose final state is checked: a
         # plug-in declaring itself exact is still watched.
-        trusted = engine.exact and type(engine).__module__.startswith("qsim_topo.engines.")
+        trusted = is_builtin_exact(engine)
         self.engine = CheckedEngine(engine, check_inputs=not trusted, check_finite=not trusted)
         self.base_engine = engine
         self.kernels = kernels
@@ -156,7 +162,7 @@ class BranchExecutor:
             id(op) for op in program.ops if isinstance(op, TileOp) and id(op) not in given_tiles
         }
         self.shots = int(shots)
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
         self.xp = get_xp(device)
         self.dtype = np.dtype(dtype)
         self.n = program.n_qubits
@@ -175,6 +181,11 @@ class BranchExecutor:
         self._narrow: np.ndarray | None = None
         self.branches = 0
         self.backward_jumps = 0
+
+    @cached_property
+    def rng(self) -> np.random.Generator:
+        """The run's generator of measurement draws, made at the first draw (~15 us)."""
+        return np.random.default_rng(self.seed)
 
     def _initial(self) -> Any:
         dim = 2**self.n

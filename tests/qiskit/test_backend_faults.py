@@ -56,3 +56,28 @@ def test_verify_raises_the_engine_error(faulty, fault):
     qc = _ghz()
     with pytest.raises(EngineError, match="engine 'test-faulty'"):
         verify_circuit(qc, engine=faulty, engine_options={"fault": fault, "at_call": 2}, shots=10)
+
+
+def test_a_plugin_claiming_to_be_exact_never_runs_in_the_callers_thread(faulty, monkeypatch):
+    """A small job of qsim_topo's exact engine runs inside ``run()``; the same job of a plug-in
+    that declares itself exact goes to a job thread (its speed is unknown: a slow plug-in must
+    not hold up ``run()``), and its counts are still right."""
+    import threading
+
+    from qsim_topo.qiskit import backend as backend_module
+
+    threads = []
+    real_execute = backend_module.execute
+
+    def recording_execute(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return real_execute(*args, **kwargs)
+
+    monkeypatch.setattr(backend_module, "execute", recording_execute)
+    QsimTopoBackend(device="cpu").run(_ghz(), shots=10).result()
+    assert threads == [threading.current_thread()]
+    plugin = QsimTopoBackend(faulty, fault="none", exact=True, device="cpu")
+    assert not backend_module.runs_inline([], plugin.run_config(shots=10))
+    counts = plugin.run(_ghz(), shots=200, seed_simulator=3).result().get_counts()
+    assert len(threads) == 2 and threads[1] is not threading.current_thread()
+    assert set(counts) == {"000", "111"} and sum(counts.values()) == 200
