@@ -61,8 +61,8 @@ class TileKernel:
     """A kernel that applies a sequence of gates inside one tile of qubits in one pass.
 
     ``apply(engine, tensor, gates, tile, cols, zero_mask)``: ``gates`` are ``(matrix,
-    qubits)`` with ascending qubits inside ``tile`` (ascending), matrices in the tensor's
-    dtype; see :func:`apply_tile` for ``zero_mask``.
+    qubits)`` with distinct qubits inside ``tile`` (ascending), in any order, numpy matrices
+    of any numeric dtype (cast to the tensor's); see :func:`apply_tile` for ``zero_mask``.
     """
 
     name: str
