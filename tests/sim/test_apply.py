@@ -175,3 +175,24 @@ def test_check_unitary_matrices_decides_as_one_by_one(compiled, monkeypatch):
                     check_unitary_matrices(mats, whats, atol=atol)
     with pytest.raises(QsimTopoError, match="names"):
         check_unitary_matrices([good[0]], [])
+
+
+def test_flat_matrices_reads_every_layout_and_dtype_row_major():
+    """One dtype (joined as bytes) or several (concatenated): row-major entries, whatever the
+    memory order, strides or byte order; entries that are no numbers raise."""
+    from qsim_topo.sim.apply import flat_matrices
+
+    base = np.arange(16, dtype=float).reshape(4, 4) + 1j * np.arange(16).reshape(4, 4)
+    same = [np.asfortranarray(base), base.T, base[::2, ::2]]  # one dtype: joined as bytes
+    flat, arrays = flat_matrices(same)
+    assert flat.dtype == np.complex128 and len(arrays) == 3
+    np.testing.assert_array_equal(flat, np.concatenate([base.ravel(), base.T.ravel(),
+                                                        base[::2, ::2].ravel()]))
+    flat, _ = flat_matrices([base.astype(">c16")])  # big-endian, one dtype
+    np.testing.assert_array_equal(flat, base.ravel())
+    flat, _ = flat_matrices([base.astype(">c16"), np.eye(2, dtype=bool)])  # several dtypes
+    np.testing.assert_array_equal(flat, np.concatenate([base.ravel(), [1, 0, 0, 1]]))
+    empty, arrays = flat_matrices([])
+    assert empty.size == 0 and arrays == []
+    with pytest.raises((TypeError, ValueError)):
+        flat_matrices([np.array([["a", "b"], ["c", "d"]], dtype=object)])

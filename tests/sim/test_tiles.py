@@ -262,6 +262,9 @@ def test_packed_gates_sort_each_gates_qubits_exactly():
         (_monomial_gate(rng, 2, False), (8, 6)),  # a permutation with phases
         (np.eye(4)[[0, 1, 3, 2]], (1, 0)),  # CNOT, real, control on the higher bit
         (haar_unitary(16, seed=rng), (8, 6, 4, 3)),
+        (np.asfortranarray(haar_unitary(4, seed=rng)), (4, 3)),  # column-major
+        (haar_unitary(4, seed=rng)[::2, ::2], (8,)),  # a strided view
+        (haar_unitary(2, seed=rng).astype(">c16"), (6,)),  # big-endian
     ]
     for dtype in (np.complex128, np.complex64):
         gk, gbits, goff, mats, gkind, gsrc, soff = _pack_gates(gates, tile, dtype)
