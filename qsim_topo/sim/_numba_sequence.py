@@ -428,42 +428,206 @@ def gatek(xr: Any, xi: Any, bits: Any, m: Any, lanes: Any, tr: Any, ti: Any) -> 
                         xi[ro, b] += si
 
 
+@njit(inline="always")
+def log2_lanes(lanes: Any) -> Any:
+    lb = 0
+    while (np.int64(1) << lb) < lanes:
+        lb += 1
+    return lb
+
+
 @njit(fastmath=_FM, nogil=True)
-def gate_monomial(
-    xr: Any, xi: Any, bits: Any, m: Any, src: Any, diagonal: Any, lanes: Any, tr: Any, ti: Any
-) -> None:
-    # A gate with one nonzero entry per row and column: output row j is m[j, src[j]] times
-    # input row src[j] (one complex multiply per amplitude, not 2^k). A diagonal one
-    # (src[j] == j) multiplies its rows in place; otherwise the rows are copied first.
+def gate_diag(xr: Any, xi: Any, bits: Any, m: Any, lanes: Any, tab: Any) -> None:
+    """A diagonal gate on tile rows ``bits`` (ascending): slot s times m[j, j], j = s's bits.
+
+    The flat tile is walked in segments of 2^(the gate's lowest slot bit above 2) slots,
+    over which the gate's high bits, and so its phases, repeat. Without a low bit (slot
+    bits 0-2) a segment is one phase times a run; with one, a row of ``row`` phases (the
+    pattern of the low bits, period 8 at most, repeated) multiplies each ``row`` slots of
+    the segment, a loop that LLVM vectorises. Measured (one 10-qubit state, float64, 1024
+    slots): one phase 175 ns, a row of phases 290 ns, 8 phases at literal offsets 1590 ns,
+    a phase looked up by ``v & 7`` 860 ns; the earlier run loop took 2.3-2.7 us for a
+    phase on bit 0 (runs of 1 slot). ``tab``: scratch of at least 128 * 2^k reals.
+    """
     k = bits.size
     dg = 1 << k
-    roff = row_offsets(bits)
-    phr = np.empty(dg, xr.dtype)
-    phi = np.empty(dg, xr.dtype)
-    for j in range(dg):
-        phr[j] = m[j * dg + src[j]].real
-        phi[j] = m[j * dg + src[j]].imag
-    if diagonal:
-        # bits ascending: the rows below bits[0] are consecutive, one loop per run of them.
-        xrf = xr.reshape(xr.size)
-        xif = xi.reshape(xi.size)
-        run = (np.int64(1) << bits[0]) * lanes
-        for h in range(xr.shape[0] >> (k + bits[0])):
-            r = np.int64(h) << bits[0]
+    lb = log2_lanes(lanes)
+    xrf = xr.reshape(xr.size)
+    xif = xi.reshape(xi.size)
+    size = xrf.size
+    kl = 0  # the gate's bits below slot bit 3
+    while kl < k and bits[kl] + lb < 3:
+        kl += 1
+    kh = k - kl
+    seg = size if kh == 0 else np.int64(1) << (bits[kl] + lb)
+    if kl == 0:
+        for s0 in range(0, size, seg):
+            j = 0
             for i in range(k):
-                r = insert_zero(r, bits[i])
-            for j in range(dg):
-                o = (r + roff[j]) * lanes
-                u = xrf[o : o + run]
-                v = xif[o : o + run]
-                pr = phr[j]
-                pi = phi[j]
-                for b in range(run):
-                    a = u[b]
-                    c = v[b]
-                    u[b] = pr * a - pi * c
-                    v[b] = pr * c + pi * a
+                j |= ((s0 >> (bits[i] + lb)) & 1) << i
+            pr = m[j * dg + j].real
+            pi = m[j * dg + j].imag
+            for v in range(np.uint64(s0), np.uint64(s0 + seg)):
+                a = xrf[v]
+                c = xif[v]
+                xrf[v] = pr * a - pi * c
+                xif[v] = pr * c + pi * a
         return
+    row = min(seg, np.int64(64))
+    period = np.int64(1) << (bits[kl - 1] + lb + 1)  # of the low bits' pattern
+    for h in range(1 << kh):
+        o = h * 2 * row
+        for u in range(period):
+            j = h << kl
+            for i in range(kl):
+                j |= ((u >> (bits[i] + lb)) & 1) << i
+            tab[o + u] = m[j * dg + j].real
+            tab[o + row + u] = m[j * dg + j].imag
+        for u in range(period, row):
+            tab[o + u] = tab[o + u - period]
+            tab[o + row + u] = tab[o + row + u - period]
+    for s0 in range(0, size, seg):
+        h = 0
+        for i in range(kl, k):
+            h |= ((s0 >> (bits[i] + lb)) & 1) << (i - kl)
+        pr = tab[h * 2 * row : h * 2 * row + row]
+        pi = tab[h * 2 * row + row : (h + 1) * 2 * row]
+        for r0 in range(s0, s0 + seg, row):
+            for w in range(row):
+                v = np.uint64(r0 + w)
+                a = xrf[v]
+                c = xif[v]
+                xrf[v] = pr[w] * a - pi[w] * c
+                xif[v] = pr[w] * c + pi[w] * a
+
+
+@njit(fastmath=_FM, nogil=True)
+def gate_monomial_short(
+    xr: Any, xi: Any, bits: Any, m: Any, src: Any, lanes: Any, roff: Any, tr: Any, ti: Any
+) -> None:
+    """A monomial gate whose lowest bit is below slot bit 3: one group of slots at a time.
+
+    Output slot row j is m[j, src[j]] times input row src[j]. Runs of 1-4 slots, so no
+    loop over them: a scalar loop over the groups, with the slot offsets in locals (k = 2)
+    or ``roff`` (k > 2, scratch of 2^k). ``tr``/``ti``: scratch of 2^k reals. The lane loop
+    of ``gate_monomial`` took 7.2 us for a CX on 10 qubits without lanes (runs of 1 slot).
+    """
+    k = bits.size
+    dg = 1 << k
+    lb = log2_lanes(lanes)
+    xrf = xr.reshape(xr.size)
+    xif = xi.reshape(xi.size)
+    groups = xrf.size >> k
+    if k == 2:
+        b0 = bits[0] + lb
+        b1 = bits[1] + lb
+        o = (np.int64(0), np.int64(1) << b0, np.int64(1) << b1,
+             (np.int64(1) << b0) | (np.int64(1) << b1))  # fmt: skip
+        s0 = o[src[0]]
+        s1 = o[src[1]]
+        s2 = o[src[2]]
+        s3 = o[src[3]]
+        p0r = m[src[0]].real
+        p0i = m[src[0]].imag
+        p1r = m[4 + src[1]].real
+        p1i = m[4 + src[1]].imag
+        p2r = m[8 + src[2]].real
+        p2i = m[8 + src[2]].imag
+        p3r = m[12 + src[3]].real
+        p3i = m[12 + src[3]].imag
+        for g in range(groups):
+            i = np.uint64(insert_zero(insert_zero(np.int64(g), b0), b1))
+            a0 = xrf[i + np.uint64(s0)]
+            c0 = xif[i + np.uint64(s0)]
+            a1 = xrf[i + np.uint64(s1)]
+            c1 = xif[i + np.uint64(s1)]
+            a2 = xrf[i + np.uint64(s2)]
+            c2 = xif[i + np.uint64(s2)]
+            a3 = xrf[i + np.uint64(s3)]
+            c3 = xif[i + np.uint64(s3)]
+            xrf[i] = p0r * a0 - p0i * c0
+            xif[i] = p0r * c0 + p0i * a0
+            xrf[i + np.uint64(o[1])] = p1r * a1 - p1i * c1
+            xif[i + np.uint64(o[1])] = p1r * c1 + p1i * a1
+            xrf[i + np.uint64(o[2])] = p2r * a2 - p2i * c2
+            xif[i + np.uint64(o[2])] = p2r * c2 + p2i * a2
+            xrf[i + np.uint64(o[3])] = p3r * a3 - p3i * c3
+            xif[i + np.uint64(o[3])] = p3r * c3 + p3i * a3
+        return
+    for j in range(dg):
+        o = np.int64(0)
+        for i in range(k):
+            if (j >> i) & 1:
+                o += np.int64(1) << (bits[i] + lb)
+        roff[j] = o
+    for g in range(groups):
+        r = np.int64(g)
+        for i in range(k):
+            r = insert_zero(r, bits[i] + lb)
+        for c in range(dg):
+            tr[c] = xrf[r + roff[c]]
+            ti[c] = xif[r + roff[c]]
+        for j in range(dg):
+            sj = src[j]
+            pr = m[j * dg + sj].real
+            pi = m[j * dg + sj].imag
+            xrf[r + roff[j]] = pr * tr[sj] - pi * ti[sj]
+            xif[r + roff[j]] = pr * ti[sj] + pi * tr[sj]
+
+
+@njit(fastmath=_FM, nogil=True)
+def gatek_short(
+    xr: Any, xi: Any, bits: Any, m: Any, lanes: Any, roff: Any, tr: Any, ti: Any
+) -> None:
+    """A dense gate of k >= 3 qubits whose lowest bit is below slot bit 3: one group at a
+    time, each output a scalar sum over the group's 2^k inputs (copied to ``tr``/``ti``,
+    scratch of 2^k; ``roff`` scratch of 2^k). gatek's lane loop of 1 lane took 28 us for a
+    3-qubit gate on 10 qubits."""
+    k = bits.size
+    dg = 1 << k
+    lb = log2_lanes(lanes)
+    xrf = xr.reshape(xr.size)
+    xif = xi.reshape(xi.size)
+    for j in range(dg):
+        o = np.int64(0)
+        for i in range(k):
+            if (j >> i) & 1:
+                o += np.int64(1) << (bits[i] + lb)
+        roff[j] = o
+    for g in range(xrf.size >> k):
+        r = np.int64(g)
+        for i in range(k):
+            r = insert_zero(r, bits[i] + lb)
+        for c in range(dg):
+            tr[c] = xrf[r + roff[c]]
+            ti[c] = xif[r + roff[c]]
+        for o in range(dg):
+            sr = m[o * dg].real * tr[0] - m[o * dg].imag * ti[0]
+            si = m[o * dg].real * ti[0] + m[o * dg].imag * tr[0]
+            for c in range(1, dg):
+                ar = m[o * dg + c].real
+                ai = m[o * dg + c].imag
+                sr += ar * tr[c] - ai * ti[c]
+                si += ar * ti[c] + ai * tr[c]
+            xrf[r + roff[o]] = sr
+            xif[r + roff[o]] = si
+
+
+@njit(fastmath=_FM, nogil=True)
+def gate_monomial(
+    xr: Any, xi: Any, bits: Any, m: Any, src: Any, lanes: Any, roff: Any, tr: Any, ti: Any
+) -> None:
+    # A (non-diagonal) gate with one nonzero entry per row and column: output row j is
+    # m[j, src[j]] times input row src[j] (one complex multiply per amplitude, not 2^k); the
+    # rows are copied first. roff: scratch of 2^k.
+    k = bits.size
+    dg = 1 << k
+    for j in range(dg):
+        o = np.int64(0)
+        for i in range(k):
+            if (j >> i) & 1:
+                o += np.int64(1) << bits[i]
+        roff[j] = o
     for h in range(xr.shape[0] >> k):
         r = np.int64(h)
         for i in range(k):
@@ -476,8 +640,8 @@ def gate_monomial(
         for j in range(dg):
             ro = r + roff[j]
             sj = src[j]
-            pr = phr[j]
-            pi = phi[j]
+            pr = m[j * dg + sj].real
+            pi = m[j * dg + sj].imag
             for b in range(lanes):
                 xr[ro, b] = pr * tr[sj, b] - pi * ti[sj, b]
                 xi[ro, b] = pr * ti[sj, b] + pi * tr[sj, b]
@@ -708,6 +872,13 @@ def apply_sequence(
     kmax = 1
     for g in range(gk.size):
         kmax = max(kmax, gk[g])
+    # Scratch of the gates of 3 or more qubits and of the monomial ones: the rows of one group
+    # of the gate at up to `wide` lanes. A gate whose lowest bit is row bit s >= 1 on a tile
+    # of fewer than `wide` lanes runs on the tile seen as 2^(kt - s) rows of lanes * 2^s
+    # (capped at `wide`): the rows below its lowest bit are consecutive slots, the same
+    # amplitudes in the same order, so its lane loops get longer (a tile without lanes, at
+    # 10-12 qubits, would otherwise run them over one slot).
+    wide = max(lanes, np.int64(64))
     # A tile is fixed by the index bits that are neither its rows nor its lanes. One that sets
     # a bit of zero_mask holds only zeros, which the gates (linear) keep: it is neither read
     # nor written. Only the others are enumerated (a zero inserted at those bits too), so the
@@ -724,8 +895,10 @@ def apply_sequence(
     for ch in prange(chunks):
         xr = np.empty((dim, lanes), sv.dtype)
         xi = np.empty((dim, lanes), sv.dtype)
-        tr = np.empty((1 << kmax, lanes), sv.dtype)
-        ti = np.empty((1 << kmax, lanes), sv.dtype)
+        tr = np.empty((np.int64(1) << kmax) * wide, sv.dtype)
+        ti = np.empty((np.int64(1) << kmax) * wide, sv.dtype)
+        roff = np.empty(np.int64(1) << kmax, np.int64)
+        tab = np.empty(np.int64(128) << kmax, sv.dtype)
         for t in range(tiles * ch // chunks, tiles * (ch + 1) // chunks):
             base = np.int64(t)
             for i in range(live.size):
@@ -733,14 +906,34 @@ def apply_sequence(
             move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, blk, True)
             for g in range(gk.size):
                 k = gk[g]
+                kind = gkind[g]
+                bits = gbits[g, :k]
                 mat = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
-                if gkind[g] != 0:
-                    src = gsrc[soff[g] : soff[g] + (np.int64(1) << k)]
-                    gate_monomial(xr, xi, gbits[g, :k], mat, src, gkind[g] == 2, lanes, tr, ti)
+                if kind == 2:
+                    gate_diag(xr, xi, bits, mat, lanes, tab)
                 elif k == 1:
-                    gate1(xr, xi, gbits[g, 0], mat, lanes)
-                elif k == 2:
-                    gate2(xr, xi, gbits[g, 0], gbits[g, 1], mat, lanes)
+                    gate1(xr, xi, bits[0], mat, lanes)
+                elif k == 2 and kind == 0:
+                    gate2(xr, xi, bits[0], bits[1], mat, lanes)
+                elif (lanes << bits[0]) < 8:
+                    # Runs of fewer than 8 slots below the gate's lowest bit.
+                    src = gsrc[soff[g] : soff[g] + (np.int64(1) << k)]
+                    if kind == 1:
+                        gate_monomial_short(xr, xi, bits, mat, src, lanes, roff, tr, ti)
+                    else:
+                        gatek_short(xr, xi, bits, mat, lanes, roff, tr, ti)
                 else:
-                    gatek(xr, xi, gbits[g, :k], mat, lanes, tr, ti)
+                    s = 0
+                    while s < bits[0] and (lanes << (s + 1)) <= wide:
+                        s += 1
+                    wl = lanes << s
+                    yr = xr.reshape((dim * lanes) // wl, wl)
+                    yi = xi.reshape((dim * lanes) // wl, wl)
+                    ur = tr[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
+                    ui = ti[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
+                    if kind == 1:
+                        src = gsrc[soff[g] : soff[g] + (np.int64(1) << k)]
+                        gate_monomial(yr, yi, bits - s, mat, src, wl, roff, ur, ui)
+                    else:
+                        gatek(yr, yi, bits - s, mat, wl, ur, ui)
             move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, blk, False)
