@@ -719,6 +719,7 @@ def move_tile(
     xr: Any,
     xi: Any,
     base: Any,
+    block: Any,
     contiguous: Any,
     off: Any,
     h_addr: Any,
@@ -728,12 +729,25 @@ def move_tile(
 ) -> None:
     """Copy the tile at ``base`` from the state into ``xr``/``xi`` (``load``) or back.
 
-    Inlined with a literal ``load``, so each copy loop is branch-free. Contiguous lanes are
-    consecutive copies; otherwise runs of consecutive amplitudes, each to its slot.
+    Inlined with a literal ``load``, so each copy loop is branch-free. A tile that is one
+    ``block`` of consecutive amplitudes is one loop; contiguous lanes are consecutive copies
+    per row; otherwise runs of consecutive amplitudes, each to its slot.
     Unsigned indices: numba then skips the negative-index wraparound, which would stop LLVM
     from vectorising the copies.
     """
     lanes = xr.shape[1]
+    if block:  # slot v is amplitude base + v: one loop over the tile
+        xrf = xr.reshape(xr.size)
+        xif = xi.reshape(xi.size)
+        for v in range(xrf.size):
+            u = np.uint64(2 * (base + v))
+            if load:
+                xrf[v] = sv[u]
+                xif[v] = sv[u + np.uint64(1)]
+            else:
+                sv[u] = xrf[v]
+                sv[u + np.uint64(1)] = xif[v]
+        return
     if contiguous:
         for c in range(xr.shape[0]):
             a = base + off[c]
@@ -781,6 +795,150 @@ def move_tile(
                         sv[u + np.uint64(1)] = xif[v]
 
 
+@njit(fastmath=_FM, nogil=True)
+def apply_gates(
+    xr: Any,
+    xi: Any,
+    dim: Any,
+    lanes: Any,
+    wide: Any,
+    tr: Any,
+    ti: Any,
+    roff: Any,
+    tab: Any,
+    phr: Any,
+    phi: Any,
+    gk: Any,
+    gbits: Any,
+    goff: Any,
+    mats: Any,
+    gkind: Any,
+    gsrc: Any,
+    soff: Any,
+) -> None:
+    """Every gate of the sequence on the tile ``xr``/``xi`` (dim rows of ``lanes``), in order;
+    the rest is scratch (``run_chunk``)."""
+    for g in range(gk.size):
+        k = gk[g]
+        kind = gkind[g]
+        bits = gbits[g, :k]
+        mat = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
+        if kind == 2:
+            for j in range(np.int64(1) << k):
+                phr[j] = mat[j * ((np.int64(1) << k) + 1)].real
+                phi[j] = mat[j * ((np.int64(1) << k) + 1)].imag
+            gate_phases(xr, xi, bits, phr, phi, lanes, tab)
+        elif kind == 1:
+            src = gsrc[soff[g] : soff[g] + (np.int64(1) << k)]
+            gate_monomial(xr, xi, bits, mat, src, lanes, phr, phi, tab, roff)
+        elif k == 1:
+            gate1(xr, xi, bits[0], mat, lanes)
+        elif k == 2:
+            gate2(xr, xi, bits[0], bits[1], mat, lanes)
+        elif (lanes << bits[0]) < 8:
+            # Runs of fewer than 8 slots below the gate's lowest bit.
+            gatek_short(xr, xi, bits, mat, lanes, roff, tr, ti)
+        else:
+            s = 0
+            while s < bits[0] and (lanes << (s + 1)) <= wide:
+                s += 1
+            wl = lanes << s
+            yr = xr.reshape((dim * lanes) // wl, wl)
+            yi = xi.reshape((dim * lanes) // wl, wl)
+            ur = tr[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
+            ui = ti[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
+            gatek(yr, yi, bits - s, mat, wl, ur, ui)
+
+
+@njit(fastmath=_FM, nogil=True)
+def run_chunk(
+    sv: Any,
+    t0: Any,
+    t1: Any,
+    dim: Any,
+    lanes: Any,
+    kmax: Any,
+    wide: Any,
+    live: Any,
+    block: Any,
+    contiguous: Any,
+    off: Any,
+    h_addr: Any,
+    h_slot: Any,
+    blk: Any,
+    gk: Any,
+    gbits: Any,
+    goff: Any,
+    mats: Any,
+    gkind: Any,
+    gsrc: Any,
+    soff: Any,
+) -> None:
+    """Tiles t0..t1-1 of ``apply_sequence`` (one chunk), with scratch of its own."""
+    xr, xi, tr, ti, roff, tab, phr, phi = scratch(sv, dim, lanes, kmax, wide)
+    for t in range(t0, t1):
+        base = np.int64(t)
+        for i in range(live.size):
+            base = insert_zero(base, live[i])
+        move_tile(sv, xr, xi, base, block, contiguous, off, h_addr, h_slot, blk, True)
+        apply_gates(xr, xi, dim, lanes, wide, tr, ti, roff, tab, phr, phi, gk, gbits, goff,
+                    mats, gkind, gsrc, soff)  # fmt: skip
+        move_tile(sv, xr, xi, base, block, contiguous, off, h_addr, h_slot, blk, False)
+
+
+@njit(inline="always")
+def scratch(sv: Any, dim: Any, lanes: Any, kmax: Any, wide: Any) -> Any:
+    """A chunk's tile (xr, xi: dim x lanes) and gate scratch, cut from one allocation."""
+    dg = np.int64(1) << kmax
+    n = dim * lanes
+    buf = np.empty(2 * n + 2 * dg * wide + 128 * dg + 2 * dg, sv.dtype)
+    xr = buf[:n].reshape(dim, lanes)
+    xi = buf[n : 2 * n].reshape(dim, lanes)
+    o = 2 * n
+    tr = buf[o : o + dg * wide]
+    ti = buf[o + dg * wide : o + 2 * dg * wide]
+    o += 2 * dg * wide
+    tab = buf[o : o + 128 * dg]
+    phr = buf[o + 128 * dg : o + 129 * dg]
+    phi = buf[o + 129 * dg : o + 130 * dg]
+    return xr, xi, tr, ti, np.empty(dg, np.int64), tab, phr, phi
+
+
+@njit(fastmath=_FM, nogil=True)
+def run_block(
+    sv: Any,
+    kt: Any,
+    gk: Any,
+    gbits: Any,
+    goff: Any,
+    mats: Any,
+    gkind: Any,
+    gsrc: Any,
+    soff: Any,
+) -> None:
+    """``apply_sequence`` on a state that is one tile of its ``kt`` lowest qubits, without
+    lanes: the tile is the state, copied in and out as one block, and none of the tables of
+    the general case (which cost ~6 us of a ~10 us call at 10 qubits) are built."""
+    dim = np.int64(1) << kt
+    kmax = 1
+    for g in range(gk.size):
+        kmax = max(kmax, gk[g])
+    wide = np.int64(64)
+    xr, xi, tr, ti, roff, tab, phr, phi = scratch(sv, dim, np.int64(1), kmax, wide)
+    xrf = xr.reshape(dim)
+    xif = xi.reshape(dim)
+    for v in range(dim):
+        u = np.uint64(2 * v)
+        xrf[v] = sv[u]
+        xif[v] = sv[u + np.uint64(1)]
+    apply_gates(xr, xi, dim, np.int64(1), wide, tr, ti, roff, tab, phr, phi, gk, gbits, goff,
+                mats, gkind, gsrc, soff)  # fmt: skip
+    for v in range(dim):
+        u = np.uint64(2 * v)
+        sv[u] = xrf[v]
+        sv[u + np.uint64(1)] = xif[v]
+
+
 @njit(parallel=True, fastmath=_FM, nogil=True, cache=True)
 def apply_sequence(
     sv: Any,
@@ -803,6 +961,9 @@ def apply_sequence(
     # be 0 wherever the state is nonzero (see `live` below).
     kt = pos.size
     dim = np.int64(1) << kt
+    if wbits == 0 and sv.shape[0] == 2 * dim and (kt == 0 or pos[kt - 1] == kt - 1):
+        run_block(sv, kt, gk, gbits, goff, mats, gkind, gsrc, soff)  # the state is one tile
+        return
     lanepos = np.empty(wbits, np.int64)  # the wbits lowest positions outside the tile
     j = 0
     p = 0
@@ -818,13 +979,13 @@ def apply_sequence(
     lanes = np.int64(1) << wbits
     # Lanes on the lowest bits are consecutive amplitudes: plain (vectorised) copies.
     contiguous = wbits == 0 or lanepos[wbits - 1] == wbits - 1
-    off = np.zeros(dim, np.int64)
-    for jj in range(dim):
-        o = np.int64(0)
-        for i in range(kt):
-            if (jj >> i) & 1:
-                o += np.int64(1) << pos[i]
-        off[jj] = o
+    off = np.zeros(dim, np.int64)  # of row j: bit i of j sets bit pos[i]; by doubling
+    for i in range(kt):
+        step = np.int64(1) << i
+        for jj in range(step):
+            off[jj + step] = off[jj] + (np.int64(1) << pos[i])
+    # The whole tile is one block of consecutive amplitudes (a state that is one tile).
+    block = contiguous and (kt == 0 or pos[kt - 1] == wbits + kt - 1)
     fixed = np.sort(np.concatenate((pos, lanepos)))
     # Otherwise the tile is copied in runs of consecutive amplitudes: the lanes fill the gaps
     # between the tile's low qubits, so positions 0..run_bits-1 all belong to the tile or the
@@ -842,7 +1003,7 @@ def apply_sequence(
         for i in range(wbits):
             if lanepos[i] == p:
                 slot_of_bit[p] = np.int64(1) << i
-    blk = copy_blocks(run_bits, slot_of_bit, lanes)
+    blk = copy_blocks(0 if contiguous else run_bits, slot_of_bit, lanes)  # else unused
     kh = 0
     for i in range(kt):
         if pos[i] >= run_bits:
@@ -880,48 +1041,12 @@ def apply_sequence(
     # A few chunks of consecutive tiles per thread: the scratch arrays are allocated once per
     # chunk, not once per tile (narrow tiles are small and many).
     chunks = max(1, min(tiles, max_chunks))
+    if chunks == 1:  # without the parallel region's start (a small state on one thread)
+        run_chunk(sv, 0, tiles, dim, lanes, kmax, wide, live, block, contiguous, off, h_addr,
+                  h_slot, blk, gk, gbits, goff, mats, gkind, gsrc, soff)  # fmt: skip
+        return
     for ch in prange(chunks):
-        xr = np.empty((dim, lanes), sv.dtype)
-        xi = np.empty((dim, lanes), sv.dtype)
-        tr = np.empty((np.int64(1) << kmax) * wide, sv.dtype)
-        ti = np.empty((np.int64(1) << kmax) * wide, sv.dtype)
-        roff = np.empty(np.int64(1) << kmax, np.int64)
-        tab = np.empty(np.int64(128) << kmax, sv.dtype)
-        phr = np.empty(np.int64(1) << kmax, sv.dtype)
-        phi = np.empty(np.int64(1) << kmax, sv.dtype)
-        for t in range(tiles * ch // chunks, tiles * (ch + 1) // chunks):
-            base = np.int64(t)
-            for i in range(live.size):
-                base = insert_zero(base, live[i])
-            move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, blk, True)
-            for g in range(gk.size):
-                k = gk[g]
-                kind = gkind[g]
-                bits = gbits[g, :k]
-                mat = mats[goff[g] : goff[g] + (np.int64(1) << (2 * k))]
-                if kind == 2:
-                    for j in range(np.int64(1) << k):
-                        phr[j] = mat[j * ((np.int64(1) << k) + 1)].real
-                        phi[j] = mat[j * ((np.int64(1) << k) + 1)].imag
-                    gate_phases(xr, xi, bits, phr, phi, lanes, tab)
-                elif kind == 1:
-                    src = gsrc[soff[g] : soff[g] + (np.int64(1) << k)]
-                    gate_monomial(xr, xi, bits, mat, src, lanes, phr, phi, tab, roff)
-                elif k == 1:
-                    gate1(xr, xi, bits[0], mat, lanes)
-                elif k == 2:
-                    gate2(xr, xi, bits[0], bits[1], mat, lanes)
-                elif (lanes << bits[0]) < 8:
-                    # Runs of fewer than 8 slots below the gate's lowest bit.
-                    gatek_short(xr, xi, bits, mat, lanes, roff, tr, ti)
-                else:
-                    s = 0
-                    while s < bits[0] and (lanes << (s + 1)) <= wide:
-                        s += 1
-                    wl = lanes << s
-                    yr = xr.reshape((dim * lanes) // wl, wl)
-                    yi = xi.reshape((dim * lanes) // wl, wl)
-                    ur = tr[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
-                    ui = ti[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
-                    gatek(yr, yi, bits - s, mat, wl, ur, ui)
-            move_tile(sv, xr, xi, base, contiguous, off, h_addr, h_slot, blk, False)
+        t0 = tiles * ch // chunks
+        t1 = tiles * (ch + 1) // chunks
+        run_chunk(sv, t0, t1, dim, lanes, kmax, wide, live, block, contiguous, off, h_addr,
+                  h_slot, blk, gk, gbits, goff, mats, gkind, gsrc, soff)  # fmt: skip
