@@ -156,7 +156,8 @@ def gate_table(args: argparse.Namespace, kernels: dict[str, Any], peak: dict[str
                     packed = _pack_gates(gates, tuple(range(n)), dtype)
                     states = {}
 
-                    def run(kernel: Any, states: dict = states) -> None:
+                    def run(kernel: Any, states: dict = states, psi: Any = psi,
+                            real: Any = real, n: int = n, packed: Any = packed) -> None:
                         state = psi.copy()
                         call(kernel, state.view(real), n, packed)
                         states[kernel] = state
@@ -225,7 +226,7 @@ def family_table(args: argparse.Namespace, kernels: dict[str, Any]) -> None:
                 states: dict[Any, Any] = {}
 
                 def run(kernel: Any, states: dict = states, psi: Any = psi,
-                        real: Any = real, packed: Any = packed) -> None:
+                        real: Any = real, n: int = n, packed: Any = packed) -> None:
                     state = psi.copy()
                     call(kernel, state.view(real), n, packed)
                     states[kernel] = state

@@ -440,8 +440,9 @@ def log2_lanes(lanes: Any) -> Any:
 def gate_phases(
     xr: Any, xi: Any, bits: Any, phr: Any, phi: Any, lanes: Any, tab: Any
 ) -> None:
-    """A diagonal gate on tile rows ``bits`` (ascending): slot s times phr[j] + i phi[j],
-    j = s's bits (phr, phi: 2^k reals).
+    """A diagonal gate on tile rows ``bits`` (ascending): slot s times phr[j] + i phi[j].
+
+    j is the gate's bits of s; ``phr``, ``phi``: 2^k reals.
 
     The flat tile is walked in segments of 2^(the gate's lowest slot bit above 2) slots,
     over which the gate's high bits, and so its phases, repeat. Without a low bit (slot
@@ -507,10 +508,12 @@ def gate_phases(
 def gatek_short(
     xr: Any, xi: Any, bits: Any, m: Any, lanes: Any, roff: Any, tr: Any, ti: Any
 ) -> None:
-    """A dense gate of k >= 3 qubits whose lowest bit is below slot bit 3: one group at a
-    time, each output a scalar sum over the group's 2^k inputs (copied to ``tr``/``ti``,
+    """A dense gate of k >= 3 qubits whose lowest bit is below slot bit 3, group by group.
+
+    Each output is a scalar sum over the group's 2^k inputs (copied to ``tr``/``ti``,
     scratch of 2^k; ``roff`` scratch of 2^k). gatek's lane loop of 1 lane took 28 us for a
-    3-qubit gate on 10 qubits."""
+    3-qubit gate on 10 qubits.
+    """
     k = bits.size
     dg = 1 << k
     lb = log2_lanes(lanes)
@@ -543,8 +546,9 @@ def gatek_short(
 
 @njit(fastmath=_FM, nogil=True)
 def swap_rows(xr: Any, xi: Any, bits: Any, ra: Any, rb: Any, lanes: Any) -> None:
-    """Exchange the gate's rows ``ra`` and ``rb`` (row j: bit i of j on tile row
-    ``bits[i]``) in every group of the tile: a pure data move, no arithmetic.
+    """Exchange the gate's rows ``ra`` and ``rb`` in every group of the tile (a data move).
+
+    Row j of the gate: bit i of j on tile row ``bits[i]``.
 
     Runs of 8 slots or more below the gate's lowest bit: one loop per pair of runs (LLVM
     vectorises it); shorter runs: one group at a time.
@@ -605,11 +609,13 @@ def gate_monomial(
     tab: Any,
     done: Any,
 ) -> None:
-    """A gate with one nonzero per row and column: output row j is m[j, src[j]] times input
-    row src[j]. The permutation is done as exchanges of rows (a cycle of L rows in L - 1),
-    then the phases as a diagonal gate (``gate_phases``), skipped when they are all exactly
-    1 (CX, SWAP, Toffoli: the product would give the same values). ``phr``/``phi``/``done``:
-    scratch of 2^k; ``tab``: as gate_phases'. Copying each group's rows to scratch and back, in a
+    """A gate with one nonzero per row and column, as exchanges of rows and then phases.
+
+    Output row j is m[j, src[j]] times input row src[j]. The permutation is done as
+    exchanges of rows (a cycle of L rows in L - 1), then the phases as a diagonal gate
+    (``gate_phases``), skipped when they are all exactly 1 (CX, SWAP, Toffoli: the product
+    would give the same values). ``phr``/``phi``/``done``: scratch of 2^k; ``tab``: as
+    gate_phases'. Copying each group's rows to scratch and back, in a
     loop over the lanes, took 7.2 us for a CX on 10 qubits without lanes (runs of 1 slot).
     """
     k = bits.size
@@ -816,8 +822,10 @@ def apply_gates(
     gsrc: Any,
     soff: Any,
 ) -> None:
-    """Every gate of the sequence on the tile ``xr``/``xi`` (dim rows of ``lanes``), in order;
-    the rest is scratch (``run_chunk``)."""
+    """Every gate of the sequence on the tile ``xr``/``xi`` (dim rows of ``lanes``), in order.
+
+    The other arrays are scratch (``run_chunk``).
+    """
     for g in range(gk.size):
         k = gk[g]
         kind = gkind[g]
@@ -843,11 +851,14 @@ def apply_gates(
             while s < bits[0] and (lanes << (s + 1)) <= wide:
                 s += 1
             wl = lanes << s
-            yr = xr.reshape((dim * lanes) // wl, wl)
-            yi = xi.reshape((dim * lanes) // wl, wl)
             ur = tr[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
             ui = ti[: (np.int64(1) << k) * wl].reshape((np.int64(1) << k), wl)
-            gatek(yr, yi, bits - s, mat, wl, ur, ui)
+            if s == 0:  # (bits - s allocates)
+                gatek(xr, xi, bits, mat, wl, ur, ui)
+            else:
+                yr = xr.reshape((dim * lanes) // wl, wl)
+                yi = xi.reshape((dim * lanes) // wl, wl)
+                gatek(yr, yi, bits - s, mat, wl, ur, ui)
 
 
 @njit(fastmath=_FM, nogil=True)
@@ -916,9 +927,11 @@ def run_block(
     gsrc: Any,
     soff: Any,
 ) -> None:
-    """``apply_sequence`` on a state that is one tile of its ``kt`` lowest qubits, without
-    lanes: the tile is the state, copied in and out as one block, and none of the tables of
-    the general case (which cost ~6 us of a ~10 us call at 10 qubits) are built."""
+    """``apply_sequence`` on a state that is one tile of its ``kt`` lowest qubits, no lanes.
+
+    The tile is the state, copied in and out as one block, and none of the tables of the
+    general case (which cost ~6 us of a ~10 us call at 10 qubits) are built.
+    """
     dim = np.int64(1) << kt
     kmax = 1
     for g in range(gk.size):
@@ -1021,8 +1034,8 @@ def apply_sequence(
     kmax = 1
     for g in range(gk.size):
         kmax = max(kmax, gk[g])
-    # Scratch of the gates of 3 or more qubits and of the monomial ones: the rows of one group
-    # of the gate at up to `wide` lanes. A gate whose lowest bit is row bit s >= 1 on a tile
+    # Scratch of the dense gates of 3 or more qubits: the rows of one group of the gate at up
+    # to `wide` lanes. Such a gate whose lowest bit is row bit s >= 1 on a tile
     # of fewer than `wide` lanes runs on the tile seen as 2^(kt - s) rows of lanes * 2^s
     # (capped at `wide`): the rows below its lowest bit are consecutive slots, the same
     # amplitudes in the same order, so its lane loops get longer (a tile without lanes, at
