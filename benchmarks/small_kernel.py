@@ -21,6 +21,8 @@ and with numpy complex128 (the families: the executor's reference apply, per til
 
     python benchmarks/small_kernel.py --baseline /tmp/before.py
     python benchmarks/small_kernel.py --qubits 10 12 --precision c128 c64 --repeats 41
+    PYTHONPATH=/tmp/before python benchmarks/small_kernel.py --skip-gates --skip-families \
+        --executor       # an older tree's executor, end to end (one tree per process)
 
 Needs the `fast` extra (numba) and qiskit (the circuits).
 """
@@ -250,6 +252,34 @@ def family_table(args: argparse.Namespace, kernels: dict[str, Any]) -> None:
                       f"{secs[names[-1]] / len(gates) * 1e9:.0f} |", flush=True)
 
 
+def executor_table(args: argparse.Namespace) -> None:
+    """``execute(program, exact engine)`` end to end, median us (whatever tree is imported:
+    run with PYTHONPATH on an older tree for its figures)."""
+    import vs_peers  # beside this script
+    from qiskit import transpile
+    from qiskit_aer import AerSimulator
+
+    from qsim_topo.engines import get_engine
+    from qsim_topo.qiskit.convert import circuit_to_program
+    from qsim_topo.sim.executor import execute
+
+    target = vs_peers.common_target(AerSimulator(method="statevector"))
+    engine = get_engine("exact")
+    print("\n| family | qubits | dtype | execute us (median) |")
+    print("|---|---:|---|---:|")
+    for family in args.families:
+        for n in args.qubits:
+            qc = transpile(vs_peers.build(family, n, 20, 0), target=target,
+                           optimization_level=0)
+            program = circuit_to_program(qc, "statevector")
+            for tag in args.precision:
+                dtype = np.complex64 if tag == "c64" else np.complex128
+                ts = [timed(lambda p=program, d=dtype: execute(p, engine, dtype=d))
+                      for _ in range(args.repeats + 1)][1:]
+                print(f"| {family} | {n} | {tag} | {statistics.median(ts) * 1e6:.0f} |",
+                      flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--qubits", type=int, nargs="+", default=[10, 12])
@@ -264,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="CASE", help=f"gate cases, of: {', '.join(CASES)}")
     parser.add_argument("--skip-gates", action="store_true")
     parser.add_argument("--skip-families", action="store_true")
+    parser.add_argument("--executor", action="store_true",
+                        help="also time the executor end to end (the imported tree's)")
     args = parser.parse_args(argv)
     if not numba_available():
         raise SystemExit("needs numba")
@@ -286,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
             gate_table(args, kernels, peak)
         if not args.skip_families:
             family_table(args, kernels)
+    if args.executor:
+        executor_table(args)
     print(f"# load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

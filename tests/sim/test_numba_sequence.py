@@ -1,6 +1,7 @@
-"""The tile kernel's short-run paths (gate2 on the lowest slot bits of a tile with few lanes)
-against numpy complex128 references: every qubit pair, dense, diagonal and monomial gates,
-both dtypes, 1 and 2 threads."""
+"""The tile kernel's short-run paths (gates on the lowest slot bits of a tile with few or no
+lanes: gate2's short path, the diagonal and monomial kernels, 3-qubit gates, the one-tile
+state) against numpy complex128 references: every qubit and pair, triples on low, mixed and
+high bits, dense, diagonal and monomial gates, both dtypes, 1 and 2 threads."""
 
 from __future__ import annotations
 
