@@ -73,9 +73,9 @@ fewer is one tile). Executor time at 11-16 qubits, brickwork, QV and random circ
 less than with 10-qubit tiles (benchmarks/RESULTS.md, issue 23, night session)."""
 
 
-SMALL_PLAN_QUBITS = 12
-"""Up to this many qubits (and one tile: the default tile of such a state is
-:data:`SMALL_TILE_QUBITS` wide), gates go into the tile kernel as written, without fusion."""
+UNFUSED_TILE_QUBITS = 14
+"""States of up to this many qubits take their gates into the tiles as written, without fusion
+(measured in :func:`prepare_program`)."""
 
 
 def default_tile_qubits(n_qubits: int) -> int:
@@ -217,31 +217,36 @@ def _as_is(op: GateOp) -> bool:
     return qs[0] < qs[1] if k == 2 else all(a < b for a, b in pairwise(qs))
 
 
-def _one_tile_program(
+def _unfused_tiles(
     program: Program, max_qubits: int, tile_qubits: int
 ) -> tuple[Program, dict[str, Any]]:
-    """Each run of gates as one :class:`~qsim_topo.circuit.TileOp`, its gates as they are.
+    """The gates as they are, grouped into :class:`~qsim_topo.circuit.TileOp` s; no fusion.
 
-    For a state no wider than a tile (the caller's condition): nothing is fused or planned,
-    and the gates keep their matrices and qubit order (the tile kernel casts and sorts them,
-    all gates of a width at once). The phases of a run stay in front of its tile. Returns the
-    program and :meth:`FusionReport.as_dict`, each gate counted as a block of its own.
+    A state no wider than a tile has each run of gates as one tile, without planning;
+    a wider one, the tiles of :func:`tile_program`. The gates keep their matrices and qubit
+    order (the tile kernel casts and sorts them, all gates at once). The phases of a run stay
+    in front of its tiles. Returns the program and :meth:`FusionReport.as_dict`, each gate
+    counted as a block of its own.
     """
-    counts = {"gates": 0, "widest": 0, "tiles": 0}
+    if tile_qubits >= program.n_qubits:
+        counts = {"tiles": 0}
 
-    def tile(gates: list[GateOp], phases: list[PhaseOp]) -> list[Op]:
-        out: list[Op] = list(phases)
-        if gates:
-            qubits = tuple(sorted({q for g in gates for q in g.qubits}))
-            out.append(TileOp(tuple(gates), qubits))
-            counts["gates"] += len(gates)
-            counts["widest"] = max(counts["widest"], max(len(g.qubits) for g in gates))
-            counts["tiles"] += 1
-        return out
+        def tile(gates: list[GateOp], phases: list[PhaseOp]) -> list[Op]:
+            out: list[Op] = list(phases)
+            if gates:
+                qubits = tuple(sorted({q for g in gates for q in g.qubits}))
+                out.append(TileOp(tuple(gates), qubits))
+                counts["tiles"] += 1
+            return out
 
-    tiled = _rewrite_gate_runs(program, tile)
-    gates = counts["gates"]
-    report = FusionReport(gates, gates, counts["widest"], max_qubits, tile_qubits, counts["tiles"])
+        tiled = _rewrite_gate_runs(program, tile)
+        passes = counts["tiles"]
+    else:
+        tiled, passes = tile_program(program, tile_qubits)
+    widths = [len(op.qubits) for op in program.ops if type(op) is GateOp]
+    report = FusionReport(
+        len(widths), len(widths), max(widths, default=0), max_qubits, tile_qubits, passes
+    )
     return tiled, report.as_dict()
 
 
@@ -316,9 +321,9 @@ def fuse_program(
 def tile_program(program: Program, tile_qubits: int) -> tuple[Program, int]:
     """A new program whose gate runs are grouped into tiles of at most ``tile_qubits`` qubits.
 
-    Each tile is a :class:`~qsim_topo.circuit.TileOp` (its gates' qubits sorted ascending, as
-    the tile kernel wants; use it after :func:`fuse_program`, whose blocks are sorted); a gate
-    wider than a tile stays a :class:`~qsim_topo.circuit.GateOp`. The phases of a run stay in
+    Each tile is a :class:`~qsim_topo.circuit.TileOp` of the gates as they are (after
+    :func:`fuse_program`, or unfused: the tile kernel casts each gate and sorts its qubits); a
+    gate wider than a tile stays a :class:`~qsim_topo.circuit.GateOp`. The phases of a run stay in
     front of its tiles.
 
     Returns:
@@ -386,14 +391,14 @@ def prepare_program(
     if tile_qubits is None:
         tile_qubits = default_tile_qubits(program.n_qubits)
     limit = min(tile_qubits, program.n_qubits)
-    # A state no wider than a tile is one pass whatever the blocks, and absorbing a 1-qubit
-    # gate into a 2-qubit block saves less kernel time than composing it costs: the gates go
-    # in as they are (_one_tile_program). Core API, median of 55, A/B in one process, 2 loaded
-    # cores: at 12 qubits brickwork 1.20 -> 1.01 ms, QV 1.25 -> 0.90, random 2.70 -> 2.61, QFT
-    # 1.60 -> 1.02 (complex128); at 11 qubits random 2.34 -> 1.64, QFT 1.20 -> 0.69. At 14
-    # qubits (several tiles) unfused tiles lost on random circuits (9.8 -> 11.3 ms).
-    if limit >= program.n_qubits <= SMALL_PLAN_QUBITS:
-        return _one_tile_program(program, width, limit)
+    # Up to UNFUSED_TILE_QUBITS the gates go into the tiles as they are (_unfused_tiles):
+    # absorbing a 1-qubit gate into a 2-qubit block saves less kernel time than composing it
+    # costs, and folding a gate into a diagonal one (CP, RZ) makes a dense block. Core API,
+    # median of 25, A/B in one process, 2 loaded cores, complex128: at 14 qubits brickwork
+    # 3.28 -> 3.11 ms, QV 3.85 -> 3.47, random 5.21 -> 4.88, QFT 5.69 -> 2.45; at 16 random
+    # lost (17.3 -> 18.9; complex64 11.9 -> 16.1) and at 20 random lost 1.5x.
+    if program.n_qubits <= UNFUSED_TILE_QUBITS:
+        return _unfused_tiles(program, width, limit)
     fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks)
     tiled, passes = tile_program(fused, limit)
     gates, blocks, widest = report.gates, report.blocks, report.max_block_qubits

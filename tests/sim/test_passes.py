@@ -180,11 +180,13 @@ def test_straight_line_program_rewritten_as_with_a_trailing_op(rng, tiles):
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
+@pytest.mark.parametrize("tile_qubits", [None, 3])
 @pytest.mark.parametrize("dtype, atol", [(np.complex128, 1e-12), (np.complex64, 2e-6)])
-def test_state_no_wider_than_a_tile_runs_its_gates_as_written(rng, dtype, atol):
-    """On at most 10 qubits each run of gates becomes one tile of the gates themselves (no
-    fusion, no copies): gates on descending qubits, of other dtypes and 3 qubits wide, split
-    by a measurement, give the reference state and memory (apply_operator, complex128)."""
+def test_small_state_runs_its_gates_as_written(rng, dtype, atol, tile_qubits):
+    """Up to UNFUSED_TILE_QUBITS qubits the tiles hold the gates themselves (no fusion, no
+    copies): one tile per run when the state fits a tile, else the planned tiles. Gates on
+    descending qubits, of other dtypes and 3 qubits wide, split by a measurement, give the
+    reference state and memory (apply_operator, complex128)."""
     n = 6
     ops = [
         GateOp(haar_unitary(4, seed=rng), (5, 1), "a"),
@@ -199,19 +201,23 @@ def test_state_no_wider_than_a_tile_runs_its_gates_as_written(rng, dtype, atol):
     check_program(program, check_unitary=False)  # "b" is unitary to complex64's precision
     prepared, report = prepare_program(
         program, EXACT, fusion=True, fusion_max_qubits=5, fusion_threshold=1, tiles=True,
-        tile_qubits=None,
+        tile_qubits=tile_qubits,
     )
     tiles = [op for op in prepared.ops if isinstance(op, TileOp)]
-    assert len(tiles) == 2 and report["passes"] == 2 and report["gates"] == 7
-    assert report["blocks"] == 7 and report["max_block_qubits"] == 3
-    written = [o for o in ops if isinstance(o, GateOp)]
-    assert len(tiles[0].gates) == len(written)
-    assert all(a is b for a, b in zip(tiles[0].gates, written, strict=True))
-    assert tiles[0].qubits == tuple(range(n)) and tiles[1].qubits == (1, 2, 4)
+    assert report["gates"] == report["blocks"] == 7 and report["max_block_qubits"] == 3
+    assert report["passes"] == len(tiles)
+    in_tiles = [g for t in tiles for g in t.gates]
+    written = [o for o in [*ops, *tail] if isinstance(o, GateOp)]
+    assert sorted(map(id, in_tiles)) == sorted(map(id, written))  # the ops themselves
+    if tile_qubits is None:
+        assert len(tiles) == 2 and tiles[0].gates == tuple(written[:5])
+        assert tiles[0].qubits == tuple(range(n)) and tiles[1].qubits == (1, 2, 4)
+    else:
+        assert len(tiles) > 2 and all(len(t.qubits) <= tile_qubits for t in tiles)
     # No measurement: the final state against the reference.
     straight = Program("straight", n, 0, [*ops, *tail])
-    got = execute(straight, EXACT, dtype=dtype, fusion_threshold=1)
-    assert got.fusion["blocking"] and got.kernels.get("numba-tile") == 1
+    got = execute(straight, EXACT, dtype=dtype, fusion_threshold=1, tile_qubits=tile_qubits)
+    assert got.fusion["blocking"] and got.kernels.get("numba-tile") >= 1
     want = np.zeros(2**n, dtype=complex)
     want[0] = 1
     for op in [*ops, *tail]:
@@ -221,7 +227,11 @@ def test_state_no_wider_than_a_tile_runs_its_gates_as_written(rng, dtype, atol):
             want = apply_operator(EXACT, want, np.asarray(op.matrix, complex), op.qubits, n)
     np.testing.assert_allclose(got.final, want, atol=atol)
     # With the measurement: the same draws as gate by gate, unfused.
-    a = execute(program, EXACT, shots=200, seed=3, dtype=dtype, fusion_threshold=1)
+    a = execute(
+        program, EXACT, shots=200, seed=3, dtype=dtype, fusion_threshold=1,
+        tile_qubits=tile_qubits,
+    )
     b = execute(program, EXACT, shots=200, seed=3, dtype=dtype, fusion=False)
-    assert a.kernels.get("numba-tile") == 1 + a.branches  # the tail once per branch
+    if tile_qubits is None:
+        assert a.kernels.get("numba-tile") == 1 + a.branches  # the tail once per branch
     assert a.memory == b.memory
