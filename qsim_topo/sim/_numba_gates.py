@@ -2,7 +2,8 @@
 
 Packing a tile's gates for the tile kernel (:func:`pack_gates`: sort each gate's qubits,
 permute its matrix's index bits to match, cast, classify it as dense, monomial or diagonal)
-and screening gates for unitarity (:func:`unitary_deviations`) are a little work per gate.
+screening gates for unitarity (:func:`unitary_deviations`) and classifying them for the
+fusion planner (:func:`gate_kinds`) are a little work per gate.
 Done with numpy calls they cost a few microseconds a gate, more than the tile kernel itself
 on a state of 10-12 qubits; here each is one compiled loop over all the matrices.
 """
@@ -123,3 +124,40 @@ def unitary_deviations(
                 elif a > dev:
                     dev = a
         out[g] = dev
+
+
+@njit(cache=True, nogil=True)
+def gate_kinds(
+    flat: Any, dims: Any, out: Any
+) -> None:  # pragma: no cover - compiled; covered through passes.gate_kinds
+    """``out[g]``: 2 for a diagonal matrix, 1 for a monomial one, 0 for any other.
+
+    Matrix g is (d, d), ``d = dims[g]``, row-major in ``flat`` (complex128) after the ones
+    before it. Exact zeros only; a 1-qubit permutation counts as monomial here.
+    """
+    o = 0
+    for g in range(dims.shape[0]):
+        d = dims[g]
+        diagonal = True
+        monomial = True
+        for r in range(d):
+            count = 0
+            for c in range(d):
+                if flat[o + r * d + c] != 0:
+                    count += 1
+                    if c != r:
+                        diagonal = False
+            if count != 1:
+                monomial = False
+                diagonal = False
+        if monomial:  # one nonzero per row: also one per column?
+            for c in range(d):
+                count = 0
+                for r in range(d):
+                    if flat[o + r * d + c] != 0:
+                        count += 1
+                if count != 1:
+                    monomial = False
+                    diagonal = False
+        out[g] = 2 if diagonal else 1 if monomial else 0
+        o += d * d

@@ -37,6 +37,7 @@ from qsim_topo.circuit import (
     TileOp,
 )
 from qsim_topo.engines.base import MatmulEngine
+from qsim_topo.sim.apply import flat_matrices
 from qsim_topo.sim.fusion import fuse_gates
 from qsim_topo.sim.planning import plan_fusion, plan_tile_blocks, plan_tiles
 
@@ -83,8 +84,9 @@ def default_tile_qubits(n_qubits: int) -> int:
     return SMALL_TILE_QUBITS if n_qubits <= SMALL_STATE_QUBITS else TILE_QUBITS
 
 
-Planner = Callable[[Sequence[Sequence[int]], int], list[list[int]]]
-"""``plan(qubit_sets, max_qubits)``: gate indices grouped into blocks, in application order."""
+Planner = Callable[..., list[list[int]]]
+"""``plan(qubit_sets, max_qubits)`` (and ``cheap=`` where :func:`fuse_program` is asked to give
+it): gate indices grouped into blocks, in application order."""
 
 
 @dataclass(frozen=True)
@@ -250,12 +252,37 @@ def _unfused_tiles(
     return tiled, report.as_dict()
 
 
+def diagonal_gates(gates: Sequence[GateOp]) -> list[bool]:
+    """Per gate: its matrix is diagonal (exact zeros off the diagonal, none on it).
+
+    One compiled loop over a flat copy of the matrices where numba loads
+    (:func:`qsim_topo.sim._numba_gates.gate_kinds`), else numpy per gate.
+    """
+    from qsim_topo.sim.numba_kernels import numba_available
+
+    if not gates:
+        return []
+    flat, arrays = flat_matrices([g.matrix for g in gates])
+    if numba_available():
+        from qsim_topo.sim._numba_gates import gate_kinds
+
+        dims = np.fromiter([a.shape[0] for a in arrays], np.int64, len(arrays))
+        kinds = np.empty(len(arrays), dtype=np.int64)
+        gate_kinds(flat, dims, kinds)
+        return (kinds == 2).tolist()
+    return [
+        bool(np.count_nonzero(a) == len(a) and np.count_nonzero(np.diagonal(a)) == len(a))
+        for a in arrays
+    ]
+
+
 def fuse_program(
     program: Program,
     engine: MatmulEngine,
     max_qubits: int,
     *,
     plan: Planner = plan_fusion,
+    cheap: bool = False,
 ) -> tuple[Program, FusionReport]:
     """A new program whose gate runs are fused into blocks of at most ``max_qubits`` qubits.
 
@@ -266,6 +293,8 @@ def fuse_program(
         plan: the planner: :func:`~qsim_topo.sim.planning.plan_fusion` (blocks applied one pass
             each) or :func:`~qsim_topo.sim.planning.plan_tile_blocks` (blocks to be grouped
             into tiles by :func:`tile_program`).
+        cheap: give the planner ``cheap=`` (:func:`diagonal_gates`: which gates are
+            diagonal), as :func:`~qsim_topo.sim.planning.plan_tile_blocks` takes.
 
     Returns:
         The fused program (same name, registers, terminal measures and method) and a report.
@@ -283,7 +312,11 @@ def fuse_program(
         rest: list[int] = []  # gate indices of the groups fuse_gates composes, group by group
         groups: list[list[int]] = []  # those groups, numbered within `rest`
         slots: list[int] = []  # where each goes in `out`
-        for group in plan([g.qubits for g in gates], max_qubits):
+        sets = [g.qubits for g in gates]
+        groups_planned = (
+            plan(sets, max_qubits, cheap=diagonal_gates(gates)) if cheap else plan(sets, max_qubits)
+        )
+        for group in groups_planned:
             if len(group) == 1 and _as_is(gates[group[0]]):
                 # A gate fused with nothing, already as a block is: the op itself, without
                 # fuse_gates' per-gate copies (~2 us a gate, most of the pass on brickwork).
@@ -399,7 +432,7 @@ def prepare_program(
     # lost (17.3 -> 18.9; complex64 11.9 -> 16.1) and at 20 random lost 1.5x.
     if program.n_qubits <= UNFUSED_TILE_QUBITS:
         return _unfused_tiles(program, width, limit)
-    fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks)
+    fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks, cheap=True)
     tiled, passes = tile_program(fused, limit)
     gates, blocks, widest = report.gates, report.blocks, report.max_block_qubits
     return tiled, FusionReport(gates, blocks, widest, width, limit, passes).as_dict()

@@ -249,3 +249,31 @@ def test_stacked_composition_matches_one_product_per_gate(rng):
             m, qs = gates[i]
             expected = embed(m, [a.qubits.index(q) for q in qs], len(a.qubits)) @ expected
         np.testing.assert_allclose(a.matrix, expected, atol=1e-12)
+
+
+def test_cheap_blocks_stay_cheap_and_keep_the_order(rng):
+    """With ``cheap`` (diagonal gates): a block opened by a cheap gate holds cheap gates only,
+    a dense 1-qubit gate waiting on its qubit goes first, alone, and what follows on a qubit
+    never overtakes a gate waiting there; cheap gates still join dense blocks."""
+    h, cp, rz = False, True, True
+    assert plan_tile_blocks([(0,), (0, 1)], 2) == [[0, 1]]  # without kinds: h into the CP
+    assert plan_tile_blocks([(0,), (0, 1)], 2, cheap=[h, cp]) == [[0], [1]]
+    assert plan_tile_blocks([(0,), (0, 1)], 2, cheap=[rz, cp]) == [[0, 1]]  # still diagonal
+    assert plan_tile_blocks([(0, 1), (0,)], 2, cheap=[cp, rz]) == [[0, 1]]
+    assert plan_tile_blocks([(0, 1), (0,)], 2, cheap=[cp, h]) == [[0], [1]]
+    # rz after the waiting h must not join the CP block (it would run before the h).
+    assert plan_tile_blocks([(0, 1), (0,), (0,)], 2, cheap=[cp, h, rz]) == [[0], [1, 2]]
+    assert plan_tile_blocks([(0, 1), (0, 1)], 2, cheap=[False, cp]) == [[0, 1]]  # into dense
+    for _ in range(200):
+        n = int(rng.integers(1, 7))
+        widths = rng.integers(1, min(n, 3) + 1, size=int(rng.integers(0, 40)))
+        sets = [tuple(int(q) for q in rng.choice(n, int(k), replace=False)) for k in widths]
+        cheap = rng.random(len(sets)) < 0.5
+        blocks = plan_tile_blocks(sets, 2, cheap=cheap.tolist())
+        _check_plan(sets, blocks, n)
+        for block in blocks:
+            opener = max(block, key=lambda i: (len(sets[i]), -i))  # widest, earliest
+            if len(sets[opener]) == 2 and cheap[opener] and opener == min(
+                i for i in block if len(sets[i]) == 2
+            ):
+                assert all(cheap[i] for i in block if i > opener), f"{block=} {cheap=}"

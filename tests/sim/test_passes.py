@@ -27,8 +27,9 @@ from qsim_topo.sim.planning import plan_tile_blocks
 EXACT = get_engine("exact")
 
 
+@pytest.mark.parametrize("cheap", [False, True])
 @pytest.mark.parametrize("tile_qubits", [2, 3, 6])
-def test_fuse_program_tiles_replayed_by_reference(tile_qubits):
+def test_fuse_program_tiles_replayed_by_reference(tile_qubits, cheap):
     pytest.importorskip("qiskit")
     from qiskit.circuit.random import random_circuit
     from qiskit.quantum_info import Statevector
@@ -40,7 +41,9 @@ def test_fuse_program_tiles_replayed_by_reference(tile_qubits):
     qc = random_circuit(7, 12, max_operands=3, seed=8)  # with 3-qubit gates (ccx, cswap, ...)
     qc.global_phase = 0.4
     engine = get_engine("exact")
-    program, report = fuse_program(circuit_to_program(qc), engine, 2, plan=plan_tile_blocks)
+    program, report = fuse_program(
+        circuit_to_program(qc), engine, 2, plan=plan_tile_blocks, cheap=cheap
+    )
     program, passes = tile_program(program, tile_qubits)
     state = np.zeros(2**7, dtype=np.complex128)
     state[0] = 1
@@ -235,3 +238,22 @@ def test_small_state_runs_its_gates_as_written(rng, dtype, atol, tile_qubits):
     if tile_qubits is None:
         assert a.kernels.get("numba-tile") == 1 + a.branches  # the tail once per branch
     assert a.memory == b.memory
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_diagonal_gates_by_exact_zeros(compiled, monkeypatch):
+    """Which gates the tile planner keeps apart (diagonal: CP, RZ, CCZ), the same with numba
+    and with numpy; a near-zero entry, a permutation and a zero on the diagonal are not."""
+    from qsim_topo.sim.passes import diagonal_gates
+
+    if not compiled:
+        monkeypatch.setattr("qsim_topo.sim.numba_kernels.numba_available", lambda: False)
+    nearly = np.diag([1.0, 1j]).astype(complex)
+    nearly[0, 1] = 1e-300
+    ops = [
+        gate("h", 0), gate("cp", (0, 1), 0.3), gate("rz", 2, 0.1), gate("cx", (0, 1)),
+        gate("swap", (1, 2)), GateOp(np.diag(np.exp(1j * np.arange(8))), (0, 1, 2)),
+        GateOp(nearly, (1,)), GateOp(np.diag([1.0, 0.0]), (0,)), GateOp(np.eye(2, dtype=int), (2,)),
+    ]
+    assert diagonal_gates(ops) == [False, True, True, False, False, True, False, False, True]
+    assert diagonal_gates([]) == []
