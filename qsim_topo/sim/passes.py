@@ -432,6 +432,8 @@ def prepare_program(
     # lost (17.3 -> 18.9; complex64 11.9 -> 16.1) and at 20 random lost 1.5x.
     if program.n_qubits <= UNFUSED_TILE_QUBITS:
         return _unfused_tiles(program, width, limit)
+    # Diagonal gates keep their blocks diagonal (plan_tile_blocks' cheap=): same A/B, at 16
+    # and 20 qubits QFT 6-10% and random 2-6% faster, brickwork and QV unchanged (+-1%).
     fused, report = fuse_program(program, engine, width, plan=plan_tile_blocks, cheap=True)
     tiled, passes = tile_program(fused, limit)
     gates, blocks, widest = report.gates, report.blocks, report.max_block_qubits
