@@ -119,3 +119,28 @@ def test_the_fast_gate_screen_defers_odd_but_valid_ops_to_the_full_check():
     check_program(Program("odd", 2, 0, ops), check_unitary=False)
     with pytest.raises(CircuitError, match="repeats a qubit"):
         check_program(Program("dup", 3, 0, [GateOp(np.eye(8), (1, 1, 2))]), check_unitary=False)
+
+
+@pytest.mark.parametrize(
+    "ops,message",
+    [
+        ([H, GateOp(np.eye(2), (2,))], r"op 1 \(GateOp\): qubits \[2\]"),
+        ([H, GateOp(np.eye(2), (-1,))], r"qubits \[-1\]"),
+        ([H, GateOp(np.eye(4), (1, 1))], r"op 1 .*repeats a qubit"),
+        ([GateOp(np.eye(4), (0, 1)), GateOp(np.eye(4), (0, 0))], r"op 1 .*repeats a qubit"),
+        ([H, GateOp(np.eye(2), (0, 1))], r"op 1 .* needs a \(4, 4\)"),
+        ([GateOp(np.eye(4), (1,))], r"op 0 .* needs a \(2, 2\)"),
+        ([H, GateOp(np.eye(2), (0.0,))], r"qubits \[0.0\]"),
+    ],
+)
+def test_the_whole_list_gate_screen_leaves_every_error_to_the_full_check(ops, message):
+    """A straight list of 1- and 2-qubit gates is screened at once (check_unitary=False); any
+    op it cannot pass sends the program through the op-by-op check, which names it."""
+    with pytest.raises(CircuitError, match=message):
+        check_program(Program("p", 2, 1, ops), check_unitary=False)
+    # The valid part alone passes, by the screen; terminal measures are still checked.
+    check_program(Program("p", 2, 1, [H, gate("cx", (1, 0))], [(1, 0)]), check_unitary=False)
+    with pytest.raises(CircuitError, match="terminal measure: clbit 3"):
+        check_program(Program("p", 2, 1, [H], [(0, 3)]), check_unitary=False)
+    with pytest.raises(CircuitError, match="cannot measure"):
+        check_program(Program("p", 2, 1, [H], [(0, 0)], method="unitary"), check_unitary=False)

@@ -151,11 +151,10 @@ def check_unitary_matrices(
     suspect = np.ones(count, dtype=bool)
     if flat is not None and count:
         # The row count of each square matrix small enough to screen; 0 for any other.
-        dims = np.fromiter(
-            (s[0] if len(s) == 2 and s[0] == s[1] <= _BATCH_MAX_DIM else 0
-             for s in [a.shape for a in arrays]),
-            np.int64,
-            count,
+        dims = np.array(
+            [s[0] if len(s) == 2 and s[0] == s[1] <= _BATCH_MAX_DIM else 0
+             for s in [a.shape for a in arrays]],
+            dtype=np.int64,
         )
         offsets = np.zeros(count, dtype=np.int64)
         np.cumsum(np.fromiter([a.size for a in arrays[:-1]], np.int64, count - 1), out=offsets[1:])
