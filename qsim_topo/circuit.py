@@ -276,9 +276,10 @@ def _gate_ok(op: GateOp, n: int) -> bool:
 def _plain_gates_ok(ops: list[Op], n: int) -> bool:
     """True when every op is a :class:`GateOp` that :func:`_gate_ok` passes, screened at once.
 
-    A conservative screen (False sends the ops one by one through the checks): 1- and
-    2-qubit gates on a tuple of distinct Python ints in 0..n-1, each with a matrix of shape
-    (2^k, 2^k). Whole-list operations instead of a call per op (~0.5 us an op).
+    A conservative screen (False sends the ops one by one through the checks): gates on a
+    tuple of distinct Python ints in 0..n-1, each with a matrix of shape (2^k, 2^k).
+    Whole-list operations instead of a call per op (~0.5 us an op); gates of 3 or more
+    qubits (few) are tested for repeats one by one.
     """
     if not ops or set(map(type, ops)) != {GateOp}:
         return False
@@ -287,7 +288,7 @@ def _plain_gates_ok(ops: list[Op], n: int) -> bool:
     if set(map(type, qubit_sets)) != {tuple}:
         return False
     ks = list(map(len, qubit_sets))
-    if not set(ks) <= {1, 2}:
+    if 0 in ks or any(len(set(qs)) != len(qs) for qs in qubit_sets if len(qs) > 2):
         return False
     flat = list(chain.from_iterable(qubit_sets))
     if set(map(type, flat)) != {int}:
@@ -301,7 +302,7 @@ def _plain_gates_ok(ops: list[Op], n: int) -> bool:
     if (qs[pairs - 1] == qs[pairs - 2]).any():
         return False
     shapes = [getattr(op.matrix, "shape", None) for op in gates]
-    return shapes == [(2, 2) if k == 1 else (4, 4) for k in ks]
+    return shapes == [(1 << k, 1 << k) for k in ks]
 
 
 def check_program(program: Program, *, check_unitary: bool = True) -> None:

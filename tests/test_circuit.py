@@ -144,3 +144,14 @@ def test_the_whole_list_gate_screen_leaves_every_error_to_the_full_check(ops, me
         check_program(Program("p", 2, 1, [H], [(0, 3)]), check_unitary=False)
     with pytest.raises(CircuitError, match="cannot measure"):
         check_program(Program("p", 2, 1, [H], [(0, 0)], method="unitary"), check_unitary=False)
+
+
+def test_the_whole_list_gate_screen_takes_wide_gates():
+    ccx = gate("ccx", (0, 1, 2))
+    check_program(Program("p", 3, 0, [H, ccx, gate("cx", (2, 1))]), check_unitary=False)
+    with pytest.raises(CircuitError, match=r"op 1 .*repeats a qubit"):
+        check_program(Program("p", 3, 0, [H, GateOp(np.eye(8), (0, 2, 0))]), check_unitary=False)
+    with pytest.raises(CircuitError, match=r"op 1 .* needs a \(8, 8\)"):
+        check_program(Program("p", 3, 0, [H, GateOp(np.eye(4), (0, 1, 2))]), check_unitary=False)
+    with pytest.raises(CircuitError, match="acts on no qubit"):
+        check_program(Program("p", 3, 0, [H, GateOp(np.eye(1), ())]), check_unitary=False)
