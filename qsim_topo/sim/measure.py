@@ -323,8 +323,13 @@ def _sample_numba(
         return np.empty(0, dtype=np.int64)
     pool = rounds[0] if len(rounds) == 1 else np.concatenate(rounds)
     # A uniform shuffle's first ``count``: a random subset in random order (no gather).
-    rng.shuffle(pool)
-    return pool[:count]
+    key = rng.integers(0, 2**64, size=2, dtype=np.uint64)
+    if pool.size >= 2**32:  # beyond the kernel's 32-bit bounded integers
+        rng.shuffle(pool)
+        return pool[:count]
+    shuffled = np.empty_like(pool)
+    kernels.shuffle(pool, key, shuffled)
+    return shuffled[:count]
 
 
 def _chunk_shares(x: Any, size: int, chunk: int, chunks: int) -> np.ndarray:

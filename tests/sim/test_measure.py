@@ -116,30 +116,35 @@ def _compiled():
     return kernels
 
 
-def _block_weight(f):
-    """The kernel's block sum of the squares of the floats ``f`` (8 partial sums by
-    position), in Python."""
-    s = [0.0] * 8
-    full = len(f) - len(f) % 8
-    for k in range(full):
-        s[k % 8] += f[k] * f[k]
-    for k in range(full, len(f)):
-        s[0] += f[k] * f[k]
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+def _block_weights(kernels, x):
+    """The walk's own weight of each of its blocks of ``x`` (the state's floats), read back
+    through it: one chunk per block, no points, so each chunk's total is its one block's sum
+    (the kernel's vectorised sum, whose order Python cannot reproduce)."""
+    block = kernels.BLOCK
+    blocks = -(-(x.size // 2) // block)
+    totals = np.empty(blocks)
+    none = np.zeros(blocks, dtype=np.int64)
+    kernels.poisson_walk(
+        x, block, np.ones(blocks, dtype=bool), np.arange(blocks, dtype=np.int64) * block,
+        np.zeros(blocks), np.zeros(blocks), np.empty(0), 1.0, none, none,
+        np.zeros(blocks, dtype=bool), np.empty(0, dtype=np.int64), none.copy(), totals,
+        np.empty(blocks, dtype=np.int64), np.empty(blocks), np.empty(blocks),
+    )
+    return totals.tolist()
 
 
-def _reference_points(f, spacings, scale):
-    """Where a chunk's points go (``f``: its floats, re and im of each amplitude): running
-    weights summed as the kernel sums them (block weights in order, amplitudes in order
-    inside a block), each point at the first amplitude whose running weight exceeds it;
-    points past the chunk's weight dropped."""
+def _reference_points(f, block_weights, spacings, scale):
+    """Where a chunk's points go (``f``: its floats, re and im of each amplitude;
+    ``block_weights``: the kernel's sums of its blocks): running weights summed as the kernel
+    sums them (block weights in order, amplitudes in order inside a block), each point at the
+    first amplitude whose running weight exceeds it; points past the chunk's weight dropped."""
     block = measure._numba().BLOCK
     w = [f[2 * i] * f[2 * i] + f[2 * i + 1] * f[2 * i + 1] for i in range(len(f) // 2)]
     out, pos, j, acc = [], 0.0, 0, 0.0
     nxt = scale * spacings[0]
     for b in range(0, len(w), block):
         ws = w[b : b + block]
-        bw = _block_weight(f[2 * b : 2 * b + 2 * block])
+        bw = block_weights[b // block]
         run, inner = [], acc
         for v in ws:
             inner += v
@@ -170,11 +175,21 @@ def test_poisson_walk_points_are_the_inverse_cdf(rng, dtype, budget):
     psi[-3:] = 0
     x = psi.view(np.float32 if dtype == np.complex64 else np.float64)
     f = x.astype(np.float64).tolist()
+    bws = _block_weights(kernels, x)
+    per = chunk // kernels.BLOCK
+    # The block sums are sums of the squares: to rounding, whatever their order.
+    np.testing.assert_allclose(
+        bws, (np.abs(psi.astype(np.complex128)) ** 2).reshape(-1, kernels.BLOCK).sum(axis=1),
+        rtol=1e-13,
+    )
     scale = 1.0 / 30.0  # about 30 points per unit weight: ~4 per chunk
     streams = [rng.standard_exponential(200) for _ in range(chunks)]
     want, want_totals = [], []
     for c in range(chunks):
-        pts, total = _reference_points(f[2 * c * chunk : 2 * (c + 1) * chunk], streams[c], scale)
+        pts, total = _reference_points(
+            f[2 * c * chunk : 2 * (c + 1) * chunk], bws[c * per : (c + 1) * per], streams[c],
+            scale,
+        )
         want.append([c * chunk + i for i in pts])
         want_totals.append(total)
     got: list[list[int]] = [[] for _ in range(chunks)]
