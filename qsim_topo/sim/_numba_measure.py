@@ -25,6 +25,12 @@ BLOCK = 16
 """Amplitudes per block of the sampling walk: a chunk's weight is summed block by block (one
 vectorised sum each, :func:`block_weight`), and only a block that holds a point is read
 amplitude by amplitude."""
+SPAN = 256
+"""Blocks of a span: the walk sums a span's blocks, then locates the points inside it (its
+running weights, 2 KiB, stay in the fastest cache)."""
+BATCH = 256
+"""Points the walk locates together (their positions, then their blocks, then their
+amplitudes)."""
 
 
 @njit(fastmath={"reassoc"}, nogil=True, cache=True)
@@ -33,7 +39,7 @@ def block_weight(y: Any) -> float:  # pragma: no cover - compiled
 
     Reassociation is allowed here alone (``fastmath={"reassoc"}``), so the sum runs on vector
     lanes in an order the compiler picks: one fixed function of ``y`` in the compiled walk,
-    which is all the walk needs (its totals and its skip test read the same sums). Not the
+    which is all the walk needs (its totals and its search read the same sums). Not the
     order a Python loop would use; tests read the walk's own block sums back through it.
     """
     s = 0.0
@@ -92,40 +98,59 @@ def poisson_walk(
         j = lo[c]
         end = hi[c]
         acc = acc0[c]
-        pos = pos0[c]
-        nxt = pos + scale * spacings[j] if j < end else np.inf
+        nxt = pos0[c] + scale * spacings[j] if j < end else np.inf
         stop_first[c] = -1
-        for b in range(first[c], stop, BLOCK):
-            bstop = min(b + BLOCK, stop)
-            bw = block_weight(x[2 * b : 2 * bstop])
-            if nxt < acc + bw:  # the block holds points (nxt is inf once they run out)
-                # One scan of the block's running weight serves all its points (ascending):
-                # a point goes to the first amplitude whose running weight exceeds it.
-                i = b
-                inner = acc
-                while nxt < acc + bw:
-                    while i < bstop:
+        # run[t]: the running weight before block t of the span (run[t + 1] after it)
+        run = np.empty(SPAN + 1, dtype=np.float64)
+        pts = np.empty(BATCH, dtype=np.float64)
+        blk = np.empty(BATCH, dtype=np.int64)
+        b0 = first[c]
+        while b0 < stop:
+            # The span's block weights first (a vectorised stream over the state), then its
+            # points: their blocks by a merge of the ascending points with the running
+            # weights, their amplitudes by a branch-free count inside the block.
+            nb = min(SPAN, (stop - b0 + BLOCK - 1) // BLOCK)
+            run[0] = acc
+            for t in range(nb):
+                b = b0 + t * BLOCK
+                acc += block_weight(x[2 * b : 2 * min(b + BLOCK, stop)])
+                run[t + 1] = acc
+            t = 0  # the block of the last point located
+            while nxt < acc:  # the span holds points (nxt is inf once they run out)
+                # A batch of its points, then each one's block, then each one's amplitude:
+                # three simple loops whose iterations do not wait on each other.
+                m = 0
+                while nxt < acc and m < BATCH:
+                    pts[m] = nxt
+                    m += 1
+                    j += 1
+                    nxt = nxt + scale * spacings[j] if j < end else np.inf
+                for q in range(m):  # the points ascend: a merge with the running weights
+                    while run[t + 1] <= pts[q]:
+                        t += 1
+                    blk[q] = t
+                for q in range(m):
+                    p = pts[q]
+                    b = b0 + blk[q] * BLOCK
+                    bstop = min(b + BLOCK, stop)
+                    inner = run[blk[q]]
+                    k = 0
+                    for i in range(b, bstop):
                         re = np.float64(x[2 * i])
                         im = np.float64(x[2 * i + 1])
-                        w = re * re + im * im
-                        if nxt < inner + w:
-                            break
-                        inner += w
-                        i += 1
-                    k = i
+                        inner += re * re + im * im
+                        k += inner <= p
+                    k += b
                     if k == bstop:  # rounding: past the block's own sum; its last nonzero one
                         k = bstop - 1
                         while k > b and x[2 * k] == 0 and x[2 * k + 1] == 0:
                             k -= 1
-                    out[j] = k
-                    pos = nxt
-                    j += 1
-                    nxt = pos + scale * spacings[j] if j < end else np.inf
-                if j == end and stop_first[c] < 0:  # ran out: go on from this block later
-                    stop_first[c] = b
-                    stop_acc[c] = acc
-                    stop_pos[c] = pos
-            acc += bw
+                    out[j - m + q] = k
+                if j == end:  # ran out: go on later from the block of the last point
+                    stop_first[c] = b0 + t * BLOCK
+                    stop_acc[c] = run[t]
+                    stop_pos[c] = pts[m - 1]
+            b0 += nb * BLOCK
             if known[c] and (stop_first[c] >= 0 or not nxt < totals[c]):
                 break
         used[c] = j - lo[c]
