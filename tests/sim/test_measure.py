@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -365,3 +367,66 @@ def test_a_state_of_tiny_norm_is_still_sampled_exactly():
     counts = np.bincount(draws, minlength=8)
     assert draws.size == 8000 and counts.size == 8
     assert counts.min() > 800 and counts.max() < 1200
+
+
+def _shuffled(kernels, pool, key):
+    out = np.empty_like(pool)
+    kernels.shuffle(pool, np.asarray(key, dtype=np.uint64), out)
+    return out
+
+
+def test_shuffle_is_a_uniform_permutation():
+    """The compiled scatter shuffle: a permutation of its input, fixed by its key; over many
+    keys each of the 24 orders of 4 elements equally often, and in a longer pool (several
+    elements per bucket, so the in-bucket Fisher-Yates matters) one element's position and
+    the order of two neighbours uniform."""
+    kernels = _compiled()
+    gen = np.random.default_rng(5)
+    pool = np.arange(4, dtype=np.int64) * 10
+    seen = {}
+    for _ in range(12_000):
+        got = _shuffled(kernels, pool, gen.integers(0, 2**64, size=2, dtype=np.uint64))
+        seen[tuple(got.tolist())] = seen.get(tuple(got.tolist()), 0) + 1
+    assert sorted(seen) == sorted(itertools.permutations(pool.tolist()))
+    assert stats.chisquare(list(seen.values())).pvalue > 1e-4
+    pool = np.arange(1000, dtype=np.int64)
+    where = np.zeros(100, dtype=np.int64)
+    before = rises = 0
+    keys = gen.integers(0, 2**64, size=(4000, 2), dtype=np.uint64)
+    for key in keys:
+        got = _shuffled(kernels, pool, key)
+        np.testing.assert_array_equal(np.sort(got), pool)
+        pos = np.argsort(got)
+        where[pos[500] // 10] += 1
+        before += pos[500] < pos[501]
+        rises += np.count_nonzero(np.diff(got) > 0)
+    assert stats.chisquare(where).pvalue > 1e-4
+    assert abs(before - 2000) < 4 * np.sqrt(1000)
+    # Ascents of a uniform permutation of 1000: mean 999 / 2, variance 1001 / 12 each (a
+    # bucket left in pool order would add ~15 a permutation).
+    assert abs(rises - 4000 * 999 / 2) < 5 * np.sqrt(4000 * 1001 / 12)
+    np.testing.assert_array_equal(
+        _shuffled(kernels, pool, keys[0]), _shuffled(kernels, pool, keys[0])
+    )
+    for n in (0, 1, 63, 65):  # empty, tiny and uneven segments
+        small = np.arange(n, dtype=np.int64)
+        np.testing.assert_array_equal(np.sort(_shuffled(kernels, small, keys[1])), small)
+
+
+def test_shuffle_is_independent_of_the_thread_count():
+    kernels = _compiled()
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one numba thread here")
+    pool = np.random.default_rng(3).integers(0, 2**40, size=100_003)
+    before = numba.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            got.append(_shuffled(kernels, pool, [123, 456]))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    assert not np.array_equal(got[0], pool)
