@@ -9,10 +9,10 @@ On a numpy state with numba available, the compiled kernels of
 :mod:`qsim_topo.sim._numba_measure` do the work in parallel and with no temporary of the
 state's size. Sampling all qubits is one pass over the state for a normalised one: each chunk
 walks a Poisson process on its own running weight, which needs no weight of the chunks before
-it, and the points found, shuffled in parallel, become the shots (:func:`_sample_numba`). A marginal is one pass that
-adds each amplitude's weight to its outcome through two lookup tables; its draws are
-inverse-CDF draws of uniforms generated in ascending order (:func:`sorted_uniforms`, no sort)
-and handed to random shots.
+it, and the points found, shuffled in parallel, become the shots (:func:`_sample_numba`). A
+marginal is one pass that adds each amplitude's weight to its outcome through two lookup
+tables; its draws are inverse-CDF draws of uniforms generated in ascending order
+(:func:`sorted_uniforms`, no sort) and handed to random shots.
 """
 
 from __future__ import annotations
