@@ -222,10 +222,13 @@ def shuffle(pool: Any, key: Any, out: Any) -> None:
     shift = np.uint64(64 - 6)  # 2^6 == SHUFFLE_BUCKETS
     seg = -(-n // nb)
     counts = np.zeros((nb, nb), dtype=np.int64)  # [segment, bucket]
+    bucket = np.empty(n, dtype=np.uint8)
     k0 = np.uint64(key[0])
     for s in prange(nb):  # pragma: no cover - compiled
         for i in range(s * seg, min((s + 1) * seg, n)):
-            counts[s, splitmix64(k0 + np.uint64(i + 1) * GAMMA) >> shift] += 1
+            b = np.uint8(splitmix64(k0 + np.uint64(i + 1) * GAMMA) >> shift)
+            bucket[i] = b
+            counts[s, b] += 1
     starts = np.zeros(nb + 1, dtype=np.int64)
     offsets = np.empty((nb, nb), dtype=np.int64)
     at = 0
@@ -238,7 +241,7 @@ def shuffle(pool: Any, key: Any, out: Any) -> None:
     for s in prange(nb):  # pragma: no cover - compiled
         row = offsets[s]
         for i in range(s * seg, min((s + 1) * seg, n)):
-            b = splitmix64(k0 + np.uint64(i + 1) * GAMMA) >> shift
+            b = bucket[i]
             out[row[b]] = pool[i]
             row[b] += 1
     k1 = np.uint64(key[1])
