@@ -430,3 +430,17 @@ def test_shuffle_is_independent_of_the_thread_count():
         numba.set_num_threads(before)
     np.testing.assert_array_equal(got[0], got[1])
     assert not np.array_equal(got[0], pool)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_states_smaller_than_a_block_follow_the_distribution(n, path):
+    """States of fewer amplitudes than one block of the walk (and 32, two blocks): the last,
+    short block is summed and searched like a full one."""
+    psi = _state(np.random.default_rng(n), n)
+    psi[0] = 0  # a zero amplitude first: never drawn
+    p = np.abs(psi) ** 2
+    p /= p.sum()
+    draws = sample_outcomes(psi, list(range(n)), n, 50_000, np.random.default_rng(7))
+    counts = np.bincount(draws, minlength=2**n)
+    assert counts.size == 2**n and counts[0] == 0
+    assert stats.chisquare(counts[1:], p[1:] * draws.size).pvalue > 1e-4
