@@ -4,9 +4,9 @@ A module of its own so that numba compiles (and caches on disk) module-level fun
 that only a caller that has checked :func:`~qsim_topo.sim.numba_kernels.numba_available`
 imports numba. Every kernel reads the state through its real view ``x`` (float32 or float64,
 ``x[2 i]`` and ``x[2 i + 1]`` the real and imaginary parts of amplitude i) and allocates
-nothing of the state's size: the callers pass every output and scratch array in (but a row of
-:data:`BLOCK` floats per chunk), so what a measurement costs in memory is visible to them (and
-to ``tracemalloc``).
+nothing of the state's size: the callers pass every output and scratch array in (but a few
+KiB per chunk of the walk, and the shuffle's byte per shuffled element), so what a measurement
+costs in memory is visible to them (and to ``tracemalloc``).
 
 Weights are float64: a chunk's total is the sum of its blocks' weights in order, each block
 summed by :func:`block_weight` (vectorised), exactly as the sampling walk advances its running
