@@ -13,9 +13,9 @@ this session, against `qsim_topo.qiskit.results._counts_and_memory`). Millisecon
 
     python benchmarks/sampling_ab.py --before 7aa8c47 --qubits 24 26 --repeats 7 --counts
     python benchmarks/sampling_ab.py --before 7aa8c47 --qubits 26 --threads 1
-    python benchmarks/sampling_ab.py --before 9cc9e5f --qubits 24 26 --parts
+    python benchmarks/sampling_ab.py --before 9cc9e5f --qubits 24 26 --parts after
 
-With --parts, where this tree's sampler spends its time instead (no before/after): the pass;
+With --parts before|after, where that sampler spends its time instead of the A/B: the pass;
 "read", the memory floor (a parallel numba sum of |a|^2 over the state, reassociation allowed:
 a read of the state at the best the compiler does); the walk (`poisson_walk` with the
 sampler's chunks and budgets) without points and with the ~10^6 points; the exponential
@@ -146,20 +146,21 @@ def _read() -> Any:
     return read
 
 
-def parts(n: int, dtype: Any, shots: int, repeats: int) -> str:
-    """One row of --parts: milliseconds (median / min) of each part of the sampler."""
+def parts(mod: Any, n: int, dtype: Any, shots: int, repeats: int) -> str:
+    """One row of --parts: milliseconds (median / min) of each part of ``mod``'s sampler
+    (its own walk; "shuffle" is its compiled shuffle where it has one)."""
     import math
 
     read = _read()
     psi = random_state(n, dtype, n)
-    x = after._real_view(np, psi)
+    x = mod._real_view(np, psi)
     size = psi.size
     qs = list(range(n))
-    kernels = after._numba()
-    chunk = min(size, after.CHUNK_AMPLITUDES, max(2**10, size >> 6))
+    kernels = mod._numba()
+    chunk = min(size, mod.CHUNK_AMPLITUDES, max(2**10, size >> 6))
     chunks = -(-size // chunk)
-    lam = (shots + 5.0 * math.sqrt(shots) + 10.0) / (1.0 - after.NORM_BELOW)
-    budgets = after._budgets(lam * after._chunk_shares(x, size, chunk, chunks))
+    lam = (shots + 5.0 * math.sqrt(shots) + 10.0) / (1.0 - mod.NORM_BELOW)
+    budgets = mod._budgets(lam * mod._chunk_shares(x, size, chunk, chunks))
     hi = np.cumsum(budgets)
     lo = hi - budgets
     rng = np.random.default_rng(1)
@@ -180,9 +181,9 @@ def parts(n: int, dtype: Any, shots: int, repeats: int) -> str:
     key = np.array([1, 2], dtype=np.uint64)
     shuffled = np.empty_like(pool)
     read(x, 64)
-    after.sample_outcomes(psi, qs, n, 10, rng)
+    mod.sample_outcomes(psi, qs, n, 10, rng)
     phase = dtype(np.exp(0.1j))
-    t = alternate({
+    fns = {
         "pass": lambda: psi.__imul__(phase),
         "read": lambda: read(x, 64),
         "walk, no points": lambda: walk(lo),
@@ -190,10 +191,17 @@ def parts(n: int, dtype: Any, shots: int, repeats: int) -> str:
         "exponentials": lambda: rng.standard_exponential(int(hi[-1])),
         "shuffle": lambda: kernels.shuffle(pool, key, shuffled),
         "numpy shuffle": lambda: rng.shuffle(pool),
-        "sample_outcomes": lambda: after.sample_outcomes(psi, qs, n, shots, rng),
-    }, repeats)
+        "sample_outcomes": lambda: mod.sample_outcomes(psi, qs, n, shots, rng),
+    }
+    if not hasattr(kernels, "shuffle"):
+        del fns["shuffle"]
+    t = alternate(fns, repeats)
     precision = "double" if dtype == np.complex128 else "single"
-    cells = " | ".join(f"{statistics.median(v):.1f} / {min(v):.1f}" for v in t.values())
+    cells = " | ".join(
+        f"{statistics.median(t[k]):.1f} / {min(t[k]):.1f}" if k in t else "-" for k in
+        ("pass", "read", "walk, no points", "walk", "exponentials", "shuffle", "numpy shuffle",
+         "sample_outcomes")
+    )
     return f"| {n} | {precision} | {pool.size} | {cells} |"
 
 
@@ -207,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="numba threads")
     parser.add_argument("--counts", action="store_true", help="also time the counts dict")
-    parser.add_argument("--parts", action="store_true", help="this tree's parts, not A/B")
+    parser.add_argument("--parts", choices=["before", "after"], default=None,
+                        help="where that sampler spends its time, instead of the A/B")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     print(environment(argv).replace("vs_peers.py", "sampling_ab.py"))
@@ -218,15 +227,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.parts:
         import numba
 
-        print(f"# shots {args.shots}, all qubits, numba threads {numba.get_num_threads()}; "
-              f"median / min of {args.repeats}, ms\n")
+        print(f"# parts of the sampler {args.parts}; shots {args.shots}, all qubits, numba "
+              f"threads {numba.get_num_threads()}; median / min of {args.repeats}, ms\n")
         print("| qubits | precision | points | pass | read | walk, no points | walk | "
               "exponentials | shuffle | numpy shuffle | sample_outcomes |")
         print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for n in args.qubits:
-            for precision in args.precisions:
-                dtype = np.complex128 if precision == "double" else np.complex64
-                print(parts(n, dtype, args.shots, args.repeats), flush=True)
+        with tempfile.TemporaryDirectory() as tmp:  # the before module's files live in it
+            mod = load_before(args.before, Path(tmp)) if args.parts == "before" else after
+            for n in args.qubits:
+                for precision in args.precisions:
+                    dtype = np.complex128 if precision == "double" else np.complex64
+                    print(parts(mod, n, dtype, args.shots, args.repeats), flush=True)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         before = load_before(args.before, Path(tmp))
