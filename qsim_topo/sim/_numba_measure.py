@@ -107,11 +107,13 @@ def poisson_walk(
         run = np.full(SPAN + 1 + WINDOW, np.inf)
         pts = np.empty(BATCH, dtype=np.float64)
         blk = np.empty(BATCH, dtype=np.int64)
+        pre = np.empty(BLOCK, dtype=np.float64)
         b0 = first[c]
         while b0 < stop:
             # The span's block weights first (a vectorised stream over the state), then its
             # points: their blocks by a merge of the ascending points with the running
-            # weights, their amplitudes by a branch-free count inside the block.
+            # weights, their amplitudes by a branch-free count of the block's running
+            # weights (summed once for all the points of a block).
             nb = min(SPAN, (stop - b0 + BLOCK - 1) // BLOCK)
             run[0] = acc
             run[nb + 1 : nb + 1 + WINDOW] = np.inf
@@ -120,6 +122,7 @@ def poisson_walk(
                 acc += block_weight(x[2 * b : 2 * min(b + BLOCK, stop)])
                 run[t + 1] = acc
             t = 0  # the block of the last point located
+            last = -1  # the block whose running weights ``pre`` holds
             while nxt < acc:  # the span holds points (nxt is inf once they run out)
                 # A batch of its points, then each one's block, then each one's amplitude:
                 # three simple loops whose iterations do not wait on each other.
@@ -142,13 +145,19 @@ def poisson_walk(
                     p = pts[q]
                     b = b0 + blk[q] * BLOCK
                     bstop = min(b + BLOCK, stop)
-                    inner = run[blk[q]]
                     k = 0
-                    for i in range(b, bstop):
-                        re = np.float64(x[2 * i])
-                        im = np.float64(x[2 * i + 1])
-                        inner += re * re + im * im
-                        k += inner <= p
+                    if blk[q] != last:  # the block's running weights, kept for its next points
+                        inner = run[blk[q]]
+                        for i in range(bstop - b):
+                            re = np.float64(x[2 * (b + i)])
+                            im = np.float64(x[2 * (b + i) + 1])
+                            inner += re * re + im * im
+                            pre[i] = inner
+                            k += inner <= p
+                        last = blk[q]
+                    else:
+                        for i in range(bstop - b):
+                            k += pre[i] <= p
                     k += b
                     if k == bstop:  # rounding: past the block's own sum; its last nonzero one
                         k = bstop - 1
