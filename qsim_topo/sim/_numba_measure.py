@@ -134,12 +134,13 @@ def poisson_walk(
                     nxt = nxt + scale * spacings[j] if j < end else np.inf
                 for q in range(m):  # the points ascend: a merge with the running weights
                     p = pts[q]
-                    d = 0
-                    for e in range(1, WINDOW + 1):  # no branch on the data: most steps are short
-                        d += run[t + e] <= p
-                    t += d
-                    while run[t + 1] <= p:  # a long step (rare)
-                        t += 1
+                    if run[t + 1] <= p:  # past the last point's block (dense points stay)
+                        d = 0
+                        for e in range(2, WINDOW + 1):  # no branch on the data: steps are short
+                            d += run[t + e] <= p
+                        t += 1 + d
+                        while run[t + 1] <= p:  # a long step (rare)
+                            t += 1
                     blk[q] = t
                 for q in range(m):
                     p = pts[q]
