@@ -13,6 +13,14 @@ this session, against `qsim_topo.qiskit.results._counts_and_memory`). Millisecon
 
     python benchmarks/sampling_ab.py --before 7aa8c47 --qubits 24 26 --repeats 7 --counts
     python benchmarks/sampling_ab.py --before 7aa8c47 --qubits 26 --threads 1
+    python benchmarks/sampling_ab.py --before 9cc9e5f --qubits 24 26 --parts after
+
+With --parts before|after, where that sampler spends its time instead of the A/B: the pass;
+"read", the memory floor (a parallel numba sum of |a|^2 over the state, reassociation allowed:
+a read of the state at the best the compiler does); the walk (`poisson_walk` with the
+sampler's chunks and budgets) without points and with the ~10^6 points; the exponential
+spacings (`rng.standard_exponential`); the shuffle of the pool (the compiled `shuffle`
+against numpy's `rng.shuffle`, the code before); and `sample_outcomes` in all.
 """
 
 from __future__ import annotations
@@ -118,6 +126,85 @@ def row(before: Any, n: int, dtype: Any, shots: int, repeats: int, counts: bool)
             f"{cb} | {ca} |")
 
 
+def _read() -> Any:
+    """The memory floor: a parallel sum of the squares of the state's floats (compiled)."""
+    from numba import njit, prange
+
+    @njit(parallel=True, fastmath={"reassoc"})
+    def read(x: Any, blocks: int) -> float:  # pragma: no cover - compiled
+        per = x.size // blocks
+        sums = np.zeros(blocks)
+        for b in prange(blocks):
+            y = x[b * per : (b + 1) * per]
+            s = 0.0
+            for k in range(y.size):
+                a = np.float64(y[k])
+                s += a * a
+            sums[b] = s
+        return sums.sum()
+
+    return read
+
+
+def parts(mod: Any, n: int, dtype: Any, shots: int, repeats: int) -> str:
+    """One row of --parts: milliseconds (median / min) of each part of ``mod``'s sampler
+    (its own walk; "shuffle" is its compiled shuffle where it has one)."""
+    import math
+
+    read = _read()
+    psi = random_state(n, dtype, n)
+    x = mod._real_view(np, psi)
+    size = psi.size
+    qs = list(range(n))
+    kernels = mod._numba()
+    chunk = min(size, mod.CHUNK_AMPLITUDES, max(2**10, size >> 6))
+    chunks = -(-size // chunk)
+    lam = (shots + 5.0 * math.sqrt(shots) + 10.0) / (1.0 - mod.NORM_BELOW)
+    budgets = mod._budgets(lam * mod._chunk_shares(x, size, chunk, chunks))
+    hi = np.cumsum(budgets)
+    lo = hi - budgets
+    rng = np.random.default_rng(1)
+    spacings = rng.standard_exponential(int(hi[-1]))
+    out = np.empty(spacings.size, dtype=np.int64)
+    used = np.zeros(chunks, dtype=np.int64)
+
+    def walk(stop: np.ndarray) -> None:
+        kernels.poisson_walk(
+            x, chunk, np.ones(chunks, dtype=bool), np.arange(chunks, dtype=np.int64) * chunk,
+            np.zeros(chunks), np.zeros(chunks), spacings, 1.0 / lam, lo, stop,
+            np.zeros(chunks, dtype=bool), out, used, np.empty(chunks),
+            np.empty(chunks, dtype=np.int64), np.empty(chunks), np.empty(chunks),
+        )
+
+    walk(hi)
+    pool = np.concatenate([out[a : a + u] for a, u in zip(lo.tolist(), used.tolist(), strict=True)])
+    key = np.array([1, 2], dtype=np.uint64)
+    shuffled = np.empty_like(pool)
+    read(x, 64)
+    mod.sample_outcomes(psi, qs, n, 10, rng)
+    phase = dtype(np.exp(0.1j))
+    fns = {
+        "pass": lambda: psi.__imul__(phase),
+        "read": lambda: read(x, 64),
+        "walk, no points": lambda: walk(lo),
+        "walk": lambda: walk(hi),
+        "exponentials": lambda: rng.standard_exponential(int(hi[-1])),
+        "shuffle": lambda: kernels.shuffle(pool, key, shuffled),
+        "numpy shuffle": lambda: rng.shuffle(pool),
+        "sample_outcomes": lambda: mod.sample_outcomes(psi, qs, n, shots, rng),
+    }
+    if not hasattr(kernels, "shuffle"):
+        del fns["shuffle"]
+    t = alternate(fns, repeats)
+    precision = "double" if dtype == np.complex128 else "single"
+    cells = " | ".join(
+        f"{statistics.median(t[k]):.1f} / {min(t[k]):.1f}" if k in t else "-" for k in
+        ("pass", "read", "walk, no points", "walk", "exponentials", "shuffle", "numpy shuffle",
+         "sample_outcomes")
+    )
+    return f"| {n} | {precision} | {pool.size} | {cells} |"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", required=True, help="the commit to compare against")
@@ -128,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="numba threads")
     parser.add_argument("--counts", action="store_true", help="also time the counts dict")
+    parser.add_argument("--parts", choices=["before", "after"], default=None,
+                        help="where that sampler spends its time, instead of the A/B")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     print(environment(argv).replace("vs_peers.py", "sampling_ab.py"))
@@ -135,6 +224,21 @@ def main(argv: list[str] | None = None) -> int:
         import numba
 
         numba.set_num_threads(args.threads)
+    if args.parts:
+        import numba
+
+        print(f"# parts of the sampler {args.parts}; shots {args.shots}, all qubits, numba "
+              f"threads {numba.get_num_threads()}; median / min of {args.repeats}, ms\n")
+        print("| qubits | precision | points | pass | read | walk, no points | walk | "
+              "exponentials | shuffle | numpy shuffle | sample_outcomes |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        with tempfile.TemporaryDirectory() as tmp:  # the before module's files live in it
+            mod = load_before(args.before, Path(tmp)) if args.parts == "before" else after
+            for n in args.qubits:
+                for precision in args.precisions:
+                    dtype = np.complex128 if precision == "double" else np.complex64
+                    print(parts(mod, n, dtype, args.shots, args.repeats), flush=True)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         before = load_before(args.before, Path(tmp))
         print(f"# shots {args.shots}, all qubits; median / min of {args.repeats}, ms\n")

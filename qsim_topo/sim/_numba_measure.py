@@ -4,14 +4,14 @@ A module of its own so that numba compiles (and caches on disk) module-level fun
 that only a caller that has checked :func:`~qsim_topo.sim.numba_kernels.numba_available`
 imports numba. Every kernel reads the state through its real view ``x`` (float32 or float64,
 ``x[2 i]`` and ``x[2 i + 1]`` the real and imaginary parts of amplitude i) and allocates
-nothing of the state's size: the callers pass every output and scratch array in (but a row of
-:data:`BLOCK` floats per chunk), so what a measurement costs in memory is visible to them (and
-to ``tracemalloc``).
+nothing of the state's size: the callers pass every output and scratch array in (but a few
+KiB per chunk of the walk, and the shuffle's byte per shuffled element), so what a measurement
+costs in memory is visible to them (and to ``tracemalloc``).
 
-Weights are float64, without fastmath: a chunk's total is the sum of its blocks' weights in
-order, each block summed by :func:`block_weight`, exactly as the sampling walk advances its
-running weight over the blocks (inside a block that holds points, amplitude by amplitude:
-``re * re + im * im``).
+Weights are float64: a chunk's total is the sum of its blocks' weights in order, each block
+summed by :func:`block_weight` (vectorised), exactly as the sampling walk advances its running
+weight over the blocks (inside a block that holds points, amplitude by amplitude, without
+fastmath: ``re * re + im * im``).
 """
 
 from __future__ import annotations
@@ -22,50 +22,34 @@ import numpy as np
 from numba import njit, prange
 
 BLOCK = 16
-"""Amplitudes per block: a chunk's weight is summed block by block, each block by 8
-partial sums, so the additions are not one serial chain (latency-bound)."""
+"""Amplitudes per block of the sampling walk: a chunk's weight is summed block by block (one
+vectorised sum each, :func:`block_weight`), and only a block that holds a point is read
+amplitude by amplitude."""
+SPAN = 32
+"""Blocks of a span: the walk sums a span's blocks, then locates the points inside it, while
+the span's amplitudes (8 KiB of a complex128 state) are still in the first-level cache (256
+blocks, 64 KiB, were 20-30% slower per point here)."""
+WINDOW = 16
+"""Blocks a point's block is looked for among, past the last point's, without a branch."""
+BATCH = 256
+"""Points the walk locates together (their positions, then their blocks, then their
+amplitudes)."""
 
 
-@njit(inline="always", nogil=True)
-def block_weight(x: Any, start: int, stop: int) -> float:  # pragma: no cover - compiled
-    """The weight of amplitudes ``start`` .. ``stop - 1``, always summed the same way.
+@njit(fastmath={"reassoc"}, nogil=True, cache=True)
+def block_weight(y: Any) -> float:  # pragma: no cover - compiled
+    """The sum of the squares of the floats ``y`` (float64 arithmetic).
 
-    The squares of the block's floats (real and imaginary parts alike) go to 8 partial sums
-    by position, so that the loop runs on vector lanes.
+    Reassociation is allowed here alone (``fastmath={"reassoc"}``), so the sum runs on vector
+    lanes in an order the compiler picks: one fixed function of ``y`` in the compiled walk,
+    which is all the walk needs (its totals and its search read the same sums). Not the
+    order a Python loop would use; tests read the walk's own block sums back through it.
     """
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    s4 = 0.0
-    s5 = 0.0
-    s6 = 0.0
-    s7 = 0.0
-    k = 2 * start
-    end = 2 * stop
-    while k + 8 <= end:
-        a0 = np.float64(x[k])
-        a1 = np.float64(x[k + 1])
-        a2 = np.float64(x[k + 2])
-        a3 = np.float64(x[k + 3])
-        a4 = np.float64(x[k + 4])
-        a5 = np.float64(x[k + 5])
-        a6 = np.float64(x[k + 6])
-        a7 = np.float64(x[k + 7])
-        s0 += a0 * a0
-        s1 += a1 * a1
-        s2 += a2 * a2
-        s3 += a3 * a3
-        s4 += a4 * a4
-        s5 += a5 * a5
-        s6 += a6 * a6
-        s7 += a7 * a7
-        k += 8
-    while k < end:
-        a0 = np.float64(x[k])
-        s0 += a0 * a0
-        k += 1
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    s = 0.0
+    for k in range(y.size):
+        a = np.float64(y[k])
+        s += a * a
+    return s
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -117,40 +101,75 @@ def poisson_walk(
         j = lo[c]
         end = hi[c]
         acc = acc0[c]
-        pos = pos0[c]
-        nxt = pos + scale * spacings[j] if j < end else np.inf
+        nxt = pos0[c] + scale * spacings[j] if j < end else np.inf
         stop_first[c] = -1
-        run = np.empty(BLOCK, dtype=np.float64)
-        for b in range(first[c], stop, BLOCK):
-            bstop = min(b + BLOCK, stop)
-            bw = block_weight(x, b, bstop)
-            if nxt < acc + bw:  # the block holds points (nxt is inf once they run out)
-                # Running weights of the block's amplitudes, then each point's amplitude
-                # counted without a branch: the points of a block are few and unpredictable.
-                m = bstop - b
-                inner = acc
-                for i in range(m):
-                    re = np.float64(x[2 * (b + i)])
-                    im = np.float64(x[2 * (b + i) + 1])
-                    inner += re * re + im * im
-                    run[i] = inner
-                while nxt < acc + bw:
-                    k = 0
-                    for i in range(m):
-                        k += run[i] <= nxt
-                    if k == m:  # rounding: past the block's own sum; its last nonzero one
-                        k = m - 1
-                        while k > 0 and x[2 * (b + k)] == 0 and x[2 * (b + k) + 1] == 0:
-                            k -= 1
-                    out[j] = b + k
-                    pos = nxt
+        # run[t]: the running weight before block t of the span (run[t + 1] after it)
+        run = np.full(SPAN + 1 + WINDOW, np.inf)
+        pts = np.empty(BATCH, dtype=np.float64)
+        blk = np.empty(BATCH, dtype=np.int64)
+        pre = np.empty(BLOCK, dtype=np.float64)
+        b0 = first[c]
+        while b0 < stop:
+            # The span's block weights first (a vectorised stream over the state), then its
+            # points: their blocks by a merge of the ascending points with the running
+            # weights, their amplitudes by a branch-free count of the block's running
+            # weights (summed once for all the points of a block).
+            nb = min(SPAN, (stop - b0 + BLOCK - 1) // BLOCK)
+            run[0] = acc
+            run[nb + 1 : nb + 1 + WINDOW] = np.inf
+            for t in range(nb):
+                b = b0 + t * BLOCK
+                acc += block_weight(x[2 * b : 2 * min(b + BLOCK, stop)])
+                run[t + 1] = acc
+            t = 0  # the block of the last point located
+            last = -1  # the block whose running weights ``pre`` holds
+            while nxt < acc:  # the span holds points (nxt is inf once they run out)
+                # A batch of its points, then each one's block, then each one's amplitude:
+                # three simple loops whose iterations do not wait on each other.
+                m = 0
+                while nxt < acc and m < BATCH:
+                    pts[m] = nxt
+                    m += 1
                     j += 1
-                    nxt = pos + scale * spacings[j] if j < end else np.inf
-                if j == end and stop_first[c] < 0:  # ran out: go on from this block later
-                    stop_first[c] = b
-                    stop_acc[c] = acc
-                    stop_pos[c] = pos
-            acc += bw
+                    nxt = nxt + scale * spacings[j] if j < end else np.inf
+                for q in range(m):  # the points ascend: a merge with the running weights
+                    p = pts[q]
+                    if run[t + 1] <= p:  # past the last point's block (dense points stay)
+                        d = 0
+                        for e in range(2, WINDOW + 1):  # no branch on the data: steps are short
+                            d += run[t + e] <= p
+                        t += 1 + d
+                        while run[t + 1] <= p:  # a long step (rare)
+                            t += 1
+                    blk[q] = t
+                for q in range(m):
+                    p = pts[q]
+                    b = b0 + blk[q] * BLOCK
+                    bstop = min(b + BLOCK, stop)
+                    k = 0
+                    if blk[q] != last:  # the block's running weights, kept for its next points
+                        inner = run[blk[q]]
+                        for i in range(bstop - b):
+                            re = np.float64(x[2 * (b + i)])
+                            im = np.float64(x[2 * (b + i) + 1])
+                            inner += re * re + im * im
+                            pre[i] = inner
+                            k += inner <= p
+                        last = blk[q]
+                    else:
+                        for i in range(bstop - b):
+                            k += pre[i] <= p
+                    k += b
+                    if k == bstop:  # rounding: past the block's own sum; its last nonzero one
+                        k = bstop - 1
+                        while k > b and x[2 * k] == 0 and x[2 * k + 1] == 0:
+                            k -= 1
+                    out[j - m + q] = k
+                if j == end:  # ran out: go on later from the block of the last point
+                    stop_first[c] = b0 + t * BLOCK
+                    stop_acc[c] = run[t]
+                    stop_pos[c] = pts[m - 1]
+            b0 += nb * BLOCK
             if known[c] and (stop_first[c] >= 0 or not nxt < totals[c]):
                 break
         used[c] = j - lo[c]
@@ -175,3 +194,79 @@ def marginal(x: Any, lut_lo: Any, lo_bits: int, lut_hi: Any, acc: Any) -> None:
             re = np.float64(x[2 * i])
             im = np.float64(x[2 * i + 1])
             row[lut_lo[i & mask] | lut_hi[i >> lo_bits]] += re * re + im * im
+
+
+SHUFFLE_BUCKETS = 64
+"""Buckets of :func:`shuffle` (a power of two): a constant, so that the permutation does not
+depend on the thread count."""
+GAMMA = np.uint64(0x9E3779B97F4A7C15)
+
+
+@njit(inline="always", nogil=True)
+def splitmix64(z: Any) -> Any:  # pragma: no cover - compiled
+    """SplitMix64's output function (Steele, Lea and Flood 2014) of the uint64 state ``z``.
+
+    Its value at ``seed + (i + 1) * GAMMA`` is the generator's i-th output, so element i of
+    a stream is drawn without drawing the ones before it.
+    """
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def shuffle(pool: Any, key: Any, out: Any) -> None:
+    """``out`` = a uniformly random permutation of ``pool`` (int64, the same size).
+
+    Sanders' scatter shuffle: element i goes to bucket ``h_i >> 58`` (h_i the i-th output of
+    the SplitMix64 stream seeded with ``key[0]``: i.i.d. uniform buckets); the buckets, in
+    order, are laid out one after the other, each bucket's elements in pool order; each
+    bucket is then shuffled by Fisher-Yates with its own stream (seeded from ``key[1]`` and
+    the bucket), its bounded integers by Lemire's multiply-shift with rejection (unbiased).
+    I.i.d. uniform buckets and uniform orders inside them give a uniform permutation. The
+    pool is split into :data:`SHUFFLE_BUCKETS` fixed segments for the counting and the
+    scatter, so the result depends on ``pool`` and ``key`` only, not on the thread count.
+    """
+    n = pool.size
+    nb = SHUFFLE_BUCKETS
+    shift = np.uint64(64 - 6)  # 2^6 == SHUFFLE_BUCKETS
+    seg = -(-n // nb)
+    counts = np.zeros((nb, nb), dtype=np.int64)  # [segment, bucket]
+    bucket = np.empty(n, dtype=np.uint8)
+    k0 = np.uint64(key[0])
+    for s in prange(nb):  # pragma: no cover - compiled
+        for i in range(s * seg, min((s + 1) * seg, n)):
+            b = np.uint8(splitmix64(k0 + np.uint64(i + 1) * GAMMA) >> shift)
+            bucket[i] = b
+            counts[s, b] += 1
+    starts = np.zeros(nb + 1, dtype=np.int64)
+    offsets = np.empty((nb, nb), dtype=np.int64)
+    at = 0
+    for b in range(nb):
+        starts[b] = at
+        for s in range(nb):
+            offsets[s, b] = at
+            at += counts[s, b]
+    starts[nb] = at
+    for s in prange(nb):  # pragma: no cover - compiled
+        row = offsets[s]
+        for i in range(s * seg, min((s + 1) * seg, n)):
+            b = bucket[i]
+            out[row[b]] = pool[i]
+            row[b] += 1
+    k1 = np.uint64(key[1])
+    for b in prange(nb):  # pragma: no cover - compiled
+        z = splitmix64(k1 + np.uint64(b + 1) * GAMMA)  # the bucket's own seed
+        lo = starts[b]
+        for m in range(starts[b + 1] - lo, 1, -1):  # out[lo + m - 1] <-> out[lo + r], r < m
+            bound = np.uint64(m)
+            while True:
+                z += GAMMA
+                prod = (splitmix64(z) >> np.uint64(32)) * bound
+                low = prod & np.uint64(0xFFFFFFFF)
+                if low >= bound or low >= (np.uint64(2**32) - bound) % bound:
+                    break
+            r = lo + np.int64(prod >> np.uint64(32))
+            t = out[lo + m - 1]
+            out[lo + m - 1] = out[r]
+            out[r] = t

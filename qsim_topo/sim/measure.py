@@ -9,10 +9,10 @@ On a numpy state with numba available, the compiled kernels of
 :mod:`qsim_topo.sim._numba_measure` do the work in parallel and with no temporary of the
 state's size. Sampling all qubits is one pass over the state for a normalised one: each chunk
 walks a Poisson process on its own running weight, which needs no weight of the chunks before
-it, and the points found become the shots (:func:`_sample_numba`). A marginal is one pass that
-adds each amplitude's weight to its outcome through two lookup tables; its draws are
-inverse-CDF draws of uniforms generated in ascending order (:func:`sorted_uniforms`, no sort)
-and handed to random shots.
+it, and the points found, shuffled in parallel, become the shots (:func:`_sample_numba`). A
+marginal is one pass that adds each amplitude's weight to its outcome through two lookup
+tables; its draws are inverse-CDF draws of uniforms generated in ascending order
+(:func:`sorted_uniforms`, no sort) and handed to random shots.
 """
 
 from __future__ import annotations
@@ -290,7 +290,9 @@ def _sample_numba(
     chunks before it, so the chunks walk in parallel in the pass that also sums their
     weights. ``lam`` is set for a squared norm of 1 (the executor's states), high enough
     that the points outnumber ``count`` but for a chance of about 3e-7; ``count`` of them,
-    chosen at random, go to the shots in random order. A state whose norm is farther than
+    chosen at random, go to the shots in random order (the first ``count`` of a uniform
+    permutation of the points: the compiled scatter shuffle, keyed by two 64-bit draws of
+    ``rng``, so the same on any thread count). A state whose norm is farther than
     :data:`NORM_BELOW` below 1 or :data:`NORM_ABOVE` above (known after the pass,
     whatever the draws) has its points drawn again at the rate of its norm; too few points
     get another round added. A chunk whose budget of spacings runs out (the budgets follow a
@@ -323,8 +325,13 @@ def _sample_numba(
         return np.empty(0, dtype=np.int64)
     pool = rounds[0] if len(rounds) == 1 else np.concatenate(rounds)
     # A uniform shuffle's first ``count``: a random subset in random order (no gather).
-    rng.shuffle(pool)
-    return pool[:count]
+    key = rng.integers(0, 2**64, size=2, dtype=np.uint64)
+    if pool.size >= 2**32:  # beyond the kernel's 32-bit bounded integers
+        rng.shuffle(pool)
+        return pool[:count]
+    shuffled = np.empty_like(pool)
+    kernels.shuffle(pool, key, shuffled)
+    return shuffled[:count]
 
 
 def _chunk_shares(x: Any, size: int, chunk: int, chunks: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -116,30 +118,35 @@ def _compiled():
     return kernels
 
 
-def _block_weight(f):
-    """The kernel's block sum of the squares of the floats ``f`` (8 partial sums by
-    position), in Python."""
-    s = [0.0] * 8
-    full = len(f) - len(f) % 8
-    for k in range(full):
-        s[k % 8] += f[k] * f[k]
-    for k in range(full, len(f)):
-        s[0] += f[k] * f[k]
-    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+def _block_weights(kernels, x):
+    """The walk's own weight of each of its blocks of ``x`` (the state's floats), read back
+    through it: one chunk per block, no points, so each chunk's total is its one block's sum
+    (the kernel's vectorised sum, whose order Python cannot reproduce)."""
+    block = kernels.BLOCK
+    blocks = -(-(x.size // 2) // block)
+    totals = np.empty(blocks)
+    none = np.zeros(blocks, dtype=np.int64)
+    kernels.poisson_walk(
+        x, block, np.ones(blocks, dtype=bool), np.arange(blocks, dtype=np.int64) * block,
+        np.zeros(blocks), np.zeros(blocks), np.empty(0), 1.0, none, none,
+        np.zeros(blocks, dtype=bool), np.empty(0, dtype=np.int64), none.copy(), totals,
+        np.empty(blocks, dtype=np.int64), np.empty(blocks), np.empty(blocks),
+    )
+    return totals.tolist()
 
 
-def _reference_points(f, spacings, scale):
-    """Where a chunk's points go (``f``: its floats, re and im of each amplitude): running
-    weights summed as the kernel sums them (block weights in order, amplitudes in order
-    inside a block), each point at the first amplitude whose running weight exceeds it;
-    points past the chunk's weight dropped."""
+def _reference_points(f, block_weights, spacings, scale):
+    """Where a chunk's points go (``f``: its floats, re and im of each amplitude;
+    ``block_weights``: the kernel's sums of its blocks): running weights summed as the kernel
+    sums them (block weights in order, amplitudes in order inside a block), each point at the
+    first amplitude whose running weight exceeds it; points past the chunk's weight dropped."""
     block = measure._numba().BLOCK
     w = [f[2 * i] * f[2 * i] + f[2 * i + 1] * f[2 * i + 1] for i in range(len(f) // 2)]
     out, pos, j, acc = [], 0.0, 0, 0.0
     nxt = scale * spacings[0]
     for b in range(0, len(w), block):
         ws = w[b : b + block]
-        bw = _block_weight(f[2 * b : 2 * b + 2 * block])
+        bw = block_weights[b // block]
         run, inner = [], acc
         for v in ws:
             inner += v
@@ -170,11 +177,21 @@ def test_poisson_walk_points_are_the_inverse_cdf(rng, dtype, budget):
     psi[-3:] = 0
     x = psi.view(np.float32 if dtype == np.complex64 else np.float64)
     f = x.astype(np.float64).tolist()
+    bws = _block_weights(kernels, x)
+    per = chunk // kernels.BLOCK
+    # The block sums are sums of the squares: to rounding, whatever their order.
+    np.testing.assert_allclose(
+        bws, (np.abs(psi.astype(np.complex128)) ** 2).reshape(-1, kernels.BLOCK).sum(axis=1),
+        rtol=1e-13,
+    )
     scale = 1.0 / 30.0  # about 30 points per unit weight: ~4 per chunk
     streams = [rng.standard_exponential(200) for _ in range(chunks)]
     want, want_totals = [], []
     for c in range(chunks):
-        pts, total = _reference_points(f[2 * c * chunk : 2 * (c + 1) * chunk], streams[c], scale)
+        pts, total = _reference_points(
+            f[2 * c * chunk : 2 * (c + 1) * chunk], bws[c * per : (c + 1) * per], streams[c],
+            scale,
+        )
         want.append([c * chunk + i for i in pts])
         want_totals.append(total)
     got: list[list[int]] = [[] for _ in range(chunks)]
@@ -350,3 +367,80 @@ def test_a_state_of_tiny_norm_is_still_sampled_exactly():
     counts = np.bincount(draws, minlength=8)
     assert draws.size == 8000 and counts.size == 8
     assert counts.min() > 800 and counts.max() < 1200
+
+
+def _shuffled(kernels, pool, key):
+    out = np.empty_like(pool)
+    kernels.shuffle(pool, np.asarray(key, dtype=np.uint64), out)
+    return out
+
+
+def test_shuffle_is_a_uniform_permutation():
+    """The compiled scatter shuffle: a permutation of its input, fixed by its key; over many
+    keys each of the 24 orders of 4 elements equally often, and in a longer pool (several
+    elements per bucket, so the in-bucket Fisher-Yates matters) one element's position and
+    the order of two neighbours uniform."""
+    kernels = _compiled()
+    gen = np.random.default_rng(5)
+    pool = np.arange(4, dtype=np.int64) * 10
+    seen = {}
+    for _ in range(12_000):
+        got = _shuffled(kernels, pool, gen.integers(0, 2**64, size=2, dtype=np.uint64))
+        seen[tuple(got.tolist())] = seen.get(tuple(got.tolist()), 0) + 1
+    assert sorted(seen) == sorted(itertools.permutations(pool.tolist()))
+    assert stats.chisquare(list(seen.values())).pvalue > 1e-4
+    pool = np.arange(1000, dtype=np.int64)
+    where = np.zeros(100, dtype=np.int64)
+    before = rises = 0
+    keys = gen.integers(0, 2**64, size=(4000, 2), dtype=np.uint64)
+    for key in keys:
+        got = _shuffled(kernels, pool, key)
+        np.testing.assert_array_equal(np.sort(got), pool)
+        pos = np.argsort(got)
+        where[pos[500] // 10] += 1
+        before += pos[500] < pos[501]
+        rises += np.count_nonzero(np.diff(got) > 0)
+    assert stats.chisquare(where).pvalue > 1e-4
+    assert abs(before - 2000) < 4 * np.sqrt(1000)
+    # Ascents of a uniform permutation of 1000: mean 999 / 2, variance 1001 / 12 each (a
+    # bucket left in pool order would add ~15 a permutation).
+    assert abs(rises - 4000 * 999 / 2) < 5 * np.sqrt(4000 * 1001 / 12)
+    np.testing.assert_array_equal(
+        _shuffled(kernels, pool, keys[0]), _shuffled(kernels, pool, keys[0])
+    )
+    for n in (0, 1, 63, 65):  # empty, tiny and uneven segments
+        small = np.arange(n, dtype=np.int64)
+        np.testing.assert_array_equal(np.sort(_shuffled(kernels, small, keys[1])), small)
+
+
+def test_shuffle_is_independent_of_the_thread_count():
+    kernels = _compiled()
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one numba thread here")
+    pool = np.random.default_rng(3).integers(0, 2**40, size=100_003)
+    before = numba.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            got.append(_shuffled(kernels, pool, [123, 456]))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(got[0], got[1])
+    assert not np.array_equal(got[0], pool)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5])
+def test_states_smaller_than_a_block_follow_the_distribution(n, path):
+    """States of fewer amplitudes than one block of the walk (and 32, two blocks): the last,
+    short block is summed and searched like a full one."""
+    psi = _state(np.random.default_rng(n), n)
+    psi[0] = 0  # a zero amplitude first: never drawn
+    p = np.abs(psi) ** 2
+    p /= p.sum()
+    draws = sample_outcomes(psi, list(range(n)), n, 50_000, np.random.default_rng(7))
+    counts = np.bincount(draws, minlength=2**n)
+    assert counts.size == 2**n and counts[0] == 0
+    assert stats.chisquare(counts[1:], p[1:] * draws.size).pvalue > 1e-4
