@@ -237,6 +237,12 @@ def _check_gate(op: GateOp, n: int, where: str, check_unitary: bool) -> None:
         raise CircuitError(
             f"{where} on {len(op.qubits)} qubit(s) needs a ({dim}, {dim}) matrix, got {shape}"
         )
+    kind = getattr(getattr(op.matrix, "dtype", None), "kind", "")
+    if kind not in _NUMERIC_KINDS:
+        raise CircuitError(
+            f"{where}: the matrix must hold numbers (bool, int, float or complex), got dtype "
+            f"{getattr(op.matrix, 'dtype', None)}"
+        )
     if check_unitary:
         m = np.asarray(
             op.matrix.get() if hasattr(op.matrix, "get") else op.matrix, dtype=np.complex128
@@ -248,6 +254,9 @@ def _check_gate(op: GateOp, n: int, where: str, check_unitary: bool) -> None:
             raise CircuitError(
                 f"{where}: the matrix is not unitary (max |U^dagger U - I| = {dev:.3g})"
             )
+
+
+_NUMERIC_KINDS = frozenset("biufc")
 
 
 def _gate_ok(op: GateOp, n: int) -> bool:
@@ -270,14 +279,16 @@ def _gate_ok(op: GateOp, n: int) -> bool:
     else:
         return False
     shape = getattr(op.matrix, "shape", None)
-    return type(shape) is tuple and shape == (1 << k, 1 << k)
+    if type(shape) is not tuple or shape != (1 << k, 1 << k):
+        return False
+    return getattr(getattr(op.matrix, "dtype", None), "kind", "") in _NUMERIC_KINDS
 
 
 def _plain_gates_ok(ops: list[Op], n: int) -> bool:
     """True when every op is a :class:`GateOp` that :func:`_gate_ok` passes, screened at once.
 
     A conservative screen (False sends the ops one by one through the checks): gates on a
-    tuple of distinct Python ints in 0..n-1, each with a matrix of shape (2^k, 2^k).
+    tuple of distinct Python ints in 0..n-1, each with a numeric matrix of shape (2^k, 2^k).
     Whole-list operations instead of a call per op (~0.5 us an op); gates of 3 or more
     qubits (few) are tested for repeats one by one.
     """
@@ -293,7 +304,10 @@ def _plain_gates_ok(ops: list[Op], n: int) -> bool:
     flat = list(chain.from_iterable(qubit_sets))
     if set(map(type, flat)) != {int}:
         return False
-    qs = np.array(flat, dtype=np.int64)
+    try:
+        qs = np.array(flat, dtype=np.int64)
+    except OverflowError:  # a qubit beyond int64: the full check names it
+        return False
     if qs.min() < 0 or qs.max() >= n:
         return False
     widths = np.array(ks, dtype=np.int64)
@@ -301,8 +315,12 @@ def _plain_gates_ok(ops: list[Op], n: int) -> bool:
     pairs = ends[widths == 2]  # one past each 2-qubit gate's qubits
     if (qs[pairs - 1] == qs[pairs - 2]).any():
         return False
-    shapes = [getattr(op.matrix, "shape", None) for op in gates]
-    return shapes == [(1 << k, 1 << k) for k in ks]
+    matrices = [op.matrix for op in gates]
+    shapes = [getattr(m, "shape", None) for m in matrices]
+    if shapes != [(1 << k, 1 << k) for k in ks]:
+        return False
+    kinds = {getattr(getattr(m, "dtype", None), "kind", "") for m in matrices}
+    return kinds <= _NUMERIC_KINDS
 
 
 def check_program(program: Program, *, check_unitary: bool = True) -> None:

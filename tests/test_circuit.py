@@ -114,6 +114,7 @@ def test_the_fast_gate_screen_defers_odd_but_valid_ops_to_the_full_check():
 
     class Shaped:
         shape = np.array([2, 2])
+        dtype = np.dtype(complex)
 
     ops = [GateOp(np.eye(2), {0}), GateOp(Shaped(), (1,))]
     check_program(Program("odd", 2, 0, ops), check_unitary=False)
@@ -131,6 +132,7 @@ def test_the_fast_gate_screen_defers_odd_but_valid_ops_to_the_full_check():
         ([H, GateOp(np.eye(2), (0, 1))], r"op 1 .* needs a \(4, 4\)"),
         ([GateOp(np.eye(4), (1,))], r"op 0 .* needs a \(2, 2\)"),
         ([H, GateOp(np.eye(2), (0.0,))], r"qubits \[0.0\]"),
+        ([H, GateOp(np.eye(2), (2**70,))], r"qubits \[1180591620717411303424\]"),
     ],
 )
 def test_the_whole_list_gate_screen_leaves_every_error_to_the_full_check(ops, message):
@@ -155,3 +157,20 @@ def test_the_whole_list_gate_screen_takes_wide_gates():
         check_program(Program("p", 3, 0, [H, GateOp(np.eye(4), (0, 1, 2))]), check_unitary=False)
     with pytest.raises(CircuitError, match="acts on no qubit"):
         check_program(Program("p", 3, 0, [H, GateOp(np.eye(1), ())]), check_unitary=False)
+
+
+@pytest.mark.parametrize("check_unitary", [False, True])
+def test_a_matrix_of_no_numbers_is_named(check_unitary):
+    """Datetime, structured, string or dtype-less matrices: a CircuitError naming the op, from
+    the screens and the full check alike (not numpy's promotion error deep in the packing)."""
+    odd = [
+        np.zeros((2, 2), dtype="datetime64[s]"),
+        np.zeros((2, 2), dtype=[("a", float)]),
+        np.array([["1", "0"], ["0", "1"]]),
+        np.eye(2, dtype=object),
+    ]
+    for matrix in odd:
+        for ops in ([GateOp(matrix, (0,))], [H, GateOp(matrix, (1,))]):
+            message = r"op \d \(GateOp\): the matrix must hold numbers"
+            with pytest.raises(CircuitError, match=message):
+                check_program(Program("p", 2, 0, ops), check_unitary=check_unitary)

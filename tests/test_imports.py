@@ -90,6 +90,7 @@ def test_imports_point_down_the_house(path):
 LAZY_KERNEL_MODULES = {
     "qsim_topo.sim._numba_sequence": "numba",
     "qsim_topo.sim._numba_measure": "numba",
+    "qsim_topo.sim._numba_gates": "numba",
 }
 
 
@@ -127,6 +128,7 @@ def test_heavy_imports_only_where_allowed():
 # module goes where its imports put it.
 SUBORDERS = {
     "sim": [
+        "_numba_gates",
         "apply",
         "_numba_sequence",
         "numba_kernels",

@@ -424,6 +424,8 @@ def is_builtin_exact(engine: MatmulEngine) -> bool:
     stands for; a plug-in that declares itself exact is still watched (its products checked)
     and never run in a caller's thread.
     """
+    while isinstance(engine, CheckedEngine):  # the wrapper forwards a plug-in's claims
+        engine = engine.engine
     return bool(engine.exact) and type(engine).__module__.startswith("qsim_topo.engines.")
 
 

@@ -60,26 +60,40 @@ def pack_gates(
         for j in range(k):
             gbits[g, j] = local[qflat[qo + order[j]]]
         qo += k
-        for r in range(dim):
-            old = 0
-            for j in range(k):
-                old |= ((r >> j) & 1) << order[j]
-            pm[r] = old
-            colcount[r] = 0
+        sorted_already = True
+        for j in range(k):
+            if order[j] != j:
+                sorted_already = False
+        if sorted_already:  # a straight copy (a wide gate is mostly this)
+            for e in range(dim * dim):
+                mats[mo + e] = flat[mo + e]
+        else:
+            for r in range(dim):
+                old = 0
+                for j in range(k):
+                    old |= ((r >> j) & 1) << order[j]
+                pm[r] = old
+            for r in range(dim):
+                row = mo + pm[r] * dim
+                for c in range(dim):
+                    mats[mo + r * dim + c] = flat[row + pm[c]]
+        # The kind, from the cast matrix; a dense row (two nonzeros) ends the test at once.
+        for c in range(dim):
+            colcount[c] = 0
         monomial = True
         for r in range(dim):
-            row = mo + pm[r] * dim
             nonzero = 0
             for c in range(dim):
-                v = flat[row + pm[c]]
-                mats[mo + r * dim + c] = v
                 if mats[mo + r * dim + c] != 0:
                     nonzero += 1
+                    if nonzero > 1:
+                        break
                     src[r] = c
-                    colcount[c] += 1
             if nonzero != 1:
                 monomial = False
-        if monomial:
+                break
+            colcount[src[r]] += 1
+        if monomial:  # one nonzero per row: also one per column?
             for c in range(dim):
                 if colcount[c] != 1:
                     monomial = False
@@ -93,37 +107,6 @@ def pack_gates(
                 gkind[g] = 2
             elif k > 1:
                 gkind[g] = 1
-
-
-@njit(cache=True, nogil=True)
-def unitary_deviations(
-    flat: Any, offsets: Any, dims: Any, out: Any
-) -> None:  # pragma: no cover - compiled; covered through check_unitary_matrices
-    """``out[g] = max |U^dagger U - I|`` of the (d, d) matrix ``flat[offsets[g]:][:d * d]``.
-
-    ``d = dims[g]``; a ``d`` of 0 (not screened) and a matrix with a NaN or Inf entry give
-    ``inf``. ``flat`` complex128, row-major matrices.
-    """
-    for g in range(dims.shape[0]):
-        d = dims[g]
-        o = offsets[g]
-        if d == 0:
-            out[g] = np.inf
-            continue
-        dev = 0.0
-        for i in range(d):
-            for j in range(d):
-                s = 0j
-                for k in range(d):
-                    s += np.conj(flat[o + k * d + i]) * flat[o + k * d + j]
-                if i == j:
-                    s -= 1.0
-                a = abs(s)
-                if not np.isfinite(a):
-                    dev = np.inf
-                elif a > dev:
-                    dev = a
-        out[g] = dev
 
 
 @njit(cache=True, nogil=True)

@@ -46,6 +46,7 @@ from qsim_topo.sim.memory import widens_in_place
 from qsim_topo.sim.passes import prepare_program
 from qsim_topo.sim.results import ExecutionResult
 from qsim_topo.xp import (
+    array_namespace,
     get_xp,
     resolve_device,
     synchronize,
@@ -94,6 +95,16 @@ def marginal_probabilities(tensor: Any, qubits: list[int], n: int) -> np.ndarray
         return _marginal(tensor, qubits, n)
     except QsimTopoError as exc:
         raise StateVanishedError(f"the final state cannot be sampled: {exc}") from exc
+
+
+def _with_phase(matrix: Any, phase: complex) -> Any:
+    """``matrix * phase``, in complex128 at least.
+
+    A complex64 matrix times a Python complex stays complex64 under numpy's promotion: the
+    phase would be rounded to single precision even for a complex128 state.
+    """
+    xp = array_namespace(matrix)
+    return xp.asarray(matrix, dtype=xp.result_type(matrix.dtype, xp.complex128)) * phase
 
 
 @dataclass
@@ -226,18 +237,18 @@ class BranchExecutor:
 
     def _apply(self, br: _Branch, matrix: np.ndarray, qubits: tuple[int, ...]) -> None:
         if br.phase != 1.0:
-            matrix = matrix * br.phase
+            matrix = _with_phase(matrix, br.phase)
             br.phase = 1.0 + 0.0j
         br.tensor = apply_matrix(
             self.engine, br.tensor, matrix, qubits, self.n, kernels=self.kernels, used=self.used
         )
         for q in qubits:
-            br.zero_mask &= ~(1 << q)
+            br.zero_mask &= ~(1 << int(q))  # a numpy int8 qubit would overflow
 
     def _apply_tile(self, br: _Branch, op: TileOp) -> None:
         gates = [(g.matrix, g.qubits) for g in op.gates]
         if br.phase != 1.0:
-            gates[0] = (gates[0][0] * br.phase, gates[0][1])
+            gates[0] = (_with_phase(gates[0][0], br.phase), gates[0][1])
             br.phase = 1.0 + 0.0j
         br.tensor = apply_tile(
             self.engine,
@@ -251,7 +262,7 @@ class BranchExecutor:
             gates_checked=id(op) in self._own_tiles,
         )
         for q in op.qubits:
-            br.zero_mask &= ~(1 << q)
+            br.zero_mask &= ~(1 << int(q))  # a numpy int8 qubit would overflow
 
     def _flush_phase(self, br: _Branch) -> None:
         """Multiply a pending global phase into the state: a scalar, not a matrix product."""

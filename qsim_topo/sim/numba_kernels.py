@@ -258,7 +258,7 @@ def _pack_gates(
     """
     from qsim_topo.sim._numba_gates import pack_gates
 
-    flat, _ = flat_matrices([m for m, _ in gates])
+    flat, arrays = flat_matrices([m for m, _ in gates])
     qlist = [qs for _, qs in gates]
     ks = [len(qs) for qs in qlist]
     count = len(ks)
@@ -267,10 +267,12 @@ def _pack_gates(
     soffsets = np.zeros(count + 1, dtype=np.int64)  # of the source columns
     np.cumsum(np.left_shift(1, 2 * gk), out=offsets[1:])
     np.cumsum(np.left_shift(1, gk), out=soffsets[1:])
-    if flat.size != offsets[-1]:
+    bad = [g for g, (a, k) in enumerate(zip(arrays, ks, strict=True)) if a.size != 1 << 2 * k]
+    if bad:
+        g = bad[0]
         raise QsimTopoError(
-            f"the tile's gate matrices hold {flat.size} entries where their qubits need "
-            f"{int(offsets[-1])} ((2^k, 2^k) each)"
+            f"tile gate {g} on qubits {tuple(qlist[g])} has a matrix of shape "
+            f"{arrays[g].shape}; its {ks[g]} qubit(s) need ({1 << ks[g]}, {1 << ks[g]})"
         )
     qflat = np.fromiter(chain.from_iterable(qlist), np.int64, int(gk.sum()))
     top = max(qubits)

@@ -81,3 +81,13 @@ def test_a_plugin_claiming_to_be_exact_never_runs_in_the_callers_thread(faulty, 
     counts = plugin.run(_ghz(), shots=200, seed_simulator=3).result().get_counts()
     assert len(threads) == 2 and threads[1] is not threading.current_thread()
     assert set(counts) == {"000", "111"} and sum(counts.values()) == 200
+
+
+def test_a_wrapped_plugin_is_not_taken_for_a_builtin(faulty):
+    from qsim_topo.engines.base import CheckedEngine, get_engine, is_builtin_exact
+
+    plugin = get_engine(faulty, fault="none", exact=True)
+    assert not is_builtin_exact(plugin)
+    assert not is_builtin_exact(CheckedEngine(CheckedEngine(plugin)))
+    assert is_builtin_exact(CheckedEngine(get_engine("exact")))
+    assert not is_builtin_exact(get_engine("bf16"))

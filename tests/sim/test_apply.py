@@ -126,13 +126,9 @@ def _single_verdict(matrix, what, atol):
     return None
 
 
-@pytest.mark.parametrize("compiled", [True, False])
-def test_check_unitary_matrices_decides_as_one_by_one(compiled, monkeypatch):
-    """The screen (compiled, or numpy's stacked products where numba does not load) raises
-    what the first failing single check raises, for every mix of good matrices,
-    near-threshold ones, NaN, non-square and large ones."""
-    if not compiled:
-        monkeypatch.setattr("qsim_topo.sim.numba_kernels.numba_available", lambda: False)
+def test_check_unitary_matrices_decides_as_one_by_one():
+    """The stacked screen raises what the first failing single check raises, for every mix
+    of good matrices, near-threshold ones, NaN, non-square and large ones."""
     rng = np.random.default_rng(11)
     atol = 1e-8
     good = [haar_unitary(2**k, seed=rng) for k in (1, 2, 2, 3, 6)]
@@ -196,3 +192,28 @@ def test_flat_matrices_reads_every_layout_and_dtype_row_major():
     assert empty.size == 0 and arrays == []
     with pytest.raises((TypeError, ValueError)):
         flat_matrices([np.array([["a", "b"], ["c", "d"]], dtype=object)])
+
+
+def test_unitarity_screen_at_a_tolerance_below_its_rounding():
+    """At atol ~0 the screen clears nothing on its own sums (they round differently from the
+    single check's product): the single check decides, as one by one. An iterator of
+    matrices is read once; an empty matrix is named."""
+    c, s = -0.3920612447744176, 0.9199391177387416
+    rotation = np.array([[c, s], [-s, c]], dtype=complex)
+    for atol in (0.0, 1e-17, 1e-16, 1e-15):
+        try:
+            check_unitary_matrix(rotation, atol=atol, what="r")
+            single = None
+        except NotUnitaryError as exc:
+            single = str(exc)
+        if single is None:
+            check_unitary_matrices([rotation], ["r"], atol=atol)
+        else:
+            with pytest.raises(NotUnitaryError) as info:
+                check_unitary_matrices([rotation], ["r"], atol=atol)
+            assert str(info.value) == single
+    mats = [np.ones((2, 2)), np.array([["a", "b"], ["c", "d"]], dtype=object)]
+    with pytest.raises(NotUnitaryError, match="m0 of shape"):
+        check_unitary_matrices((m for m in mats), lambda i: f"m{i}")
+    with pytest.raises(NotUnitaryError, match="non-empty"):
+        check_unitary_matrices([np.zeros((0, 0))], ["e"])

@@ -257,3 +257,21 @@ def test_diagonal_gates_by_exact_zeros(compiled, monkeypatch):
     ]
     assert diagonal_gates(ops) == [False, True, True, False, False, True, False, False, True]
     assert diagonal_gates([]) == []
+
+
+@pytest.mark.parametrize("fusion", [True, False])
+def test_a_phase_folded_into_a_narrow_gate_keeps_double_precision(fusion):
+    """A global phase is folded into the next gate's matrix in complex128 even when that
+    matrix is complex64 or float16 (numpy would keep their precision); numpy uint8 qubits on
+    10 qubits (their bit masks would overflow uint8)."""
+    n = 10
+    h = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
+    for matrix in (h.astype(np.complex64), np.eye(2, dtype=np.float16)):
+        qubit = (np.uint8(9),)
+        program = Program("p", n, 0, [PhaseOp(0.3), GateOp(matrix, qubit), gate("h", 0)])
+        got = execute(program, EXACT, fusion=fusion).final
+        want = np.zeros(2**n, dtype=complex)
+        want[0] = np.exp(0.3j)
+        want = apply_operator(EXACT, want, np.asarray(matrix, complex), (9,), n)
+        want = apply_operator(EXACT, want, h, (0,), n)
+        np.testing.assert_allclose(got, want, atol=1e-15, rtol=0)

@@ -284,7 +284,7 @@ def test_packed_gates_sort_each_gates_qubits_exactly():
             if monomial:
                 src = gsrc[soff[g] : soff[g] + dim]
                 assert (want[np.arange(dim), src] != 0).all()
-    with pytest.raises(QsimTopoError, match="entries"):
+    with pytest.raises(QsimTopoError, match=r"tile gate 0 .* need \(2, 2\)"):
         _pack_gates([(np.eye(4), (0,))], tile, np.complex128)
     with pytest.raises(QsimTopoError, match="outside"):
         _pack_gates([(np.eye(2), (9,))], tile, np.complex128)
