@@ -77,70 +77,60 @@ def pack_gates(
                 row = mo + pm[r] * dim
                 for c in range(dim):
                     mats[mo + r * dim + c] = flat[row + pm[c]]
-        # The kind, from the cast matrix; a dense row (two nonzeros) ends the test at once.
-        for c in range(dim):
-            colcount[c] = 0
-        monomial = True
-        for r in range(dim):
-            nonzero = 0
-            for c in range(dim):
-                if mats[mo + r * dim + c] != 0:
-                    nonzero += 1
-                    if nonzero > 1:
-                        break
-                    src[r] = c
-            if nonzero != 1:
-                monomial = False
-                break
-            colcount[src[r]] += 1
-        if monomial:  # one nonzero per row: also one per column?
-            for c in range(dim):
-                if colcount[c] != 1:
-                    monomial = False
-        if monomial:
-            diagonal = True
+        kind = matrix_kind(mats, mo, dim, src, colcount)  # of the cast matrix
+        if kind:
             for r in range(dim):
                 gsrc[soff[g] + r] = src[r]
-                if src[r] != r:
-                    diagonal = False
-            if diagonal:
-                gkind[g] = 2
-            elif k > 1:
-                gkind[g] = 1
+            if kind == 2 or k > 1:
+                gkind[g] = kind
 
 
 @njit(cache=True, nogil=True)
 def gate_kinds(
     flat: Any, dims: Any, out: Any
-) -> None:  # pragma: no cover - compiled; covered through passes.gate_kinds
-    """``out[g]``: 2 for a diagonal matrix, 1 for a monomial one, 0 for any other.
+) -> None:  # pragma: no cover - compiled; covered through passes.diagonal_gates
+    """``out[g]``: :func:`matrix_kind` of matrix g, (d, d) with ``d = dims[g]``.
 
-    Matrix g is (d, d), ``d = dims[g]``, row-major in ``flat`` (complex128) after the ones
-    before it. Exact zeros only; a 1-qubit permutation counts as monomial here.
+    Row-major in ``flat`` (complex128) after the ones before it. A 1-qubit permutation counts
+    as monomial here.
     """
+    top = 1
+    for g in range(dims.shape[0]):
+        top = max(top, dims[g])
+    src = np.empty(top, np.int64)
+    colcount = np.empty(top, np.int64)
     o = 0
     for g in range(dims.shape[0]):
         d = dims[g]
-        diagonal = True
-        monomial = True
-        for r in range(d):
-            count = 0
-            for c in range(d):
-                if flat[o + r * d + c] != 0:
-                    count += 1
-                    if c != r:
-                        diagonal = False
-            if count != 1:
-                monomial = False
-                diagonal = False
-        if monomial:  # one nonzero per row: also one per column?
-            for c in range(d):
-                count = 0
-                for r in range(d):
-                    if flat[o + r * d + c] != 0:
-                        count += 1
-                if count != 1:
-                    monomial = False
-                    diagonal = False
-        out[g] = 2 if diagonal else 1 if monomial else 0
+        out[g] = matrix_kind(flat, o, d, src, colcount)
         o += d * d
+
+
+@njit(inline="always")
+def matrix_kind(m: Any, o: Any, d: Any, src: Any, colcount: Any) -> Any:  # pragma: no cover
+    """2 for a diagonal (d, d) matrix ``m[o:o + d * d]`` (row-major), 1 for a monomial one, 0 else.
+
+    Exact zeros only (a NaN counts as nonzero). Monomial: one nonzero per row and per column;
+    then ``src[r]`` is row r's column. A row with two nonzeros ends the test at once (most
+    gates are dense). ``src`` and ``colcount`` are scratch of at least d entries.
+    """
+    for c in range(d):
+        colcount[c] = 0
+    for r in range(d):
+        nonzero = 0
+        for c in range(d):
+            if m[o + r * d + c] != 0:
+                nonzero += 1
+                if nonzero > 1:
+                    break
+                src[r] = c
+        if nonzero != 1:
+            return 0
+        colcount[src[r]] += 1
+    for c in range(d):
+        if colcount[c] != 1:
+            return 0
+    for r in range(d):
+        if src[r] != r:
+            return 1
+    return 2
