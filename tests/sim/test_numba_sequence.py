@@ -14,7 +14,6 @@ from qsim_topo.engines import get_engine
 from qsim_topo.layers import haar_unitary
 from qsim_topo.sim.kernels import KernelPolicy, apply_tile
 from qsim_topo.sim.numba_kernels import thread_limit
-from tests.conftest import embed
 
 pytest.importorskip("numba")
 
@@ -46,11 +45,32 @@ def _pair_gates(rng, tile):
 
 
 def _reference(psi, gates, n):
+    """numpy complex128, one gate at a time on the (2,)*n + (cols,) tensor (tensordot): the
+    row qubit q is axis n-1-q."""
     cols = psi.size >> n
-    out = psi.astype(np.complex128).reshape(2**n, cols)
+    t = psi.astype(np.complex128).reshape((2,) * n + (cols,))
     for mat, qubits in gates:
-        out = embed(np.asarray(mat, complex), qubits, n) @ out
-    return out.reshape(psi.shape)
+        k = len(qubits)
+        axes = [n - 1 - q for q in qubits[::-1]]
+        g = np.asarray(mat, complex).reshape((2,) * (2 * k))
+        t = np.moveaxis(np.tensordot(g, t, axes=(list(range(k, 2 * k)), axes)),
+                        list(range(k)), axes)
+    return t.reshape(psi.shape)
+
+
+def _run_tile(rng, layout, gates, dtype, threads, normalise=False):
+    """The tile kernel on a random state of ``layout`` (n, tile, cols): (result, reference)."""
+    n, tile, cols = layout
+    shape = (2**n,) if cols == 1 else (2**n, cols)
+    psi = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
+    if normalise:
+        psi /= np.linalg.norm(psi)
+    state = psi.copy()
+    used: dict = {}
+    with thread_limit(threads):
+        apply_tile(EXACT, state, gates, tile, n, kernels=NUMBA_TILES, used=used)
+    assert set(used) == {"numba-tile"}
+    return state, _reference(psi, [(m.astype(dtype), q) for m, q in gates], n)
 
 
 # (n, tile, cols): lanes = the index bits outside the tile, 1 (no lanes), 2 or 4 of them:
@@ -68,16 +88,8 @@ LAYOUTS = {
 @pytest.mark.parametrize("dtype,atol", DTYPES, ids=["c128", "c64"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_every_pair_on_few_lanes_matches_numpy(rng, layout, dtype, atol, threads):
-    n, tile, cols = LAYOUTS[layout]
-    gates = _pair_gates(rng, tile)
-    shape = (2**n,) if cols == 1 else (2**n, cols)
-    psi = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-    state = psi.copy()
-    used: dict = {}
-    with thread_limit(threads):
-        apply_tile(EXACT, state, gates, tile, n, kernels=NUMBA_TILES, used=used)
-    assert set(used) == {"numba-tile"}
-    want = _reference(psi, [(m.astype(dtype), q) for m, q in gates], n)
+    gates = _pair_gates(rng, LAYOUTS[layout][1])
+    state, want = _run_tile(rng, LAYOUTS[layout], gates, dtype, threads)
     np.testing.assert_allclose(state, want, rtol=0, atol=atol, err_msg=layout)
 
 
@@ -146,31 +158,10 @@ WIDE_LAYOUTS = {
 @pytest.mark.parametrize("dtype,atol", DTYPES, ids=["c128", "c64"])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_every_kind_and_position_matches_numpy(rng, layout, dtype, atol, threads):
-    n, tile, cols = WIDE_LAYOUTS[layout]
-    gates = _every_kind_gates(rng, tile)
-    shape = (2**n,) if cols == 1 else (2**n, cols)
-    psi = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(dtype)
-    psi /= np.linalg.norm(psi)
-    state = psi.copy()
-    used: dict = {}
-    with thread_limit(threads):
-        apply_tile(EXACT, state, gates, tile, n, kernels=NUMBA_TILES, used=used)
-    assert set(used) == {"numba-tile"}
-    want = _reference_tensordot(psi, [(m.astype(dtype), q) for m, q in gates], n)
+    gates = _every_kind_gates(rng, WIDE_LAYOUTS[layout][1])
+    state, want = _run_tile(rng, WIDE_LAYOUTS[layout], gates, dtype, threads, normalise=True)
     # Hundreds of gates: the tolerance relative to the largest amplitude.
     rel = 1e-11 if dtype == np.complex128 else 1e-4
     np.testing.assert_allclose(state, want, rtol=0, atol=rel * abs(want).max(), err_msg=layout)
 
 
-def _reference_tensordot(psi, gates, n):
-    """numpy complex128, one gate at a time on the (2,)*n + (cols,) tensor (tensordot): the
-    row qubit q is axis n-1-q."""
-    cols = psi.size >> n
-    t = psi.astype(np.complex128).reshape((2,) * n + (cols,))
-    for mat, qubits in gates:
-        k = len(qubits)
-        axes = [n - 1 - q for q in qubits[::-1]]
-        g = np.asarray(mat, complex).reshape((2,) * (2 * k))
-        t = np.moveaxis(np.tensordot(g, t, axes=(list(range(k, 2 * k)), axes)),
-                        list(range(k)), axes)
-    return t.reshape(psi.shape)
