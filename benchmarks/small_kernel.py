@@ -119,6 +119,17 @@ def call(kernel: Any, sv: Any, n: int, packed: tuple[np.ndarray, ...]) -> None:
     kernel(sv, np.arange(n, dtype=np.int64), 0, *packed, 1, 0)
 
 
+
+def runner(states: dict[Any, Any], psi: Any, real: Any, n: int, packed: Any) -> Any:
+    """``run(kernel)``: the packed gates by ``kernel`` on a copy of ``psi``, kept in ``states``."""
+
+    def run(kernel: Any) -> None:
+        state = psi.copy()
+        call(kernel, state.view(real), n, packed)
+        states[kernel] = state
+
+    return run
+
 def timed(fn: Any) -> float:
     start = time.perf_counter()
     fn()
@@ -156,15 +167,8 @@ def gate_table(args: argparse.Namespace, kernels: dict[str, Any], peak: dict[str
                     gates = [(make_gate(rng, k, structure).astype(dtype), sets[i % len(sets)])
                              for i in range(args.gates)]
                     packed = _pack_gates(gates, tuple(range(n)), dtype)
-                    states = {}
-
-                    def run(kernel: Any, states: dict = states, psi: Any = psi,
-                            real: Any = real, n: int = n, packed: Any = packed) -> None:
-                        state = psi.copy()
-                        call(kernel, state.view(real), n, packed)
-                        states[kernel] = state
-
-                    secs = ab(kernels, run, args.repeats)
+                    states: dict[Any, Any] = {}
+                    secs = ab(kernels, runner(states, psi, real, n, packed), args.repeats)
                     want = psi.astype(np.complex128)
                     mats = [(m.astype(np.complex128), np.array(q, np.int64)) for m, q in gates]
                     rt = []
@@ -226,14 +230,7 @@ def family_table(args: argparse.Namespace, kernels: dict[str, Any]) -> None:
                 psi = (rng.standard_normal(2**n) + 1j * rng.standard_normal(2**n)).astype(dtype)
                 psi /= np.linalg.norm(psi)
                 states: dict[Any, Any] = {}
-
-                def run(kernel: Any, states: dict = states, psi: Any = psi,
-                        real: Any = real, n: int = n, packed: Any = packed) -> None:
-                    state = psi.copy()
-                    call(kernel, state.view(real), n, packed)
-                    states[kernel] = state
-
-                secs = ab(kernels, run, args.repeats)
+                secs = ab(kernels, runner(states, psi, real, n, packed), args.repeats)
                 want = psi.astype(np.complex128)
                 for m, q in gates:  # numpy complex128, one gate at a time (einsum)
                     kq = len(q)
