@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from itertools import pairwise
+from itertools import chain, pairwise
 from typing import Any
 
 import numpy as np
@@ -224,27 +224,12 @@ def _unfused_tiles(
 ) -> tuple[Program, dict[str, Any]]:
     """The gates as they are, grouped into :class:`~qsim_topo.circuit.TileOp` s; no fusion.
 
-    A state no wider than a tile has each run of gates as one tile, without planning;
-    a wider one, the tiles of :func:`tile_program`. The gates keep their matrices and qubit
-    order (the tile kernel casts and sorts them, all gates at once). The phases of a run stay
-    in front of its tiles. Returns the program and :meth:`FusionReport.as_dict`, each gate
-    counted as a block of its own.
+    The tiles of :func:`tile_program` (one per run for a state no wider than a tile). The
+    gates keep their matrices and qubit order (the tile kernel casts and sorts them, all gates
+    at once). Returns the program and :meth:`FusionReport.as_dict`, each gate counted as a
+    block of its own.
     """
-    if tile_qubits >= program.n_qubits:
-        counts = {"tiles": 0}
-
-        def tile(gates: list[GateOp], phases: list[PhaseOp]) -> list[Op]:
-            out: list[Op] = list(phases)
-            if gates:
-                qubits = tuple(sorted({q for g in gates for q in g.qubits}))
-                out.append(TileOp(tuple(gates), qubits))
-                counts["tiles"] += 1
-            return out
-
-        tiled = _rewrite_gate_runs(program, tile)
-        passes = counts["tiles"]
-    else:
-        tiled, passes = tile_program(program, tile_qubits)
+    tiled, passes = tile_program(program, tile_qubits)
     widths = [len(op.qubits) for op in program.ops if type(op) is GateOp]
     report = FusionReport(
         len(widths), len(widths), max(widths, default=0), max_qubits, tile_qubits, passes
@@ -366,12 +351,16 @@ def tile_program(program: Program, tile_qubits: int) -> tuple[Program, int]:
 
     def tile(gates: list[GateOp], phases: list[PhaseOp]) -> list[Op]:
         out: list[Op] = list(phases)
-        for group in plan_tiles([g.qubits for g in gates], tile_qubits):
-            if len(gates[group[0]].qubits) > tile_qubits:  # a gate wider than a tile
+        sets = [g.qubits for g in gates]
+        for group in plan_tiles(sets, tile_qubits):
+            if len(sets[group[0]]) > tile_qubits:  # a gate wider than a tile
                 out.append(gates[group[0]])
-            else:
-                qubits = tuple(sorted({q for i in group for q in gates[i].qubits}))
-                out.append(TileOp(tuple(gates[i] for i in group), qubits))
+                continue
+            # The whole run as one tile (a state no wider than a tile) without a gather.
+            whole = len(group) == len(gates) and group == list(range(len(gates)))
+            members = tuple(gates) if whole else tuple([gates[i] for i in group])
+            qubits = set(chain.from_iterable(sets if whole else [sets[i] for i in group]))
+            out.append(TileOp(members, tuple(sorted(qubits))))
         return out
 
     tiled = _rewrite_gate_runs(program, tile)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
+from itertools import chain, combinations
 
 from qsim_topo.errors import QsimTopoError
 
@@ -274,13 +274,17 @@ def plan_tiles(
         raise QsimTopoError(f"max_qubits must be >= 1, got {max_qubits}")
     if seeds < 1:
         raise QsimTopoError(f"seeds must be >= 1, got {seeds}")
+    if (
+        qubit_sets
+        and all(qubit_sets)
+        and len(set(chain.from_iterable(qubit_sets))) <= max_qubits
+    ):
+        # Every gate fits in one tile of all the qubits (a circuit no wider than a tile): one
+        # pass in circuit order, which the search below would also find, at a cost per gate.
+        return [list(range(len(qubit_sets)))]
     # Qubits renumbered 0..m-1 in order of appearance; a tile is a bit mask of them.
     slot: dict[int, int] = {}
     gq = [tuple({slot.setdefault(q, len(slot)): None for q in qs}) for qs in qubit_sets]
-    if gq and len(slot) <= max_qubits and all(gq):
-        # Every gate fits in one tile of all the qubits (a circuit no wider than a tile): one
-        # pass in circuit order, which the search below would also find, at a cost per gate.
-        return [list(range(len(gq)))]
     masks = [sum(1 << q for q in qs) for qs in gq]
     # on[q]: the gates on qubit q in circuit order, -1 at the end; at[q]: the next one's slot.
     on: list[list[int]] = [[] for _ in slot]
